@@ -1,0 +1,73 @@
+"""The `flanlab` console script.
+
+COMMANDS is the one registry of subcommands: name -> (module, one-line help). Each module under
+flanlab/commands/ defines `add_arguments(parser)` and `run(args) -> int`, parses nothing else, and calls one
+public function of the library. Modules are imported only when their command runs, so `flanlab --help`
+stays fast and a missing optional dependency breaks only the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("flanlab.commands.models", "list the model presets and whether each is available here"),
+    "generate": ("flanlab.commands.generate", "answer one prompt with a model"),
+    "tasks": ("flanlab.commands.tasks", "list the task catalog with categories and counts"),
+    "mix": ("flanlab.commands.mix", "build (or preview) an instruction-tuning mixture from a YAML config"),
+    "train": ("flanlab.commands.train", "fine-tune a model on a mixture (YAML config + key=value overrides)"),
+    "eval": ("flanlab.commands.eval", "evaluate a model on the held-out benchmarks; `eval score` rescores saved outputs"),
+    "normavg": ("flanlab.commands.normavg", "print the paper's normalized average from saved results.json files"),
+    "scale": ("flanlab.commands.scale", "run a scaling grid (models x mixtures): train and evaluate each cell"),
+    "report": ("flanlab.commands.report", "write an HTML/Markdown report with plots from run folders"),
+    "demo": ("flanlab.commands.demo", "the end-to-end offline demo: mix, evaluate, fine-tune, evaluate, report"),
+    "open-gen": ("flanlab.commands.open_gen", "answer the open-ended prompt set with two or more models"),
+    "rate": ("flanlab.commands.rate", "blind pairwise human rating of open-gen answers in a local web app"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flanlab", description=__doc__.splitlines()[0])
+    from flanlab import __version__
+
+    parser.add_argument("--version", action="version", version=f"flanlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == only:
+            importlib.import_module(module_name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and command not in COMMANDS:
+        from flanlab.registry import did_you_mean
+
+        print(f"flanlab: unknown command {command!r}.{did_you_mean(command, COMMANDS)} "
+              f"Commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    parser = build_parser(only=command)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("flanlab: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as e:
+        if getattr(args, "debug", False) or __import__("os").environ.get("FLANLAB_DEBUG"):
+            raise
+        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        print(f"flanlab {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""What a benchmark is, as data: the contract between the benchmark files and the evaluation engine.
+
+A benchmark file (flanlab/eval/benchmarks/<name>.py) declares one `Benchmark`: where its data comes from,
+which subtasks and modes it has, how it builds prompts (as EvalItems) and, right beside that, how it
+extracts and scores an answer. The engine (flanlab/eval/engine.py) knows nothing about any benchmark: it
+turns EvalItems into generations or option log-likelihoods, and hands them back to the benchmark to score.
+
+results.json (written by flanlab/eval/results.py) has this shape; scores are percentages (0-100):
+{
+  "schema": "flanlab.results/1",
+  "model": {"name": str, "kind": "causal"|"seq2seq", "parameters": int, "untrained": bool},
+  "settings": {...every option that changes a score: limit, scoring, shots, self_consistency, ...},
+  "benchmarks": {
+    "<benchmark>": {
+      "<mode>": {                      # "direct" | "cot" (| "zs_cot")
+        "score": float, "metric": str, "n": int, "scoring": "generate"|"rank",
+        "chance": float,               # benchmark-level random-guess rate (mean of subtasks' for BBH)
+        "normalized": float,           # 100*(x-r)/(100-r), per subtask then averaged for BBH
+        "subtasks": {"<subtask>": {"score": float, "n": int, "chance": float, "metrics": {...}}}
+      }
+    }
+  },
+  "normalized_average": {"value": float|null, "components": {"mmlu/direct": float, ...}, "missing": [...]},
+  "provenance": {"flanlab_version": str, "git_revision": str|null, "data_files": {path: sha256}, "created": iso-time},
+  "timings": {"total_s": float, "<benchmark>/<mode>": {"seconds": float, "items_per_s": float}}
+}
+samples.jsonl: one object per item: benchmark, subtask, mode, item_id, prompt, output, extracted, target, correct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODES = ("direct", "cot")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One question of one benchmark in one mode, with its prompt split for prefix-KV reuse."""
+
+    benchmark: str  # "mmlu"
+    subtask: str  # "abstract_algebra"
+    mode: str  # "direct" | "cot" | "zs_cot"
+    item_id: str  # stable within (benchmark, subtask)
+    prefix: str  # the few-shot part shared by every item of (subtask, mode); its KV cache is computed once
+    query: str  # the item's own part: the full prompt is prefix + query
+    target: str  # the gold answer in the form the metric compares
+    choices: tuple[str, ...] = ()  # continuations for rank classification, e.g. (" A", " B", " C", " D")
+    aliases: tuple[str, ...] = ()  # further accepted answers (TyDiQA lists several)
+    chance: float = 0.0  # random-guess accuracy in percent, for the normalized score
+
+    @property
+    def prompt(self) -> str:
+        return self.prefix + self.query
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Options that change which items are built or how they are prompted."""
+
+    limit: int | None = None  # at most this many items per subtask (the first N, deterministic)
+    zero_shot_cot: bool = False  # no exemplars; append "Let's think step by step."
+    shots: int | None = None  # override the benchmark's number of exemplars
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    version: str  # bump whenever prompts, extraction or scoring change
+    description: str
+    modes: tuple[str, ...]  # which of MODES it supports
+    metric: str  # the main metric's name ("accuracy", "exact_match")
+    scorings: tuple[str, ...]  # "generate" and/or "rank" (rank needs EvalItem.choices)
+    subtasks: Callable[[Path | None], list[str]]  # data dir -> subtask names
+    items: Callable[[Path | None, str, str, EvalOptions], list[EvalItem]]  # (data dir, subtask, mode, options)
+    extract: Callable[[str, EvalItem], str]  # raw generation -> extracted answer
+    score: Callable[[str, EvalItem], dict[str, float]]  # extracted answer -> {metric: 0..1, ...}; main metric first
+    max_new_tokens: dict[str, int] = field(default_factory=lambda: {"direct": 16, "cot": 256})
+    stop: tuple[str, ...] = ("\n\nQ:", "\n\nQuestion:")
+    data_files: Callable[[Path | None], list[Path]] = lambda data_dir: []  # files hashed into provenance

