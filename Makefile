@@ -30,8 +30,10 @@ $(STAMP): $(VENV)/bin/python pyproject.toml Makefile
 
 install: $(STAMP)
 
+# The demo runs on the embedded defaults, offline. `make demo DEMO_ARGS="--data-dir ../shared/data"` adds
+# the real benchmarks and training sources.
 demo: $(STAMP)
-	$(VENV)/bin/flanlab demo $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
+	$(VENV)/bin/flanlab demo $(DEMO_ARGS)
 
 # The whole suite, slow real-model tests included (CI runs this). FLANLAB_DATA_DIR points the data tests
 # at ../shared/data where it exists; elsewhere they skip, saying why.
