@@ -1,0 +1,19 @@
+"""`flanlab report RUN_DIR... -o DIR`: an HTML page (self-contained) and a Markdown twin with plots."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="folders searched recursively for results.json (eval, training, scale or demo runs)")
+    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="where to write index.html, report.md, plots/")
+    parser.add_argument("--title", default="flanlab report", help="the page title")
+
+
+def run(args) -> int:
+    from flanlab.report import write_report
+
+    index = write_report(args.run_dirs, args.out, title=args.title)
+    print(f"report: {index.resolve()}")
+    print(f"markdown: {(index.parent / 'report.md').resolve()}")
+    return 0

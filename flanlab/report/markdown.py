@@ -1,0 +1,105 @@
+"""The report's Markdown twin: the same tables as the HTML page, plots linked as plots/<name>.png.
+
+Markdown renders raw HTML and link syntax, so run text is escaped twice over: HTML special characters become
+entities and Markdown punctuation is backslash-escaped (`md`); table cells also lose their newlines and pipes.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timezone
+
+from flanlab.report import tables
+from flanlab.report.load import Run
+from flanlab.report.plots import CAPTIONS, UNTRAINED
+from flanlab.report.tables import Headline
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|~])")
+
+
+def md(text) -> str:
+    """Run text made inert in Markdown: entities for < > & and quotes, backslashes before Markdown syntax."""
+    escaped = html.escape(str(text), quote=True)
+    escaped = _MD_SPECIAL.sub(r"\\\1", escaped)
+    return escaped.replace("\r", "").replace("\n", " ⏎ ")
+
+
+def _label(run: Run) -> str:
+    return md(run.label) + (f" **[{UNTRAINED}]**" if run.untrained else "")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _cell(score, delta=None, n=None) -> str:
+    if score is None:
+        return "—"
+    text = tables.fmt_score(score)
+    if delta is not None:
+        text += f" ({tables.fmt_score(delta, signed=True)})"
+    if n is not None:
+        text += f" n={n}"
+    return text
+
+
+def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: str = "flanlab report") -> str:
+    """The Markdown page; plot_files maps plot stem -> relative PNG path."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = [f"# {md(title)}", "", f"Generated {now} from {len(runs)} evaluation run(s). Scores are percentages.", ""]
+    untrained = sorted({r.model for r in runs if r.untrained})
+    if untrained:
+        out += [f"> **Untrained models ({UNTRAINED}):** {', '.join(md(m) for m in untrained)}. Their numbers are "
+                "meaningless; they are here only to exercise the pipeline.", ""]
+
+    out += ["## What the numbers rest on", ""]
+    out += [f"- {md(s)}" for s in tables.budget_sentences(runs)] + [""]
+
+    out += ["## Summary", "", md(head.description), ""]
+    deltas = tables.headline_deltas(runs, head)
+    rows = []
+    for run, b in zip(runs, tables.budget_rows(runs)):
+        d = deltas[run.label]
+        rows.append([_label(run), md(run.model), b["parameters"], md(b["tasks"]),
+                     f"**{tables.fmt_score(head.values.get(run.label))}**",
+                     tables.fmt_score(d, signed=True) if d is not None else "—"])
+    out += [_table(["run", "model", "parameters", "fine-tuning tasks", md(head.name), "Δ vs not fine-tuned"], rows), ""]
+
+    out += ["## Results per benchmark and mode", "",
+            "Each cell: score, in brackets the change against the same model before fine-tuning, n the number of items.", ""]
+    rows = []
+    for row in tables.results_rows(runs):
+        cells = [_cell(c.score, c.delta, c.n) for c in (row["cells"][r.label] for r in runs)]
+        rows.append([md(row["benchmark"]), md(row["mode"]), md(row["metric"]), md(row["scoring"])] + cells)
+    out += [_table(["benchmark", "mode", "metric", "scoring"] + [_label(r) for r in runs], rows), ""]
+
+    out += ["## Plots", ""]
+    for stem, path in plot_files.items():
+        out += [f"![{stem} plot]({path})", "", f"*{CAPTIONS.get(stem, stem)}*", ""]
+
+    out += ["## Per-subtask breakdown", ""]
+    for t in tables.subtask_tables(runs):
+        out += [f"### {md(t['benchmark'])} / {md(t['mode'])}", ""]
+        rows = []
+        for name, cells in t["rows"]:
+            rows.append([md(name)] + [_cell(score, None, n) for score, n in (cells[r.label] for r in runs)])
+        out += [_table(["subtask"] + [_label(r) for r in runs], rows), ""]
+
+    out += ["## Training budget", ""]
+    keys = ["parameters", "tasks", "steps", "tokens", "flops", "wall_time", "loss", "eval_items", "limit", "eval_time"]
+    heads = ["parameters", "tasks", "steps", "tokens", "train FLOPs", "train wall time", "loss first → last",
+             "eval items", "limit / subtask", "eval time"]
+    rows = [[_label(run)] + [md(b[k]) for k in keys] for run, b in zip(runs, tables.budget_rows(runs))]
+    out += [_table(["run"] + heads, rows), ""]
+
+    out += ["## Sample outputs", ""]
+    for run in runs:
+        if not run.samples:
+            continue
+        rows = [[md(f"{s.get('benchmark', '')}/{s.get('mode', '')} {s.get('subtask', '')}"), md(str(s.get("output", ""))[:300]),
+                 md(s.get("extracted", "")), md(s.get("target", "")), md(s.get("correct", "?"))] for s in run.samples]
+        out += [f"### {_label(run)}", "", _table(["item", "output", "extracted", "target", "correct"], rows), ""]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,153 @@
+"""The report's PNG plots, drawn with matplotlib's Agg canvas (no display, no pyplot global state).
+
+PLOTS is the registry: file stem -> function(runs, headline) -> PNG bytes, or None when the runs hold nothing
+to draw (for example no training run, hence no loss curve).
+- tasks:      the headline score against the number of fine-tuning tasks, one line per model (the paper's
+              Figure 4-style plot); 0 tasks is the model before fine-tuning;
+- size:       the headline score against model size (parameters, log scale), one line per number of tasks;
+- benchmarks: one bar per run for each benchmark and mode;
+- loss:       training loss against step, one curve per training run.
+Untrained models are labelled "untrained — random weights" in every legend.
+"""
+
+from __future__ import annotations
+
+import io
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from flanlab.report.load import Run
+from flanlab.report.tables import Headline, ordered_keys, entry
+
+UNTRAINED = "untrained — random weights"
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _model_label(model: str, runs: list[Run]) -> str:
+    untrained = any(r.untrained for r in runs if r.model == model)
+    return f"{model} ({UNTRAINED})" if untrained else model
+
+
+def plot_tasks(runs: list[Run], head: Headline) -> bytes | None:
+    points = [(r, head.values.get(r.label)) for r in runs if r.num_tasks is not None]
+    points = [(r, v) for r, v in points if v is not None]
+    if not points:
+        return None
+    counts = sorted({(r.num_tasks if r.fine_tuned else 0) for r, _ in points})
+    xpos = {n: i for i, n in enumerate(counts)}  # evenly spaced categories, as in the paper's figure
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot()
+    for model in dict.fromkeys(r.model for r, _ in points):
+        mine = sorted(((r.num_tasks if r.fine_tuned else 0), v) for r, v in points if r.model == model)
+        ax.plot([xpos[n] for n, _ in mine], [v for _, v in mine], marker="o", label=_model_label(model, runs))
+        for n, v in mine:
+            ax.annotate(f"{v:.1f}", (xpos[n], v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_xticks(range(len(counts)), [("0 (no FT)" if n == 0 else str(n)) for n in counts])
+    ax.set_xlabel("number of fine-tuning tasks")
+    ax.set_ylabel(head.name)
+    ax.set_title(f"{head.name} vs number of fine-tuning tasks")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if head.name != "normalized average":
+        fig.text(0.01, -0.02, f"y: {head.name} — not the paper's normalized average", fontsize=8, style="italic")
+    return _png(fig)
+
+
+def plot_size(runs: list[Run], head: Headline) -> bytes | None:
+    points = [(r, head.values.get(r.label)) for r in runs if r.parameters and r.num_tasks is not None]
+    points = [(r, v) for r, v in points if v is not None]
+    if not points:
+        return None
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot()
+    for n in sorted({(r.num_tasks if r.fine_tuned else 0) for r, _ in points}):
+        mine = sorted((r.parameters, v, r) for r, v in points if (r.num_tasks if r.fine_tuned else 0) == n)
+        label = "not fine-tuned" if n == 0 else f"{n} tasks"
+        ax.plot([p for p, _, _ in mine], [v for _, v, _ in mine], marker="o", label=label)
+        for p, v, r in mine:
+            name = r.model + (f"\n({UNTRAINED})" if r.untrained else "")
+            ax.annotate(name, (p, v), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("model parameters (log scale)")
+    ax.set_ylabel(head.name)
+    ax.set_title(f"{head.name} vs model size")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_benchmarks(runs: list[Run], head: Headline) -> bytes | None:
+    keys = ordered_keys(runs)
+    if not keys:
+        return None
+    width = 0.8 / max(1, len(runs))
+    fig = Figure(figsize=(max(6, 1.2 * len(keys) * max(1, len(runs)) ** 0.5 + 2), 4.2))
+    ax = fig.add_subplot()
+    for i, run in enumerate(runs):
+        xs, ys = [], []
+        for k, (bench, mode) in enumerate(keys):
+            e = entry(run, bench, mode)
+            if e is not None and isinstance(e.get("score"), (int, float)):
+                xs.append(k - 0.4 + width * (i + 0.5))
+                ys.append(e["score"])
+        label = run.label + (f" ({UNTRAINED})" if run.untrained else "")
+        ax.bar(xs, ys, width=width, label=label)
+    ax.set_xticks(range(len(keys)), [f"{b}\n{m}" for b, m in keys], fontsize=8)
+    ax.set_ylabel("score (%)")
+    ax.set_title("score per benchmark and mode")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _png(fig)
+
+
+def plot_loss(runs: list[Run], head: Headline) -> bytes | None:
+    curves = {}
+    for run in runs:
+        if run.train and run.train.log and str(run.train.path) not in curves:
+            curves[str(run.train.path)] = run
+    if not curves:
+        return None
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot()
+    for run in curves.values():
+        rows = [row for row in run.train.log if isinstance(row.get("loss"), (int, float))]
+        label = run.label + (f" ({UNTRAINED})" if run.untrained else "")
+        ax.plot([row.get("step", i) for i, row in enumerate(rows)], [row["loss"] for row in rows], label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (targets only)")
+    ax.set_title("fine-tuning loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+PLOTS = {
+    "tasks": plot_tasks,
+    "size": plot_size,
+    "benchmarks": plot_benchmarks,
+    "loss": plot_loss,
+}
+
+CAPTIONS = {
+    "tasks": "Headline score against the number of fine-tuning tasks, one line per model (0 = before fine-tuning).",
+    "size": "Headline score against model size, one line per number of fine-tuning tasks.",
+    "benchmarks": "Score per benchmark and mode, one bar per run.",
+    "loss": "Training loss (on targets only) against step, one curve per fine-tuning run.",
+}
+
+
+def draw_all(runs: list[Run], head: Headline) -> dict[str, bytes]:
+    """stem -> PNG bytes for every plot the runs can fill."""
+    out = {}
+    for stem, fn in PLOTS.items():
+        png = fn(runs, head)
+        if png:
+            out[stem] = png
+    return out

@@ -1,0 +1,272 @@
+"""The numbers a report shows, computed once from the runs and rendered by html.py and markdown.py alike.
+
+- the headline score per run: the paper's normalized average where the results have one, else the mean
+  normalized score of the synthetic held-out suite (else of whatever benchmarks were run) -- the report
+  says which;
+- the results table per benchmark and mode, with deltas against the un-fine-tuned model of the same row;
+- per-subtask breakdowns;
+- the budget behind the numbers: model size, fine-tuning steps, tokens, FLOPs, wall time, evaluation size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flanlab.report.load import SYNTHETIC_PREFIX, Run
+
+PAPER_ORDER = ("mmlu", "bbh", "tydiqa", "mgsm")
+MODE_ORDER = ("direct", "cot", "zs_cot")
+
+
+@dataclass
+class Headline:
+    name: str  # short, for axis labels: "normalized average"
+    description: str  # one sentence saying exactly what is averaged
+    values: dict[str, float | None]  # run label -> value
+
+
+def components(run: Run) -> dict[str, float]:
+    """'benchmark/mode' -> normalized score (the raw score where no normalized one is given)."""
+    out = {}
+    for bench, modes in run.benchmarks.items():
+        for mode, entry in (modes or {}).items():
+            if not isinstance(entry, dict):
+                continue
+            value = entry.get("normalized", entry.get("score"))
+            if isinstance(value, (int, float)):
+                out[f"{bench}/{mode}"] = float(value)
+    return out
+
+
+def paper_average(run: Run) -> float | None:
+    value = (run.results.get("normalized_average") or {}).get("value")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def synthetic_average(runs: list[Run]) -> tuple[dict[str, float | None], list[str]]:
+    """Mean normalized score over the synthetic components every run has (so runs compare like with like)."""
+    keys = None
+    for run in runs:
+        mine = {k for k in components(run) if k.startswith(SYNTHETIC_PREFIX)}
+        keys = mine if keys is None else keys & mine
+    keys = sorted(keys or [])
+    values = {}
+    for run in runs:
+        comp = components(run)
+        values[run.label] = sum(comp[k] for k in keys) / len(keys) if keys else None
+    return values, keys
+
+
+def headline(runs: list[Run]) -> Headline:
+    paper = {run.label: paper_average(run) for run in runs}
+    if any(v is not None for v in paper.values()):
+        missing = sorted({m for run in runs for m in (run.results.get("normalized_average") or {}).get("missing") or []})
+        note = f" Missing components in some runs: {', '.join(missing)}." if missing else ""
+        return Headline(
+            name="normalized average",
+            description="The paper's normalized average: mean of MMLU direct, MMLU CoT, BBH direct, BBH CoT, "
+            "TyDiQA and MGSM, each normalized as 100·(x − r)/(100 − r) with r the random-guess rate." + note,
+            values=paper,
+        )
+    values, keys = synthetic_average(runs)
+    if keys:
+        return Headline(
+            name="synthetic suite average",
+            description="Not the paper's normalized average (the real benchmarks were not run): the mean "
+            f"chance-normalized score of the synthetic held-out suite over {', '.join(keys)}.",
+            values=values,
+        )
+    keys = None
+    for run in runs:
+        keys = set(components(run)) if keys is None else keys & set(components(run))
+    keys = sorted(keys or [])
+    values = {run.label: (sum(components(run)[k] for k in keys) / len(keys) if keys else None) for run in runs}
+    return Headline(
+        name="mean normalized score",
+        description=f"Not the paper's normalized average: the mean chance-normalized score over {', '.join(keys) or 'nothing'}.",
+        values=values,
+    )
+
+
+def baseline_of(run: Run, runs: list[Run]) -> Run | None:
+    """The un-fine-tuned evaluation of the same model (the row's '0 tasks' cell), or None."""
+    if not run.fine_tuned:
+        return None
+    for other in runs:
+        if other is not run and other.model == run.model and not other.fine_tuned:
+            return other
+    return None
+
+
+def ordered_keys(runs: list[Run]) -> list[tuple[str, str]]:
+    """(benchmark, mode) pairs in the paper's order, then the others alphabetically."""
+    keys = {(b, m) for run in runs for b, modes in run.benchmarks.items() for m in (modes or {})}
+
+    def rank(key):
+        bench, mode = key
+        b = PAPER_ORDER.index(bench) if bench in PAPER_ORDER else len(PAPER_ORDER)
+        m = MODE_ORDER.index(mode) if mode in MODE_ORDER else len(MODE_ORDER)
+        return (b, bench, m, mode)
+
+    return sorted(keys, key=rank)
+
+
+def entry(run: Run, bench: str, mode: str) -> dict | None:
+    e = (run.benchmarks.get(bench) or {}).get(mode)
+    return e if isinstance(e, dict) else None
+
+
+@dataclass
+class Cell:
+    score: float | None
+    n: int | None
+    delta: float | None  # against the un-fine-tuned model of the same row
+    normalized: float | None = None
+
+
+def results_rows(runs: list[Run]) -> list[dict]:
+    """One row per (benchmark, mode): metric, scoring, and a Cell per run label."""
+    rows = []
+    for bench, mode in ordered_keys(runs):
+        cells, metric, scoring = {}, None, set()
+        for run in runs:
+            e = entry(run, bench, mode)
+            if e is None:
+                cells[run.label] = Cell(None, None, None)
+                continue
+            metric = metric or e.get("metric")
+            if e.get("scoring"):
+                scoring.add(str(e["scoring"]))
+            base = baseline_of(run, runs)
+            be = entry(base, bench, mode) if base else None
+            score = e.get("score")
+            delta = score - be["score"] if (be and isinstance(score, (int, float)) and isinstance(be.get("score"), (int, float))) else None
+            cells[run.label] = Cell(score, e.get("n"), delta, e.get("normalized"))
+        rows.append({"benchmark": bench, "mode": mode, "metric": metric or "score",
+                     "scoring": "/".join(sorted(scoring)), "cells": cells})
+    return rows
+
+
+def headline_deltas(runs: list[Run], head: Headline) -> dict[str, float | None]:
+    out = {}
+    for run in runs:
+        base = baseline_of(run, runs)
+        v, b = head.values.get(run.label), head.values.get(base.label) if base else None
+        out[run.label] = v - b if (v is not None and b is not None) else None
+    return out
+
+
+def subtask_tables(runs: list[Run]) -> list[dict]:
+    """Per (benchmark, mode) with more than one subtask: rows subtask -> {label: (score, n)}."""
+    tables = []
+    for bench, mode in ordered_keys(runs):
+        names: list[str] = []
+        for run in runs:
+            for name in (entry(run, bench, mode) or {}).get("subtasks") or {}:
+                if name not in names:
+                    names.append(name)
+        if len(names) < 2:
+            continue
+        rows = []
+        for name in sorted(names):
+            cells = {}
+            for run in runs:
+                sub = ((entry(run, bench, mode) or {}).get("subtasks") or {}).get(name)
+                cells[run.label] = (sub.get("score"), sub.get("n")) if isinstance(sub, dict) else (None, None)
+            rows.append((name, cells))
+        tables.append({"benchmark": bench, "mode": mode, "rows": rows})
+    return tables
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the budget behind the numbers
+
+
+def fmt_int(n) -> str:
+    return f"{int(n):,}" if isinstance(n, (int, float)) else "—"
+
+
+def fmt_params(n) -> str:
+    if not isinstance(n, (int, float)):
+        return "—"
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}K"
+    return str(int(n))
+
+
+def fmt_flops(x) -> str:
+    return f"{x:.2e}" if isinstance(x, (int, float)) else "—"
+
+
+def fmt_seconds(s) -> str:
+    if not isinstance(s, (int, float)):
+        return "—"
+    s = float(s)
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60)} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60)} min"
+
+
+def fmt_score(x, signed: bool = False) -> str:
+    if not isinstance(x, (int, float)):
+        return "—"
+    return f"{x:+.1f}" if signed else f"{x:.1f}"
+
+
+def eval_items(run: Run) -> int:
+    return sum(int(e.get("n") or 0) for modes in run.benchmarks.values() for e in (modes or {}).values() if isinstance(e, dict))
+
+
+def budget_rows(runs: list[Run]) -> list[dict]:
+    """Per run: model size, fine-tuning budget and evaluation size, as display strings."""
+    rows = []
+    for run in runs:
+        s = run.train.summary if run.train else {}
+        settings = run.results.get("settings") or {}
+        rows.append({
+            "label": run.label,
+            "model": run.model,
+            "untrained": run.untrained,
+            "parameters": fmt_params(run.parameters),
+            "tasks": "0 (not fine-tuned)" if not run.fine_tuned else (str(run.num_tasks) if run.num_tasks is not None else "?"),
+            "steps": fmt_int(s.get("steps")) if run.train else "—",
+            "tokens": fmt_int(s.get("tokens")) if run.train else "—",
+            "flops": fmt_flops(s.get("train_flops")) if run.train else "—",
+            "wall_time": fmt_seconds(s.get("wall_time_s")) if run.train else "—",
+            "loss": (f"{s['first_loss']:.3f} → {s['final_loss']:.3f}"
+                     if isinstance(s.get("first_loss"), (int, float)) and isinstance(s.get("final_loss"), (int, float)) else "—"),
+            "eval_items": fmt_int(eval_items(run)),
+            "limit": "all" if settings.get("limit") in (None, 0) else str(settings.get("limit")),
+            "eval_time": fmt_seconds((run.results.get("timings") or {}).get("total_s")),
+        })
+    return rows
+
+
+def budget_sentences(runs: list[Run]) -> list[str]:
+    """Plain sentences stating the model size and training budget behind the numbers, one per fine-tuned run."""
+    out = []
+    for run in runs:
+        size = fmt_params(run.parameters)
+        limit = (run.results.get("settings") or {}).get("limit")
+        evaluated = f"evaluated on {fmt_int(eval_items(run))} items" + (f" (at most {limit} per subtask)" if limit else "")
+        if run.train:
+            s = run.train.summary
+            tasks = f"{run.num_tasks} tasks" if run.num_tasks is not None else "an unknown number of tasks"
+            out.append(
+                f"{run.label}: {run.model} ({size} parameters"
+                f"{', UNTRAINED — random weights' if run.untrained else ''}) fine-tuned on {tasks} for "
+                f"{fmt_int(s.get('steps'))} steps, {fmt_int(s.get('tokens'))} tokens, "
+                f"{fmt_flops(s.get('train_flops'))} FLOPs, {fmt_seconds(s.get('wall_time_s'))} wall time; {evaluated}."
+            )
+        else:
+            out.append(
+                f"{run.label}: {run.model} ({size} parameters"
+                f"{', UNTRAINED — random weights' if run.untrained else ''}) without fine-tuning; {evaluated}."
+            )
+    return out
