@@ -91,11 +91,6 @@ def _lower_keys(obj: dict) -> dict:
     return {str(k).lower(): v for k, v in obj.items()}
 
 
-def _outputs(value) -> list[str]:
-    """An upstream output (a list of acceptable outputs, or one string) as a list of strings."""
-    return _as_str_list(value)
-
-
 def _niv2_example(raw, path: Path, where: str) -> dict:
     """A positive/negative example as {"input", "output", "explanation"} (output: the first upstream output)."""
     if not isinstance(raw, dict):
@@ -104,7 +99,7 @@ def _niv2_example(raw, path: Path, where: str) -> dict:
     if "input" not in ex or "output" not in ex:
         missing = [k for k in ("input", "output") if k not in ex]
         raise SourceFormatError(f"{path}: {where} has no {' or '.join(repr(m) for m in missing)} field")
-    outputs = _outputs(ex["output"])
+    outputs = _as_str_list(ex["output"])
     return {
         "input": str(ex["input"]),
         "output": outputs[0] if outputs else "",
@@ -121,6 +116,21 @@ def _load_json_file(path: Path):
         raise SourceFormatError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
     except UnicodeDecodeError as e:
         raise SourceFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file; a broken line names file:line."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SourceFormatError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise SourceFormatError(f"{path}:{lineno}: expected a JSON object, found a {type(obj).__name__}")
+            yield lineno, obj
 
 
 def _niv2_task_from_doc(doc, path: Path) -> Niv2Task:
@@ -153,7 +163,8 @@ def _niv2_task_from_doc(doc, path: Path) -> Niv2Task:
 
 
 def read_niv2_task(path: str | os.PathLike) -> Niv2Task:
-    """The header of one NIV2 task file (definition, categories, languages, examples); instances not read."""
+    """The header of one NIV2 task file (definition, categories, languages, examples); instances are not
+    converted or checked (iter_niv2_instances does that)."""
     path = Path(path)
     return _niv2_task_from_doc(_load_json_file(path), path)
 
@@ -169,9 +180,11 @@ def iter_niv2_instances(path: str | os.PathLike) -> Iterator[dict]:
     doc = _load_json_file(path)
     task = _niv2_task_from_doc(doc, path)
     instances = doc.get("Instances")
-    if not isinstance(instances, list) or not instances:
+    if instances is None or instances == []:
         why = "no 'Instances' field" if instances is None else "an empty 'Instances' list"
         raise EmptyTaskError(f"{path}: NIV2 task {task.name} has no instances ({why})")
+    if not isinstance(instances, list):
+        raise SourceFormatError(f"{path}: 'Instances' is a {type(instances).__name__}, expected a list")
     positives = [{"input": ex["input"], "output": ex["output"]} for ex in task.positive_examples]
     for i, raw in enumerate(instances):
         where = f"{path}: Instances[{i}]"
@@ -181,7 +194,7 @@ def iter_niv2_instances(path: str | os.PathLike) -> Iterator[dict]:
         for key in ("input", "output"):
             if key not in inst:
                 raise SourceFormatError(f"{where} has no '{key}' field (keys: {', '.join(raw)})")
-        outputs = _outputs(inst["output"])
+        outputs = _as_str_list(inst["output"])
         if not outputs:
             raise SourceFormatError(f"{where} has an empty 'output' list")
         yield {
@@ -342,21 +355,6 @@ TABLE_FORMATS = {  # format name -> file suffixes that select it
 TEXT_FIELDS = ("question", "answer", "rationale")  # canonical fields turned into strings when not already
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line of a JSONL file; a broken line names file:line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SourceFormatError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise SourceFormatError(f"{path}:{lineno}: expected a JSON object, found a {type(obj).__name__}")
-            yield lineno, obj
-
-
 def table_format(path: str | os.PathLike, format: str | None = None) -> str:
     """The table format named explicitly, else the one the file suffix selects; unknown -> a clear error."""
     supported = ", ".join(f"{name} ({' '.join(sfx)})" for name, sfx in TABLE_FORMATS.items())
@@ -467,6 +465,20 @@ def _iter_parquet(path: Path, columns: list[str] | None) -> Iterator[tuple[str, 
             row += 1
 
 
+def _iter_json_array(path: Path) -> Iterator[tuple[str, dict]]:
+    """(where, object) for a JSON file holding a list of objects (or JSON lines, if it does not start '[')."""
+    with open(path, encoding="utf-8") as f:
+        head = f.read(4096).lstrip()
+    if not head.startswith("["):  # many ".json" files are really JSON lines
+        yield from ((f"{path}:{lineno}", obj) for lineno, obj in _iter_jsonl(path))
+        return
+    doc = _load_json_file(path)
+    for i, obj in enumerate(doc):
+        if not isinstance(obj, dict):
+            raise SourceFormatError(f"{path}: item [{i}] is a {type(obj).__name__}, expected an object")
+        yield f"{path}: item [{i}]", obj
+
+
 def iter_table(
     path: str | os.PathLike,
     fields: dict[str, str] | None = None,
@@ -499,20 +511,6 @@ def iter_table(
         yield _map_row(row, fields, where, options_sep)
 
 
-def _iter_json_array(path: Path) -> Iterator[tuple[str, dict]]:
-    """(where, object) for a JSON file holding a list of objects (or JSON lines, if it does not start '[')."""
-    with open(path, encoding="utf-8") as f:
-        head = f.read(4096).lstrip()
-    if not head.startswith("["):  # many ".json" files are really JSON lines
-        yield from ((f"{path}:{lineno}", obj) for lineno, obj in _iter_jsonl(path))
-        return
-    doc = _load_json_file(path)
-    for i, obj in enumerate(doc):
-        if not isinstance(obj, dict):
-            raise SourceFormatError(f"{path}: item [{i}] is a {type(obj).__name__}, expected an object")
-        yield f"{path}: item [{i}]", obj
-
-
 LOCAL_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "webdataset", "imagefolder", "audiofolder")
 
 
@@ -543,12 +541,14 @@ def iter_hf_dataset(
     data_files=None,
     streaming: bool = True,
     options_sep: str | None = None,
+    **load_kwargs,
 ) -> Iterator[dict]:
     """Rows of a Hugging Face dataset, through datasets.load_dataset (the hub where reachable; local or
     remote files with a packaged builder such as "json", "csv", "parquet" and data_files=path or URL).
 
-    fields maps canonical name -> column, as in iter_table. A hub name while the hub is offline or
-    unreachable raises SourceUnavailableError at once instead of waiting on network retries."""
+    fields maps canonical name -> column, as in iter_table; load_kwargs go to load_dataset (revision,
+    cache_dir, token, ...). A hub name while the hub is offline or unreachable raises SourceUnavailableError at
+    once instead of waiting on network retries; so does a network failure while loading."""
     local = name in LOCAL_BUILDERS or Path(name).expanduser().exists()
     if not local:
         if _hub_offline():
@@ -565,13 +565,24 @@ def iter_hf_dataset(
             )
     import datasets
 
-    try:
-        ds = datasets.load_dataset(name, config, split=split, data_files=data_files, streaming=streaming)
-    except (ConnectionError, OSError) as e:  # requests' and fsspec's network errors derive from these
-        raise SourceUnavailableError(f"cannot load Hugging Face dataset {name!r} split {split!r}: {e}") from e
     label = name if data_files is None else f"{name} {data_files}"
-    for row_index, row in enumerate(ds):
-        yield _map_row(row, fields, f"{label} split {split!r} row {row_index}", options_sep)
+    try:
+        ds = datasets.load_dataset(
+            name, config, split=split, data_files=data_files, streaming=streaming, **load_kwargs
+        )
+        rows = iter(ds)
+        row_index = 0
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            yield _map_row(row, fields, f"{label} split {split!r} row {row_index}", options_sep)
+            row_index += 1
+    except FileNotFoundError:
+        raise
+    except (ConnectionError, OSError) as e:  # requests', fsspec's and datasets' offline errors derive from these
+        raise SourceUnavailableError(f"cannot load Hugging Face dataset {label!r} split {split!r}: {e}") from e
 
 
 # ------------------------------------------------------------------------------------------------------------
