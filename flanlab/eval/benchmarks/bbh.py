@@ -1,0 +1,291 @@
+"""BIG-Bench Hard (Suzgun et al. 2022): 27 subtasks, 6,511 items, the published 3-shot prompts.
+
+Data: <data dir>/bbh/bbh/<task>.json ({"examples": [{"input", "target"}]}) and bbh/cot-prompts/<task>.txt
+(canary line, "-----", the task description (snarks: two paragraphs), then three "Q: ...\nA: Let's think step
+by step.\n... So the answer is X." exemplars separated by blank lines). The published prompts are not on the
+Hugging Face hub, so BBH needs the data dir.
+
+cot     As published: description, the 3 CoT exemplars, then "Q: {input}\nA: Let's think step by step."
+direct  The same exemplars with each rationale stripped ("A: (D)"); the item ends "A:".
+zs_cot  The description, then the item as in cot.
+
+Answers: "the answer is X" (first occurrence; markdown, quotes and a trailing period removed), then put in the
+subtask's target format (FORMATS): "(X)" letters, one of two labels (case as in the targets), a number, a Dyck
+closing sequence, or a sorted word list. Direct mode without the phrase takes the output's first line.
+Rank scoring (direct mode only): the item's "Options:" lines give (" (A)", " (B)", ...) or the labels; the
+free-form subtasks (FORMATS "number", "dyck", "words") are generation only.
+
+Chance rates (CHANCE, percent), derived from the data as published (tests/test_benchmarks.py recomputes them):
+  binary subtasks (two labels, or always two options (A)/(B)): 50. snarks has one item whose options are
+      truncated to one line ("(A) The NB"); it is still a two-way question, so 50.
+  multiple choice: the mean over items of 1/(number of options), options counted as the "(X) ..." lines after
+      "Options:". ruin_names and movie_recommendation count their two known malformed items as parsed
+      (11 and 5 lines); their targets are option text, not letters, and are scored as published.
+  free-form (dyck_languages, multistep_arithmetic_two, object_counting, word_sorting): 0, no guessable set.
+Score: accuracy per subtask; the benchmark score is the unweighted mean over the 27 subtasks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+from flanlab.eval.benchmarks.hub import need_data_dir
+from flanlab.eval.metrics import Aggregation, exact_match
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+
+SHOTS = 3
+
+# The form of each subtask's targets: "letter" = "(A)".."(R)"; a (label, label) pair; or free-form kinds.
+FORMATS: dict[str, str | tuple[str, str]] = {
+    "boolean_expressions": ("True", "False"),
+    "causal_judgement": ("Yes", "No"),
+    "date_understanding": "letter",
+    "disambiguation_qa": "letter",
+    "dyck_languages": "dyck",
+    "formal_fallacies": ("valid", "invalid"),
+    "geometric_shapes": "letter",
+    "hyperbaton": "letter",
+    "logical_deduction_five_objects": "letter",
+    "logical_deduction_seven_objects": "letter",
+    "logical_deduction_three_objects": "letter",
+    "movie_recommendation": "letter",
+    "multistep_arithmetic_two": "number",
+    "navigate": ("Yes", "No"),
+    "object_counting": "number",
+    "penguins_in_a_table": "letter",
+    "reasoning_about_colored_objects": "letter",
+    "ruin_names": "letter",
+    "salient_translation_error_detection": "letter",
+    "snarks": "letter",
+    "sports_understanding": ("yes", "no"),
+    "temporal_sequences": "letter",
+    "tracking_shuffled_objects_five_objects": "letter",
+    "tracking_shuffled_objects_seven_objects": "letter",
+    "tracking_shuffled_objects_three_objects": "letter",
+    "web_of_lies": ("Yes", "No"),
+    "word_sorting": "words",
+}
+
+# Random-guess accuracy in percent; how each was derived is in the module docstring.
+CHANCE: dict[str, float] = {
+    "boolean_expressions": 50.0,  # binary True/False
+    "causal_judgement": 50.0,  # binary Yes/No
+    "date_understanding": 17.1733,  # mean 1/n, 5-6 options
+    "disambiguation_qa": 33.2333,  # mean 1/n, 3-4 options
+    "dyck_languages": 0.0,  # free-form
+    "formal_fallacies": 50.0,  # binary valid/invalid
+    "geometric_shapes": 9.8182,  # mean 1/n, 10-11 options
+    "hyperbaton": 50.0,  # binary (A)/(B)
+    "logical_deduction_five_objects": 20.0,  # 5 options
+    "logical_deduction_seven_objects": 14.2857,  # 7 options
+    "logical_deduction_three_objects": 33.3333,  # 3 options
+    "movie_recommendation": 24.62,  # mean 1/n, 4-5 options
+    "multistep_arithmetic_two": 0.0,  # free-form number
+    "navigate": 50.0,  # binary Yes/No
+    "object_counting": 0.0,  # free-form number
+    "penguins_in_a_table": 20.0342,  # mean 1/n, 4-5 options
+    "reasoning_about_colored_objects": 12.1063,  # mean 1/n, 2-18 options
+    "ruin_names": 24.9268,  # mean 1/n, 3-11 options (malformed items as parsed)
+    "salient_translation_error_detection": 16.6667,  # 6 options
+    "snarks": 50.0,  # binary (A)/(B)
+    "sports_understanding": 50.0,  # binary yes/no
+    "temporal_sequences": 25.0,  # 4 options
+    "tracking_shuffled_objects_five_objects": 20.0,  # 5 options
+    "tracking_shuffled_objects_seven_objects": 14.2857,  # 7 options
+    "tracking_shuffled_objects_three_objects": 33.3333,  # 3 options
+    "web_of_lies": 50.0,  # binary Yes/No
+    "word_sorting": 0.0,  # free-form
+}
+SUBTASKS: tuple[str, ...] = tuple(FORMATS)
+AGGREGATION = Aggregation(average="subtasks", note="unweighted mean over the 27 subtasks (Suzgun et al.; Flan)")
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+def subtasks(data_dir: Path | None) -> list[str]:
+    return list(SUBTASKS)
+
+
+def data_files(data_dir: Path | None) -> list[Path]:
+    if data_dir is None:
+        return []
+    root = Path(data_dir) / "bbh"
+    return [root / "bbh" / f"{t}.json" for t in SUBTASKS] + [root / "cot-prompts" / f"{t}.txt" for t in SUBTASKS]
+
+
+def _check(task: str) -> None:
+    if task not in FORMATS:
+        from flanlab.registry import lookup
+
+        lookup(FORMATS, task, "BBH subtask")
+
+
+@functools.lru_cache(maxsize=64)
+def examples(data_dir: Path | None, task: str) -> tuple[tuple[str, str], ...]:
+    """The (input, target) items of one subtask, in file order."""
+    if data_dir is None:
+        raise need_data_dir("bbh", "BBH (its items and published prompts)")
+    path = Path(data_dir) / "bbh" / "bbh" / f"{task}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return tuple((e["input"], e["target"]) for e in data["examples"])
+    except (KeyError, TypeError):
+        raise ValueError(f"{path}: expected {{'examples': [{{'input', 'target'}}, ...]}}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def cot_prompt(data_dir: Path | None, task: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(description, ((question, CoT answer), ...)) of the published prompt file."""
+    if data_dir is None:
+        raise need_data_dir("bbh", "BBH (its items and published prompts)")
+    path = Path(data_dir) / "bbh" / "cot-prompts" / f"{task}.txt"
+    text = path.read_text(encoding="utf-8")
+    if "-----\n" not in text:
+        raise ValueError(f"{path}: no '-----' line after the canary")
+    body = text.split("-----\n", 1)[1]
+    start = body.find("Q: ")
+    description = body[:start].strip()
+    shots = re.findall(r"(?ms)^Q: (.*?)\nA: (.*?)(?=\n\nQ: |\Z)", body[start:])
+    if not shots:
+        raise ValueError(f"{path}: no 'Q: ... A: ...' exemplars found")
+    return description, tuple((q, a.strip()) for q, a in shots)
+
+
+def options(question: str) -> list[tuple[str, str]]:
+    """The item's options as (label, text): ("(A)", "12/14/1937") for "(A) ..." lines, ("Yes", "Yes") for "- Yes"."""
+    if "Options:" not in question:
+        return []
+    found = []
+    for line in question.split("Options:", 1)[1].strip().split("\n"):
+        line = line.strip()
+        m = re.match(r"^\(([A-Z])\)\s*(.*)$", line)
+        if m:
+            found.append((f"({m.group(1)})", m.group(2).strip()))
+        elif line.startswith("- "):
+            found.append((line[2:].strip(), line[2:].strip()))
+    return found
+
+
+def choices(task: str, question: str) -> tuple[str, ...]:
+    """Continuations for rank scoring (direct mode); () for free-form subtasks."""
+    fmt = FORMATS[task]
+    if isinstance(fmt, tuple):
+        return tuple(" " + label for label in fmt)
+    if fmt == "letter":
+        return tuple(" " + label for label, _ in options(question))
+    return ()
+
+
+# --- prompts ---------------------------------------------------------------------------------------------
+
+def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> list[EvalItem]:
+    _check(task)
+    if opts.zero_shot_cot and mode == "cot":
+        mode = "zs_cot"
+    description, shots = cot_prompt(data_dir, task)
+    k = SHOTS if opts.shots is None else opts.shots
+    if mode == "cot":
+        exemplars = [f"Q: {q}\nA: {a}" for q, a in shots[:k]]
+        suffix = "A: Let's think step by step."
+    elif mode == "direct":
+        exemplars = [f"Q: {q}\nA: {answer_phrase(a)}" for q, a in shots[:k]]
+        suffix = "A:"
+    elif mode == "zs_cot":
+        exemplars, suffix = [], "A: Let's think step by step."
+    else:
+        raise ValueError(f"bbh has no mode {mode!r} (direct, cot, zs_cot)")
+    prefix = description + "\n\n" + "".join(e + "\n\n" for e in exemplars)
+    rows = examples(data_dir, task)
+    if opts.limit is not None:
+        rows = rows[: opts.limit]
+    return [
+        EvalItem(benchmark="bbh", subtask=task, mode=mode, item_id=str(i), prefix=prefix,
+                 query=f"Q: {question}\n{suffix}", target=target,
+                 choices=choices(task, question) if mode == "direct" else (), chance=CHANCE[task])
+        for i, (question, target) in enumerate(rows)
+    ]
+
+
+# --- answers ---------------------------------------------------------------------------------------------
+
+_PHRASE = re.compile(r"answer is\s*:?\s*(.*)", re.IGNORECASE)
+
+
+def clean(text: str) -> str:
+    """Strip markdown emphasis, code ticks, quotes and one trailing period."""
+    text = text.strip().replace("**", "").replace("__", "").replace("`", "").strip()
+    text = text.strip("\"'“”‘’").strip()
+    return text[:-1].rstrip() if text.endswith(".") else text
+
+
+def answer_phrase(text: str) -> str:
+    """The cleaned text after the first "the answer is" (to the end of its line), or "" when absent."""
+    m = _PHRASE.search(text)
+    return clean(m.group(1).split("\n")[0]) if m else ""
+
+
+def canonical(answer: str, fmt, question: str = "") -> str:
+    """An answer in a subtask's target format (see FORMATS); unrecognised answers come back cleaned."""
+    answer = clean(answer)
+    if fmt == "letter":
+        m = re.match(r"^\(([A-R])\)", answer) or re.match(r"^([A-R])(?:[.):]|$)", answer)
+        if m:
+            return f"({m.group(1)})"
+        for label, text in options(question):  # the option's text instead of its letter
+            if text and answer.lower() == text.lower():
+                return label
+        return answer
+    if isinstance(fmt, tuple):
+        m = re.match(r"^\(?([A-Za-z]+)", answer)
+        word = m.group(1).lower() if m else ""
+        return next((label for label in fmt if label.lower() == word), answer)
+    if fmt == "number":
+        m = re.search(r"-?\d+(?:\.\d+)?", answer.replace(",", ""))
+        return (m.group(0).removesuffix(".0") if m else answer)
+    if fmt == "dyck":
+        return " ".join(re.findall(r"[\[\]{}()<>]", answer))
+    if fmt == "words":
+        return " ".join(w.strip(".,;:") for w in answer.replace(",", " ").split() if w.strip(".,;:"))
+    return answer
+
+
+def extract_answer(output: str, mode: str, fmt, question: str = "") -> str:
+    """Shared with synthetic.py: the phrase's answer in the target format; direct mode falls back to line one."""
+    found = answer_phrase(output)
+    if not found and mode == "direct":
+        found = next((line for line in output.strip().split("\n") if line.strip()), "")
+    return canonical(found, fmt, question) if found else ""
+
+
+def _question(item: EvalItem) -> str:
+    return item.query.removeprefix("Q: ").rsplit("\nA:", 1)[0]
+
+
+def extract(output: str, item: EvalItem) -> str:
+    return extract_answer(output, item.mode, FORMATS[item.subtask], _question(item))
+
+
+def score(extracted: str, item: EvalItem) -> dict[str, float]:
+    fmt = FORMATS[item.subtask]
+    target = canonical(item.target, fmt, _question(item)) if fmt in ("dyck", "words", "number") else item.target
+    return {"accuracy": exact_match(extracted, target)}
+
+
+BENCHMARK = Benchmark(
+    name="bbh",
+    version="1",
+    description="BIG-Bench Hard: 27 subtasks, published 3-shot prompts; CoT as published, direct without rationales",
+    modes=("direct", "cot"),
+    metric="accuracy",
+    scorings=("generate", "rank"),
+    subtasks=subtasks,
+    items=items,
+    extract=extract,
+    score=score,
+    max_new_tokens={"direct": 96, "cot": 256, "zs_cot": 256},
+    stop=("\n\nQ:",),
+    data_files=data_files,
+)

@@ -1,0 +1,197 @@
+"""MGSM (Shi et al. 2022): 250 GSM8K problems in English and 10 translations, 8-shot with native exemplars.
+
+Data: <data dir>/mgsm/mgsm_<lang>.tsv (no header: question, numeric answer) and mgsm/exemplars.json
+({lang: {"1".."8": {"q": "Question: ...", "a": "Step-by-Step Answer: ... The answer is 11."}}}, the MGSM
+repository's exemplars.py as JSON). Without a data dir: the hub's "juletxara/mgsm" (test split; the 8 train
+rows are the same exemplars).
+
+cot     8 native exemplars "{q}\n{a}\n\n" (question and "Step-by-Step Answer:" in the item's language), then
+        "{question prefix}{question}\n{answer prefix}"  (the MGSM paper's native-exemplar CoT setting).
+direct  The same 8 questions with only the final number: "{q}\n{direct prefix} 11\n\n"; the item ends
+        "{direct prefix}" (e.g. "Antwort:").
+zs_cot  No exemplars: "{question prefix}{question}\n{answer prefix} Let's think step by step."
+
+Answers: the number after the language's "the answer is" phrase (ANSWER_PHRASES, or the English one), else the
+last number (cot) / the first number (direct) in the output; thousands separators and decimals handled
+(metrics.parse_number); compared numerically.
+Languages: the Flan paper's MGSM is "math word problems manually translated into 10 languages": bn de es fr ja
+ru sw te th zh are averaged (macro); English is run and reported with excluded_from_mean. Chance 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import re
+from pathlib import Path
+
+from flanlab.eval.benchmarks.hub import load_hub, need_data_dir
+from flanlab.eval.metrics import Aggregation, find_numbers, numeric_match, parse_number
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+
+LANGUAGES: tuple[str, ...] = ("bn", "de", "es", "fr", "ja", "ru", "sw", "te", "th", "zh", "en")
+SHOTS = 8
+AGGREGATION = Aggregation(
+    average="subtasks", excluded=("en",),
+    note="macro over the 10 translated languages (the Flan paper's MGSM); English reported, not averaged",
+)
+
+# lang -> (question prefix, CoT answer prefix, direct answer prefix), as written in the native exemplars.
+PREFIXES: dict[str, tuple[str, str, str]] = {
+    "bn": ("প্রশ্ন: ", "ধাপে ধাপে উত্তর:", "উত্তর:"),
+    "de": ("Frage: ", "Schritt-für-Schritt-Antwort:", "Antwort:"),
+    "en": ("Question: ", "Step-by-Step Answer:", "Answer:"),
+    "es": ("Pregunta: ", "Respuesta paso a paso:", "Respuesta:"),
+    "fr": ("Question : ", "Réponse étape par étape :", "Réponse :"),
+    "ja": ("問題：", "ステップごとの答え：", "答え："),
+    "ru": ("Задача: ", "Пошаговое решение:", "Ответ:"),
+    "sw": ("Swali: ", "Jibu la Hatua kwa Hatua:", "Jibu:"),
+    "te": ("ప్రశ్న: ", "దశలవారీగా సమాధానం:", "సమాధానం:"),
+    "th": ("โจทย์: ", "คำตอบทีละขั้นตอน:", "คำตอบ:"),
+    "zh": ("问题：", "逐步解答：", "答案："),
+}
+# lang -> the phrases that introduce the final answer in its exemplars ("The answer is" is accepted everywhere).
+ANSWER_PHRASES: dict[str, tuple[str, ...]] = {
+    "bn": ("উত্তর হল",),
+    "de": ("Die Antwort lautet", "Die Antwort ist"),
+    "en": ("The answer is",),
+    "es": ("La respuesta es",),
+    "fr": ("La réponse est",),
+    "ja": ("答えは",),
+    "ru": ("Ответ —",),
+    "sw": ("Jibu ni",),
+    "te": ("సమాధానం",),
+    "th": ("คำตอบคือ",),
+    "zh": ("答案是",),
+}
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+def subtasks(data_dir: Path | None) -> list[str]:
+    return list(LANGUAGES)
+
+
+def data_files(data_dir: Path | None) -> list[Path]:
+    if data_dir is None:
+        return []
+    root = Path(data_dir) / "mgsm"
+    return [root / f"mgsm_{lang}.tsv" for lang in LANGUAGES] + [root / "exemplars.json"]
+
+
+def _check(lang: str) -> None:
+    if lang not in PREFIXES:
+        from flanlab.registry import lookup
+
+        lookup(PREFIXES, lang, "MGSM language")
+
+
+@functools.lru_cache(maxsize=32)
+def problems(data_dir: Path | None, lang: str) -> tuple[tuple[str, str], ...]:
+    """(question, answer number as text) of one language, in file order."""
+    if data_dir is None:
+        ds = load_hub("mgsm", "juletxara/mgsm", lang, "test")
+        return tuple((r["question"], str(r["answer_number"])) for r in ds)
+    path = Path(data_dir) / "mgsm" / f"mgsm_{lang}.tsv"
+    rows = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+            if len(row) != 2 or parse_number(row[1]) is None:
+                raise ValueError(f"{path}:{lineno}: expected 'question<TAB>number'")
+            rows.append((row[0], row[1].strip()))
+    return tuple(rows)
+
+
+@functools.lru_cache(maxsize=32)
+def exemplars(data_dir: Path | None, lang: str) -> tuple[tuple[str, str], ...]:
+    """The 8 native (q, a) exemplars: q starts with the question prefix, a with the CoT answer prefix."""
+    if data_dir is None:
+        ds = load_hub("mgsm", "juletxara/mgsm", lang, "train")
+        return tuple((r["question"], r["answer"]) for r in ds)
+    path = Path(data_dir) / "mgsm" / "exemplars.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if lang not in data:
+        raise ValueError(f"{path}: no exemplars for language {lang!r}")
+    shots = data[lang]
+    return tuple((shots[k]["q"], shots[k]["a"]) for k in sorted(shots, key=int))
+
+
+# --- prompts ---------------------------------------------------------------------------------------------
+
+def items(data_dir: Path | None, lang: str, mode: str, options: EvalOptions) -> list[EvalItem]:
+    _check(lang)
+    if options.zero_shot_cot and mode == "cot":
+        mode = "zs_cot"
+    q_prefix, cot_prefix, direct_prefix = PREFIXES[lang]
+    k = SHOTS if options.shots is None else options.shots
+    if mode == "cot":
+        prefix = "".join(f"{q}\n{a}\n\n" for q, a in exemplars(data_dir, lang)[:k])
+        suffix = cot_prefix
+    elif mode == "direct":
+        prefix = "".join(f"{q}\n{direct_prefix} {extract_number(a, lang, 'cot')}\n\n"
+                         for q, a in exemplars(data_dir, lang)[:k])
+        suffix = direct_prefix
+    elif mode == "zs_cot":
+        prefix, suffix = "", cot_prefix + " Let's think step by step."
+    else:
+        raise ValueError(f"mgsm has no mode {mode!r} (direct, cot, zs_cot)")
+    rows = problems(data_dir, lang)
+    if options.limit is not None:
+        rows = rows[: options.limit]
+    return [
+        EvalItem(benchmark="mgsm", subtask=lang, mode=mode, item_id=str(i), prefix=prefix,
+                 query=f"{q_prefix}{question}\n{suffix}", target=answer, chance=0.0)
+        for i, (question, answer) in enumerate(rows)
+    ]
+
+
+# --- answers ---------------------------------------------------------------------------------------------
+
+def _canonical(token: str) -> str:
+    value = parse_number(token)
+    if value is None:
+        return ""
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def extract_number(output: str, lang: str, mode: str) -> str:
+    """The final answer as a plain number string ("1,000.0" -> "1000"), or "" when there is no number."""
+    phrases = ANSWER_PHRASES.get(lang, ()) + ("The answer is",)
+    found = []
+    for phrase in phrases:
+        # the first number within a few non-digit characters after the phrase ("答えは11です", "Ответ — 11", "is $18")
+        m = re.search(re.escape(phrase) + r"[^\d\n-]{0,12}?(-?\d[\d,.\u202f\u00a0]*\d|-?\d)", output, re.IGNORECASE)
+        if m:
+            found.append((m.start(), m.group(1)))
+    if found:
+        return _canonical(min(found)[1].rstrip(".,"))
+    numbers = find_numbers(output)
+    if not numbers:
+        return ""
+    return _canonical(numbers[0] if mode == "direct" else numbers[-1])
+
+
+def extract(output: str, item: EvalItem) -> str:
+    return extract_number(output, item.subtask, item.mode)
+
+
+def score(extracted: str, item: EvalItem) -> dict[str, float]:
+    return {"accuracy": numeric_match(extracted, item.target)}
+
+
+BENCHMARK = Benchmark(
+    name="mgsm",
+    version="1",
+    description="MGSM: 250 grade-school math problems in 10 languages (+English), 8-shot native CoT exemplars",
+    modes=("direct", "cot"),
+    metric="accuracy",
+    scorings=("generate",),
+    subtasks=subtasks,
+    items=items,
+    extract=extract,
+    score=score,
+    max_new_tokens={"direct": 16, "cot": 256, "zs_cot": 256},
+    stop=("\n\n",) + tuple("\n" + prefixes[0].strip() for prefixes in PREFIXES.values()),
+    data_files=data_files,
+)

@@ -1,0 +1,192 @@
+"""MMLU (Hendrycks et al. 2021): 57 subjects, 4-way multiple choice; test items, 5-shot from dev.
+
+Data: <data dir>/mmlu/data/{dev,test}/<subject>_{dev,test}.csv (no header: question, A, B, C, D, answer letter)
+and mmlu/flan_cot_prompts.json (subject -> the Flan 5-shot CoT prompt). Without a data dir: the hub's
+"cais/mmlu" (direct mode only: the CoT prompts are not on the hub).
+
+direct  The original / lm-evaluation-harness prompt:
+            The following are multiple choice questions (with answers) about {subject}.\n\n
+            {question}\nA. ..\nB. ..\nC. ..\nD. ..\nAnswer: X\n\n      (x5, from dev)
+            {question}\nA. ..\nB. ..\nC. ..\nD. ..\nAnswer:
+        rank scoring: choices " A" " B" " C" " D"; generation: the first standalone letter A-D.
+cot     The Flan CoT prompt for the subject as published (4-5 exemplars "Q: ..\n(A) .. (B) .. (C) .. (D) ..\n
+        A: Let's think step by step. ... The answer is (X).\n\n"), then the item in the same shape ending
+        "A: Let's think step by step."; extraction: the letter of "the answer is (X)".
+zs_cot  Only the header line, then the item as in cot.
+
+Target: the answer letter "A".."D". Chance 25. Aggregation: micro over all items (see AGGREGATION).
+Quirks of flan_cot_prompts.json kept as published: two prompts start with a newline (stripped here),
+college_chemistry's last exemplar has five options (A)-(E), formal_logic and human_aging have 4 exemplars.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import re
+from pathlib import Path
+
+from flanlab.eval.benchmarks.hub import load_hub, need_data_dir
+from flanlab.eval.metrics import Aggregation, exact_match
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+
+SUBJECTS: tuple[str, ...] = (
+    "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology",
+    "college_chemistry", "college_computer_science", "college_mathematics", "college_medicine", "college_physics",
+    "computer_security", "conceptual_physics", "econometrics", "electrical_engineering", "elementary_mathematics",
+    "formal_logic", "global_facts", "high_school_biology", "high_school_chemistry", "high_school_computer_science",
+    "high_school_european_history", "high_school_geography", "high_school_government_and_politics",
+    "high_school_macroeconomics", "high_school_mathematics", "high_school_microeconomics", "high_school_physics",
+    "high_school_psychology", "high_school_statistics", "high_school_us_history", "high_school_world_history",
+    "human_aging", "human_sexuality", "international_law", "jurisprudence", "logical_fallacies", "machine_learning",
+    "management", "marketing", "medical_genetics", "miscellaneous", "moral_disputes", "moral_scenarios", "nutrition",
+    "philosophy", "prehistory", "professional_accounting", "professional_law", "professional_medicine",
+    "professional_psychology", "public_relations", "security_studies", "sociology", "us_foreign_policy", "virology",
+    "world_religions",
+)
+LETTERS = ("A", "B", "C", "D")
+SHOTS = 5
+CHANCE = 25.0
+AGGREGATION = Aggregation(
+    average="items",
+    note="micro: mean over all items, as Hendrycks et al.'s evaluate.py and lm-evaluation-harness; "
+         "the macro mean over subjects is reported as 'macro'",
+)
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+def subtasks(data_dir: Path | None) -> list[str]:
+    return list(SUBJECTS)
+
+
+def data_files(data_dir: Path | None) -> list[Path]:
+    if data_dir is None:
+        return []
+    root = Path(data_dir) / "mmlu"
+    return ([root / "data" / split / f"{s}_{split}.csv" for split in ("dev", "test") for s in SUBJECTS]
+            + [root / "flan_cot_prompts.json"])
+
+
+@functools.lru_cache(maxsize=256)
+def _rows(data_dir: Path | None, subject: str, split: str) -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """(question, (A, B, C, D), answer letter) rows of one subject and split."""
+    if data_dir is None:
+        ds = load_hub("mmlu", "cais/mmlu", subject, split)
+        return tuple((r["question"], tuple(r["choices"]), LETTERS[int(r["answer"])]) for r in ds)
+    path = Path(data_dir) / "mmlu" / "data" / split / f"{subject}_{split}.csv"
+    rows = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for lineno, row in enumerate(csv.reader(f), 1):
+            if len(row) != 6 or row[5].strip() not in LETTERS:
+                raise ValueError(f"{path}:{lineno}: expected 6 fields (question, A, B, C, D, answer letter)")
+            rows.append((row[0], tuple(row[1:5]), row[5].strip()))
+    return tuple(rows)
+
+
+@functools.lru_cache(maxsize=4)
+def _cot_prompts(data_dir: Path | None) -> dict[str, str]:
+    if data_dir is None:
+        raise need_data_dir("mmlu", "the Flan CoT prompts (mmlu/flan_cot_prompts.json)")
+    path = Path(data_dir) / "mmlu" / "flan_cot_prompts.json"
+    prompts = json.loads(path.read_text(encoding="utf-8"))
+    missing = [s for s in SUBJECTS if s not in prompts]
+    if missing:
+        raise ValueError(f"{path}: no prompt for {missing[:3]}")
+    return prompts
+
+
+def cot_exemplars(prompt: str) -> tuple[str, list[str]]:
+    """A Flan CoT prompt -> (header line, ["Q: ...\\nA: Let's think step by step. ... The answer is (X).", ...])."""
+    prompt = prompt.strip()
+    header, _, body = prompt.partition("\n\n")
+    return header, [("Q: " + block).strip() for block in re.split(r"(?:^|\n\n)Q: ", body) if block.strip()]
+
+
+# --- prompts ---------------------------------------------------------------------------------------------
+
+def header(subject: str) -> str:
+    return f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+
+
+def format_direct(question: str, options: tuple[str, ...], answer: str | None = None) -> str:
+    text = question.strip() + "".join(f"\n{letter}. {opt}" for letter, opt in zip(LETTERS, options)) + "\nAnswer:"
+    return text if answer is None else f"{text} {answer}\n\n"
+
+
+def format_cot_query(question: str, options: tuple[str, ...]) -> str:
+    opts = " ".join(f"({letter}) {opt}" for letter, opt in zip(LETTERS, options))
+    return f"Q: {question.strip()}\n{opts}\nA: Let's think step by step."
+
+
+def items(data_dir: Path | None, subject: str, mode: str, options: EvalOptions) -> list[EvalItem]:
+    if subject not in SUBJECTS:
+        from flanlab.registry import lookup
+
+        lookup(dict.fromkeys(SUBJECTS), subject, "MMLU subject")
+    if options.zero_shot_cot and mode == "cot":
+        mode = "zs_cot"
+    test = _rows(data_dir, subject, "test")
+    if options.limit is not None:
+        test = test[: options.limit]
+    shots = SHOTS if options.shots is None else options.shots
+    if mode == "direct":
+        prefix = header(subject) + "".join(format_direct(q, o, a) for q, o, a in _rows(data_dir, subject, "dev")[:shots])
+        query = format_direct
+    elif mode == "cot":
+        head, exemplars = cot_exemplars(_cot_prompts(data_dir)[subject])
+        prefix = head + "\n\n" + "".join(e + "\n\n" for e in exemplars[:shots])
+        query = format_cot_query
+    elif mode == "zs_cot":
+        prefix, query = header(subject), format_cot_query
+    else:
+        raise ValueError(f"mmlu has no mode {mode!r} (direct, cot, zs_cot)")
+    choices = tuple(" " + letter for letter in LETTERS) if mode == "direct" else ()
+    return [
+        EvalItem(benchmark="mmlu", subtask=subject, mode=mode, item_id=str(i), prefix=prefix,
+                 query=query(q, o), target=a, choices=choices, chance=CHANCE)
+        for i, (q, o, a) in enumerate(test)
+    ]
+
+
+# --- answers ---------------------------------------------------------------------------------------------
+
+_PHRASE = re.compile(r"answer is\s*:?\s*\(?\s*([A-J])\s*\)?(?![A-Za-z])", re.IGNORECASE)
+_LETTER = re.compile(r"(?<![A-Za-z])(\(?)([A-D])\)?(?![A-Za-z])")  # a standalone letter, maybe in parentheses
+_ARTICLE_AFTER = re.compile(r"\s+(?!is\b)[a-z]")  # "A cat": the article, not option A ("A is right" is option A)
+
+
+def extract(output: str, item: EvalItem) -> str:
+    """The answer letter. "the answer is (X)" wins in every mode; direct mode falls back to the first standalone
+    letter (robust to " B", "(B)", "B. text"); CoT modes return "" when the phrase is absent."""
+    m = _PHRASE.search(output)
+    if m:
+        return m.group(1).upper()
+    if item.mode == "direct":
+        for m in _LETTER.finditer(output):
+            if m.group(2) == "A" and not m.group(1) and _ARTICLE_AFTER.match(output, m.end()):
+                continue
+            return m.group(2)
+    return ""
+
+
+def score(extracted: str, item: EvalItem) -> dict[str, float]:
+    return {"accuracy": exact_match(extracted, item.target)}
+
+
+BENCHMARK = Benchmark(
+    name="mmlu",
+    version="1",
+    description="MMLU: 57 subjects, test split, 5-shot from dev; direct (letter) and Flan CoT prompts",
+    modes=("direct", "cot"),
+    metric="accuracy",
+    scorings=("generate", "rank"),
+    subtasks=subtasks,
+    items=items,
+    extract=extract,
+    score=score,
+    max_new_tokens={"direct": 8, "cot": 256, "zs_cot": 256},
+    stop=("\n\n",),
+    data_files=data_files,
+)
