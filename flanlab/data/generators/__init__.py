@@ -11,12 +11,32 @@ held-out evaluation suite; they never enter a training mixture.
 
 from __future__ import annotations
 
-from flanlab.data.generators import boolean_expressions
+from flanlab.data.generators import (
+    boolean_expressions,
+    date_arithmetic,
+    dyck_languages,
+    logical_deduction,
+    multistep_arithmetic,
+    navigate,
+    object_counting,
+    temporal_sequences,
+    tracking_shuffled_objects,
+    word_sorting,
+)
 from flanlab.data.generators.base import Family, make_record
 from flanlab.registry import lookup
 
 FAMILIES: dict[str, Family] = {
     "boolean_expressions": boolean_expressions.FAMILY,
+    "date_arithmetic": date_arithmetic.FAMILY,
+    "dyck_languages": dyck_languages.FAMILY,
+    "logical_deduction": logical_deduction.FAMILY,
+    "multistep_arithmetic": multistep_arithmetic.FAMILY,
+    "navigate": navigate.FAMILY,
+    "object_counting": object_counting.FAMILY,
+    "temporal_sequences": temporal_sequences.FAMILY,
+    "tracking_shuffled_objects": tracking_shuffled_objects.FAMILY,
+    "word_sorting": word_sorting.FAMILY,
 }
 
 

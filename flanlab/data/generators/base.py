@@ -1,9 +1,11 @@
-"""The Family type shared by every synthetic task family, and the seeding rule that makes them deterministic."""
+"""The Family type shared by every synthetic task family, the seeding rule that makes them deterministic,
+and `pattern`, the one helper families use to read their own question text back in `check`."""
 
 from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +20,8 @@ class Family:
     held_out: bool = False  # BBH-style: for the held-out eval suite only, never trained on
     chance: float = 0.0  # random-guess accuracy in percent (for classification: 100 / number of options)
     description: str = ""
+    # the fields every record of the family has (templates naming another field fail at load time)
+    fields: tuple[str, ...] = ("question", "answer")
 
 
 def record_seed(family: str, seed: int, split: str, index: int) -> int:
@@ -28,3 +32,23 @@ def record_seed(family: str, seed: int, split: str, index: int) -> int:
 
 def make_record(family: Family, seed: int, split: str, index: int) -> dict:
     return family.make(random.Random(record_seed(family.name, seed, split, index)))
+
+
+def pattern(template: str, slots: dict[str, str]) -> re.Pattern:
+    """A regex matching `template` (a str.format string) with each {slot} read by the regex slots[slot].
+
+    A slot named twice must hold the same text both times (a backreference). Used by `check` functions to
+    parse the question text they wrote, e.g. pattern("{a} plus {b}", {"a": r"\\d+", "b": r"\\d+"}).
+    """
+    parts = re.split(r"\{(\w+)\}", template)  # literal, slot, literal, slot, ..., literal
+    seen: set[str] = set()
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(re.escape(part))
+        elif part in seen:
+            out.append(f"(?P={part})")
+        else:
+            seen.add(part)
+            out.append(f"(?P<{part}>{slots[part]})")
+    return re.compile("".join(out))

@@ -7,8 +7,8 @@ import random
 from flanlab.data.generators.base import Family
 
 
-def _expr(rng: random.Random, depth: int) -> str:
-    if depth == 0 or rng.random() < 0.3:
+def _expr(rng: random.Random, depth: int, top: bool = False) -> str:
+    if depth == 0 or (not top and rng.random() < 0.3):
         lit = rng.choice(["True", "False"])
         return f"not {lit}" if rng.random() < 0.3 else lit
     op = rng.choice(["and", "or"])
@@ -63,11 +63,32 @@ def _evaluate(expr: str) -> bool:
     return result
 
 
+def _steps(expr: str) -> list[str]:
+    """The evaluation as steps: innermost brackets first, each flat part as 'part = value'."""
+    tokens = expr.split()
+    steps = []
+    while "(" in tokens:
+        close = tokens.index(")")
+        open_ = close - 1 - tokens[close - 1::-1].index("(")
+        inner = " ".join(tokens[open_ + 1:close])
+        value = str(_evaluate(inner))
+        steps.append(f"( {inner} ) = {value}.")
+        tokens[open_:close + 1] = [value]
+    flat = " ".join(tokens)
+    if len(tokens) > 1:
+        steps.append(f"{flat} = {_evaluate(flat)}.")
+    return steps
+
+
 def make(rng: random.Random) -> dict:
-    expr = _expr(rng, depth=rng.randint(1, 3))
+    expr = _expr(rng, depth=rng.randint(2, 3), top=True)
+    while expr.count("True") + expr.count("False") < 4:  # short expressions repeat too often
+        expr = _expr(rng, depth=rng.randint(2, 3), top=True)
     value = _evaluate(expr)
-    rationale = f"Evaluate the operators by precedence: not first, then and, then or. {expr} evaluates to {value}."
-    return {"question": f"{expr} is", "answer": str(value), "options": ["True", "False"], "rationale": rationale}
+    rationale = "Work from the innermost brackets out; not binds first, then and, then or. " + " ".join(_steps(expr))
+    options = ["True", "False"]
+    rng.shuffle(options)
+    return {"question": f"{expr} is", "answer": str(value), "options": options, "rationale": rationale}
 
 
 def check(record: dict) -> bool:
@@ -83,4 +104,5 @@ FAMILY = Family(
     held_out=True,
     chance=50.0,
     description="Boolean expressions over True/False with not, and, or and parentheses",
+    fields=("question", "answer", "options", "rationale"),
 )
