@@ -201,3 +201,10 @@ def test_report_page_opens_offline_from_file(tmp_path):
     check_png(shot, min_colors=8)
     assert images and all(i["width"] > 0 for i in images), images
     assert XSS in text  # shown to the reader as text
+
+
+def test_synthetic_average_shown_beside_the_papers(tmp_path):
+    index = write_report([make_grid(tmp_path / "grid", paper=True)], tmp_path / "report")
+    page = index.read_text()
+    assert "<th>normalized average</th>" in page and "<th>synthetic suite average</th>" in page
+    assert "| synthetic suite average |" in (tmp_path / "report" / "report.md").read_text()

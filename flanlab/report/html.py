@@ -51,14 +51,19 @@ def _delta(d) -> str:
 
 def _summary_table(runs: list[Run], head: Headline) -> str:
     deltas = tables.headline_deltas(runs, head)
+    second = tables.secondary(runs, head)
+    second_deltas = tables.headline_deltas(runs, second) if second else {}
+    extra = f"<th>{esc(second.name)}</th>" if second else ""
     out = ['<table><tr><th class="l">run</th><th class="l">model</th><th>parameters</th>'
-           f'<th>fine-tuning tasks</th><th>{esc(head.name)}</th><th>Δ vs not fine-tuned</th></tr>']
+           f'<th>fine-tuning tasks</th><th>{esc(head.name)}</th><th>Δ vs not fine-tuned</th>{extra}</tr>']
     for run, b in zip(runs, tables.budget_rows(runs)):
         d = deltas[run.label]
+        extra = (f"<td>{esc(tables.fmt_score(second.values.get(run.label)))}{_delta(second_deltas[run.label])}</td>"
+                 if second else "")
         out.append(
             f'<tr><td class="l">{_label(run)}</td><td class="l">{esc(run.model)}</td><td>{esc(b["parameters"])}</td>'
             f'<td>{esc(b["tasks"])}</td><td><b>{esc(tables.fmt_score(head.values.get(run.label)))}</b></td>'
-            f'<td>{_delta(d) if d is not None else "—"}</td></tr>'
+            f'<td>{_delta(d) if d is not None else "—"}</td>{extra}</tr>'
         )
     out.append("</table>")
     return "\n".join(out)

@@ -2,7 +2,7 @@
 
 A run folder is anything holding a `results.json` (the schema is in flanlab/eval/spec.py), searched
 recursively, so `flanlab report` takes an eval folder, a training folder with its evaluations, a scale grid
-or a demo folder alike. Beside each results.json the report looks for:
+or a demo folder alike (a results.json inside the folder of another one is a part of that run, not a run). Beside each results.json the report looks for:
 
 - `run_info.json` (written by `flanlab scale` and `flanlab demo`): {"label", "model", "num_tasks",
   "mixture", "train_dir", "stage"} -- the grid coordinates of the evaluation. `model` is the row (the base
@@ -80,8 +80,11 @@ def find_results(paths) -> list[Path]:
         if not p.is_dir():
             raise FileNotFoundError(f"no such run folder or results.json: {p}")
         for r in sorted(p.rglob("results.json")):
-            if any(part.startswith(".") for part in r.relative_to(p).parts):
+            rel = r.relative_to(p)
+            if any(part.startswith(".") for part in rel.parts):
                 continue  # an atomic write still in progress, or a moved-aside old copy
+            if any((p / Path(*rel.parts[:i]) / "results.json").is_file() for i in range(1, len(rel.parts) - 1)):
+                continue  # a part of an enclosing run (its per-mode pieces), already merged into its results.json
             found.append(r)
     unique = list(dict.fromkeys(f.resolve() for f in found))
     return unique

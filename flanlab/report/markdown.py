@@ -60,13 +60,17 @@ def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: s
 
     out += ["## Summary", "", md(head.description), ""]
     deltas = tables.headline_deltas(runs, head)
+    second = tables.secondary(runs, head)
+    second_deltas = tables.headline_deltas(runs, second) if second else {}
     rows = []
     for run, b in zip(runs, tables.budget_rows(runs)):
         d = deltas[run.label]
+        extra = [_cell(second.values.get(run.label), second_deltas[run.label])] if second else []
         rows.append([_label(run), md(run.model), b["parameters"], md(b["tasks"]),
                      f"**{tables.fmt_score(head.values.get(run.label))}**",
-                     tables.fmt_score(d, signed=True) if d is not None else "—"])
-    out += [_table(["run", "model", "parameters", "fine-tuning tasks", md(head.name), "Δ vs not fine-tuned"], rows), ""]
+                     tables.fmt_score(d, signed=True) if d is not None else "—"] + extra)
+    header = ["run", "model", "parameters", "fine-tuning tasks", md(head.name), "Δ vs not fine-tuned"]
+    out += [_table(header + ([md(second.name)] if second else []), rows), ""]
 
     out += ["## Results per benchmark and mode", "",
             "Each cell: score, in brackets the change against the same model before fine-tuning, n the number of items.", ""]

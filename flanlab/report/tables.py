@@ -88,6 +88,17 @@ def headline(runs: list[Run]) -> Headline:
     )
 
 
+def secondary(runs: list[Run], head: Headline) -> Headline | None:
+    """The synthetic suite average beside the paper's normalized average, when both exist."""
+    if head.name == "synthetic suite average":
+        return None
+    values, keys = synthetic_average(runs)
+    if not keys:
+        return None
+    return Headline(name="synthetic suite average", description=f"mean normalized score over {', '.join(keys)}",
+                    values=values)
+
+
 def baseline_of(run: Run, runs: list[Run]) -> Run | None:
     """The un-fine-tuned evaluation of the same model (the row's '0 tasks' cell), or None."""
     if not run.fine_tuned:
@@ -219,6 +230,13 @@ def fmt_score(x, signed: bool = False) -> str:
     return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 
+def fmt_limit(limit) -> str:
+    """A results.json settings.limit: a number, null (all items) or, for merged runs, 'bench/mode' -> number."""
+    if isinstance(limit, dict):
+        return ", ".join(f"{k} {'all' if v in (None, 0) else v}" for k, v in limit.items())
+    return "all" if limit in (None, 0) else str(limit)
+
+
 def eval_items(run: Run) -> int:
     return sum(int(e.get("n") or 0) for modes in run.benchmarks.values() for e in (modes or {}).values() if isinstance(e, dict))
 
@@ -242,7 +260,7 @@ def budget_rows(runs: list[Run]) -> list[dict]:
             "loss": (f"{s['first_loss']:.3f} → {s['final_loss']:.3f}"
                      if isinstance(s.get("first_loss"), (int, float)) and isinstance(s.get("final_loss"), (int, float)) else "—"),
             "eval_items": fmt_int(eval_items(run)),
-            "limit": "all" if settings.get("limit") in (None, 0) else str(settings.get("limit")),
+            "limit": fmt_limit(settings.get("limit")),
             "eval_time": fmt_seconds((run.results.get("timings") or {}).get("total_s")),
         })
     return rows
@@ -254,7 +272,7 @@ def budget_sentences(runs: list[Run]) -> list[str]:
     for run in runs:
         size = fmt_params(run.parameters)
         limit = (run.results.get("settings") or {}).get("limit")
-        evaluated = f"evaluated on {fmt_int(eval_items(run))} items" + (f" (at most {limit} per subtask)" if limit else "")
+        evaluated = f"evaluated on {fmt_int(eval_items(run))} items" + (f" (at most {fmt_limit(limit)} per subtask)" if limit else "")
         if run.train:
             s = run.train.summary
             tasks = f"{run.num_tasks} tasks" if run.num_tasks is not None else "an unknown number of tasks"
