@@ -160,8 +160,8 @@ def extract_number(output: str, lang: str, mode: str) -> str:
     phrases = ANSWER_PHRASES.get(lang, ()) + ("The answer is",)
     found = []
     for phrase in phrases:
-        # the first number within a few non-digit characters after the phrase ("答えは11です", "Ответ — 11", "is $18")
-        m = re.search(re.escape(phrase) + r"[^\d\n-]{0,12}?(-?\d[\d,.\u202f\u00a0]*\d|-?\d)", output, re.IGNORECASE)
+        # a number right after the phrase, only spaces/punctuation between ("答えは11です", "Ответ — 11", "is $18")
+        m = re.search(re.escape(phrase) + r"[^\w\n-]{0,6}?(-?\d[\d,.\u202f\u00a0]*\d|-?\d)", output, re.IGNORECASE)
         if m:
             found.append((m.start(), m.group(1)))
     if found:

@@ -51,7 +51,8 @@ def format_question(record: dict) -> str:
 
 def format_cot_answer(record: dict) -> str:
     rationale = (record.get("rationale") or "").strip()
-    return f"Let's think step by step.\n{rationale + ' ' if rationale else ''}So the answer is {record['answer']}."
+    answer = str(record["answer"]).rstrip(".")  # "So the answer is Felix finished first." (no double period)
+    return f"Let's think step by step.\n{rationale + ' ' if rationale else ''}So the answer is {answer}."
 
 
 def items(data_dir: Path | None, family: str, mode: str, options: EvalOptions) -> list[EvalItem]:
@@ -89,18 +90,19 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
 def canonical(answer: str, options: tuple[str, ...], target: str) -> str:
+    """An answer matched onto one of the options (case and a trailing period ignored), a number, or squeezed text."""
     answer = clean(answer)
     for option in options:
-        if answer.lower() == option.lower():
+        if answer.lower() == option.lower().rstrip("."):
             return option
     for option in options:  # "(True)" or "True, because ..."
-        m = re.match(r"^\(?" + re.escape(option) + r"\)?(?![\w])", answer, re.IGNORECASE)
+        m = re.match(r"^\(?" + re.escape(option.rstrip(".")) + r"\)?(?![\w])", answer, re.IGNORECASE)
         if m:
             return option
     if _NUMBER.match(target.strip()):
         m = re.search(r"-?\d+(?:\.\d+)?", answer.replace(",", ""))
         return m.group(0) if m else answer
-    return " ".join(answer.split())
+    return " ".join(answer.split()).rstrip(".")
 
 
 def item_options(item: EvalItem) -> tuple[str, ...]:
@@ -119,7 +121,8 @@ def extract(output: str, item: EvalItem) -> str:
 
 
 def score(extracted: str, item: EvalItem) -> dict[str, float]:
-    return {"accuracy": exact_match(extracted, " ".join(item.target.split()))}
+    target = item.target if item_options(item) else " ".join(item.target.split()).rstrip(".")
+    return {"accuracy": exact_match(extracted, target)}
 
 
 BENCHMARK = Benchmark(
