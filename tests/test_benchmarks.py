@@ -340,3 +340,13 @@ def test_synthetic_items_and_extraction():
                 assert synthetic.extract(c, it) == c.strip()
             assert synthetic.extract("", it) == ""
             assert synthetic.extract("no phrase at all", cot[0]) == ""
+
+
+def test_data_files_exist(data_dir):
+    counts = {}
+    for name, b in BENCHMARKS.items():
+        files = b.data_files(data_dir)
+        assert all(f.is_file() for f in files), [str(f) for f in files if not f.is_file()]
+        counts[name] = len(files)
+    assert counts == {"mmlu": 57 * 2 + 1, "bbh": 27 * 2, "tydiqa": 9, "mgsm": 12, "synthetic": 0}
+    assert all(b.data_files(None) == [] for b in BENCHMARKS.values())
