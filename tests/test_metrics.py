@@ -102,6 +102,9 @@ def test_summarize_mode_by_hand():
     assert bbh["score"] == pytest.approx(48.333333) and bbh["chance"] == pytest.approx(23.333333)
     assert bbh["normalized"] == pytest.approx(33.333333)
     assert r["bbh"]["cot"]["normalized"] == pytest.approx(41.666667)  # (100 + 25 + 0) / 3
+    mixed = summarize_mode(BENCHMARKS["bbh"], "direct", "rank", {"t1": _acc([1]), "t3": _acc([0])}, {},
+                           subtask_scoring={"t1": "rank", "t3": "generate"})
+    assert mixed["subtasks"]["t3"]["scoring"] == "generate" and mixed["scoring"] == "rank"
     ty = r["tydiqa"]["direct"]
     # arabic EM 50, bengali 100 -> 75; English 0 reported, excluded; F1 (75 + 100) / 2 = 87.5
     assert ty["score"] == 75.0 and ty["normalized"] == 75.0 and ty["n"] == 3 and ty["metric"] == "exact_match"

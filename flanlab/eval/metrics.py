@@ -170,11 +170,14 @@ def _mean(xs: Sequence[float]) -> float:
 
 
 def summarize_mode(benchmark, mode: str, scoring: str, per_item: dict[str, list[dict[str, float]]],
-                   chance: dict[str, float], aggregation: Aggregation | None = None) -> dict:
+                   chance: dict[str, float], aggregation: Aggregation | None = None,
+                   subtask_scoring: dict[str, str] | None = None) -> dict:
     """The per-mode section of results.json from each subtask's per-item metric dicts (values 0..1).
 
     benchmark: a flanlab.eval.spec.Benchmark; its `metric` names the main metric in the per-item dicts.
     chance: subtask -> random-guess rate in percent. aggregation: defaults to the benchmark's registered one.
+    subtask_scoring: where subtasks were scored differently (BBH direct under rank scoring: the free-form
+    subtasks have no choices and are generated), subtask -> "rank"|"generate", recorded per subtask.
     Subtasks with no items are left out. Scores are percentages."""
     if aggregation is None:
         from flanlab.eval.benchmarks import AGGREGATIONS
@@ -193,6 +196,8 @@ def summarize_mode(benchmark, mode: str, scoring: str, per_item: dict[str, list[
         r = float(chance.get(name, 0.0))
         entry = {"score": metrics[metric], "n": len(rows), "chance": r,
                  "normalized": normalize(metrics[metric], r), "metrics": metrics}
+        if subtask_scoring and name in subtask_scoring:
+            entry["scoring"] = subtask_scoring[name]
         if name in aggregation.excluded:
             entry["excluded_from_mean"] = True
         subtasks[name] = entry
