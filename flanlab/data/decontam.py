@@ -1,0 +1,296 @@
+"""Held-out decontamination: drop training records that share a long n-gram with a benchmark item.
+
+Tokens are lower-cased whitespace-separated words (`text.lower().split()`). A training record is contaminated
+when one of its text fields (question, answer, rationale, options; NIV2 definition and examples) shares an
+n-gram (n = 13 by default) with a benchmark item, or when its question equals a benchmark question (the
+whole text, normalised the same way; this catches items shorter than n words, which no n-gram can).
+
+Benchmark items are read here, straight from their raw files in the data dir (BENCHMARK_FILES, a literal
+dict), independently of the evaluation code:
+    mmlu     mmlu/data/{test,dev}/*.csv     the question column
+    bbh      bbh/bbh/*.json                 every example's input; bbh/cot-prompts/*.txt, the published prompts
+    tydiqa   tydiqa_goldp/*.json            every question
+    mgsm     mgsm/mgsm_*.tsv                the question column; mgsm/exemplars.json, the exemplar questions
+plus "synthetic": the held-out synthetic families' evaluation items (split "eval", seed 0, as the synthetic
+benchmark draws them).
+
+The index of the files' n-grams is built once and cached under FLANLAB_CACHE/decontam/, keyed by the files'
+SHA-256 and the settings; the synthetic part is cheap and rebuilt every time. N-grams are hashed with a
+polynomial rolling hash over word ids (ids from the benchmark vocabulary; a word outside it cannot be part of
+a shared n-gram), so checking a record costs a few arithmetic operations per word.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DECONTAM_VERSION = 1
+SYNTHETIC_EVAL_ITEMS = 200  # per held-out family; the synthetic benchmark uses the first 50 of split "eval", seed 0
+_MASK = (1 << 64) - 1
+_BASE = 0x100000001B3  # the FNV prime: odd, so the rolling hash is invertible mod 2**64
+
+
+def words(text: str) -> list[str]:
+    return text.lower().split()
+
+
+# --- raw benchmark readers (errors name the file and line) ------------------------------------------------------
+
+
+def _read_csv_first_column(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        try:
+            for row in reader:
+                if row and row[0].strip():
+                    yield row[0]
+        except csv.Error as e:
+            raise ValueError(f"{path}:{reader.line_num}: {e}") from None
+
+
+def _read_tsv_first_column(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            q = line.rstrip("\n").split("\t")[0]
+            if q.strip():
+                yield q
+
+
+def _read_json(path: Path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+
+
+def _read_bbh(path: Path) -> Iterator[str]:
+    doc = _read_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("examples"), list):
+        raise ValueError(f"{path}: a BBH task file must be an object with an 'examples' list")
+    for i, ex in enumerate(doc["examples"]):
+        if not isinstance(ex, dict) or "input" not in ex:
+            raise ValueError(f"{path}: examples[{i}] has no 'input'")
+        yield str(ex["input"])
+
+
+def _read_text(path: Path) -> Iterator[str]:
+    yield path.read_text(encoding="utf-8")
+
+
+def _read_tydiqa(path: Path) -> Iterator[str]:
+    doc = _read_json(path)
+    for article in doc.get("data", []) if isinstance(doc, dict) else []:
+        for para in article.get("paragraphs", []):
+            for qa in para.get("qas", []):
+                if qa.get("question"):
+                    yield qa["question"]
+
+
+def _read_mgsm_exemplars(path: Path) -> Iterator[str]:
+    doc = _read_json(path)
+    for lang in doc.values() if isinstance(doc, dict) else []:
+        for ex in lang.values() if isinstance(lang, dict) else []:
+            if isinstance(ex, dict) and ex.get("q"):
+                yield ex["q"]
+
+
+# benchmark -> [(glob under the data dir, reader of one file)]
+BENCHMARK_FILES: dict[str, list[tuple[str, Callable[[Path], Iterable[str]]]]] = {
+    "mmlu": [("mmlu/data/test/*.csv", _read_csv_first_column), ("mmlu/data/dev/*.csv", _read_csv_first_column)],
+    "bbh": [("bbh/bbh/*.json", _read_bbh), ("bbh/cot-prompts/*.txt", _read_text)],
+    "tydiqa": [("tydiqa_goldp/*.json", _read_tydiqa)],
+    "mgsm": [("mgsm/mgsm_*.tsv", _read_tsv_first_column), ("mgsm/exemplars.json", _read_mgsm_exemplars)],
+}
+
+
+def benchmark_files(data_dir: Path | None) -> list[tuple[str, Path, Callable]]:
+    """(benchmark, file, reader) for every benchmark file present in the data dir, in a fixed order."""
+    if data_dir is None:
+        return []
+    out = []
+    for bench, patterns in BENCHMARK_FILES.items():
+        for pattern, reader in patterns:
+            for path in sorted(Path(data_dir).glob(pattern)):
+                out.append((bench, path, reader))
+    return out
+
+
+def synthetic_eval_items(n: int = SYNTHETIC_EVAL_ITEMS) -> Iterator[str]:
+    """Question (+ options) texts of the held-out synthetic families' evaluation items."""
+    from flanlab.data.generators import FAMILIES, generate
+
+    for fam in FAMILIES.values():
+        if fam.held_out:
+            for rec in generate(fam, n, seed=0, split="eval"):
+                yield rec["question"] + ("\n" + "\n".join(rec["options"]) if rec.get("options") else "")
+
+
+# --- the index -------------------------------------------------------------------------------------------------
+
+
+def _question_digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(" ".join(words(text)).encode("utf-8"), digest_size=8).digest(), "little")
+
+
+@dataclass
+class NgramIndex:
+    """Benchmark n-gram hashes and whole-question digests, each mapped to the benchmark's index in `names`."""
+
+    n: int = 13
+    names: list[str] = field(default_factory=list)  # benchmark names; values of the maps index this list
+    vocab: dict[str, int] = field(default_factory=dict)  # word -> id (1-based), in order of first appearance
+    ngrams: dict[int, int] = field(default_factory=dict)  # rolling hash -> benchmark index
+    questions: dict[int, int] = field(default_factory=dict)  # whole-question digest -> benchmark index
+    items: dict[str, int] = field(default_factory=dict)  # benchmark -> number of items indexed
+    short_items: dict[str, int] = field(default_factory=dict)  # items shorter than n words (question match only)
+    files: dict[str, str] = field(default_factory=dict)  # file -> sha256
+
+    def add(self, bench: str, text: str) -> None:
+        if bench not in self.names:
+            self.names.append(bench)
+        b = self.names.index(bench)
+        toks = words(text)
+        self.items[bench] = self.items.get(bench, 0) + 1
+        if not toks:
+            return
+        self.questions.setdefault(_question_digest(text), b)
+        if len(toks) < self.n:
+            self.short_items[bench] = self.short_items.get(bench, 0) + 1
+        vocab = self.vocab
+        ids = []
+        for w in toks:
+            i = vocab.get(w)
+            if i is None:
+                i = vocab[w] = len(vocab) + 1
+            ids.append(i)
+        for h in _rolling(ids, self.n):
+            self.ngrams.setdefault(h, b)
+
+    def match(self, text: str) -> str | None:
+        """The benchmark a text shares an n-gram with, or None."""
+        if not text or not self.ngrams:
+            return None
+        get = self.vocab.get
+        n, table = self.n, self.ngrams
+        ids = [get(w, 0) for w in text.lower().split()]
+        if len(ids) < n:
+            return None
+        pow_n = pow(_BASE, n, 1 << 64)
+        h = run = 0
+        for j, x in enumerate(ids):
+            if not x:
+                h = run = 0
+                continue
+            h = (h * _BASE + x) & _MASK
+            run += 1
+            if run > n:
+                h = (h - ids[j - n] * pow_n) & _MASK
+            if run >= n and h in table:
+                return self.names[table[h]]
+        return None
+
+    def match_question(self, text: str) -> str | None:
+        """The benchmark whose item is exactly this text (lower-cased, whitespace-normalised), or None."""
+        b = self.questions.get(_question_digest(text)) if self.questions else None
+        return None if b is None else self.names[b]
+
+    def summary(self) -> dict:
+        return {"n": self.n, "benchmarks": {b: {"items": self.items.get(b, 0), "shorter_than_n": self.short_items.get(b, 0)}
+                                           for b in self.names},
+                "ngrams": len(self.ngrams), "files": len(self.files)}
+
+
+def _rolling(ids: list[int], n: int) -> Iterator[int]:
+    """The rolling hash of every n-gram of `ids` (all ids > 0), as NgramIndex.match computes it."""
+    pow_n = pow(_BASE, n, 1 << 64)
+    h = 0
+    for j, x in enumerate(ids):
+        h = (h * _BASE + x) & _MASK
+        if j >= n:
+            h = (h - ids[j - n] * pow_n) & _MASK
+        if j >= n - 1:
+            yield h
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cache_key(files: list[tuple[str, Path, Callable]], data_dir: Path, n: int) -> str:
+    h = hashlib.sha256(f"v{DECONTAM_VERSION}|n={n}|py{sys.version_info[0]}".encode())
+    for bench, path, _ in files:
+        h.update(f"|{bench}|{path.relative_to(data_dir)}|{_sha256(path)}".encode())
+    return h.hexdigest()[:24]
+
+
+def _save(index: NgramIndex, path: Path) -> None:
+    import numpy as np
+
+    from flanlab.fileio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        ngram_keys=np.fromiter(index.ngrams.keys(), dtype=np.uint64, count=len(index.ngrams)),
+        ngram_vals=np.fromiter(index.ngrams.values(), dtype=np.uint8, count=len(index.ngrams)),
+        q_keys=np.fromiter(index.questions.keys(), dtype=np.uint64, count=len(index.questions)),
+        q_vals=np.fromiter(index.questions.values(), dtype=np.uint8, count=len(index.questions)),
+        meta=np.frombuffer(json.dumps({
+            "n": index.n, "names": index.names, "vocab": list(index.vocab), "items": index.items,
+            "short_items": index.short_items, "files": index.files,
+        }).encode("utf-8"), dtype=np.uint8),
+    )
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load(path: Path) -> NgramIndex:
+    import numpy as np
+
+    with np.load(path) as z:
+        meta = json.loads(z["meta"].tobytes().decode("utf-8"))
+        index = NgramIndex(n=meta["n"], names=meta["names"], items=meta["items"], short_items=meta["short_items"],
+                           files=meta["files"])
+        index.vocab = {w: i + 1 for i, w in enumerate(meta["vocab"])}
+        index.ngrams = dict(zip(z["ngram_keys"].tolist(), z["ngram_vals"].tolist()))
+        index.questions = dict(zip(z["q_keys"].tolist(), z["q_vals"].tolist()))
+    return index
+
+
+def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTHETIC_EVAL_ITEMS,
+                use_cache: bool = True) -> tuple[NgramIndex, str]:
+    """The n-gram index of the benchmarks in the data dir (cached) plus the held-out synthetic items.
+
+    Returns (index, how it was obtained: 'cache <file>', 'built <file>' or 'no benchmark files')."""
+    from flanlab.settings import cache_dir
+
+    files = benchmark_files(data_dir)
+    how = "no benchmark files in the data dir" if data_dir is not None else "no data dir"
+    index = NgramIndex(n=n)
+    if files:
+        cache = cache_dir() / "decontam" / f"ngrams-{_cache_key(files, Path(data_dir), n)}.npz"
+        if use_cache and cache.is_file():
+            index = _load(cache)
+            how = f"cache {cache}"
+        else:
+            for bench, path, reader in files:
+                index.files[str(Path(path).relative_to(data_dir))] = _sha256(path)
+                for text in reader(path):
+                    index.add(bench, text)
+            if use_cache:
+                _save(index, cache)
+            how = f"built {cache}" if use_cache else "built (cache off)"
+    for text in synthetic_eval_items(synthetic_items):
+        index.add("synthetic", text)
+    return index, how

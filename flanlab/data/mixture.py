@@ -1,0 +1,850 @@
+"""Flan-style mixtures: tasks rendered through templates, mixed examples-proportionally with caps, held-out data
+kept out, written as deterministic shards in bounded memory.
+
+A mixture config (MixtureConfig, from YAML) lists submixtures, each with a rate and the tasks it draws from
+(catalog source kinds, task names or patterns, files, or another mixture YAML nested under it). The build:
+
+  1. plan: resolve every submixture's tasks (held-out tasks excluded by name and reported), give each task
+     the weight min(size, cap) — examples-proportional with a per-task cap, as in the paper (FLAN 30k, T0 20k,
+     NIV2 5k, CoT 100k) — within its submixture; the submixtures share the mixture by their rates. A synthetic
+     family is an endless stream, so its size is the submixture's `synthetic_size`. Each task then gets an
+     exact number of examples (largest-remainder rounding of size x share). Templates are checked here,
+     before anything is read.
+  2. stream: one iterator per task (its records, through a small seeded shuffle buffer that also supplies
+     few-shot exemplars; a finite task repeats with fresh template draws once it runs out), merged by
+     deterministic stratified interleaving: the k-th example of a task with n examples gets the key
+     (k + u)/n, u uniform in [0, 1) from the task's seeded RNG, and a heap emits keys in order. Only the
+     buffers and one 8-byte digest per written example (exact-duplicate removal) stay in memory.
+  3. filter: records sharing a 13-gram with a benchmark item, or equal to a benchmark question, are dropped
+     (flanlab/data/decontam.py); rendered examples that duplicate one already written are dropped and the
+     task draws again; over-long inputs are pruned (fewer exemplars), then dropped or truncated. All removals
+     are counted by reason with a few examples.
+  4. write: train-00000-of-0000N.jsonl (and/or .parquet) shards with fields inputs, targets, task, category,
+     template_id, format, source; validation.jsonl (held-apart records: a hash bucket of each finite task's
+     records, the "validation" stream of each synthetic family); stats.json — all into a temporary folder
+     renamed into place at the end (flanlab.fileio.atomic_dir). Same config and seed: byte-identical files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import heapq
+import json
+import random
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from flanlab.config import ConfigError, load_config
+from flanlab.data import catalog
+from flanlab.data.example import Example
+from flanlab.data.templates import (
+    FEW_SHOT_FORMATS, FORMAT_GROUP, FORMATS, OPTION_STYLES, TEMPLATE_SETS, TRIGGERS, ZERO_SHOT_OF, TemplateSet,
+    estimate_tokens, fill, load_template_file, render_few_shot, render_niv2_examples,
+)
+from flanlab.registry import did_you_mean
+
+OUTPUT_FIELDS = ("inputs", "targets", "task", "category", "template_id", "format", "source")
+DEFAULT_FORMATS = {"zs_opt": 1.0, "zs_noopt": 1.0, "fs_opt": 1.0, "fs_noopt": 1.0, "cot_zs": 0.5, "cot_fs": 0.5}
+MAX_RETRIES = 64  # consecutive duplicates / over-long drops before a task counts as exhausted
+EXAMPLES_KEPT = 3  # examples of each removal reason kept in stats.json
+VALIDATION_OVERSAMPLE = 3
+
+
+# --- config ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FileSpec:
+    """A task read from a table file (or a Hugging Face dataset with format: hf)."""
+
+    name: str
+    path: str  # relative paths are relative to the config file
+    format: str | None = None  # jsonl | json | csv | tsv | parquet | hf (default: from the suffix)
+    fields: dict[str, str] = field(default_factory=dict)  # canonical field -> column, e.g. {question: prompt}
+    category: str = "file"
+    instruction: str = ""  # given: the task uses the instruction templates
+    split: str = "train"  # hf only
+
+
+@dataclass
+class SubmixtureConfig:
+    name: str
+    rate: float = 1.0  # share of the mixture (rates are normalised over the submixtures that have tasks)
+    sources: list[str] = field(default_factory=list)  # catalog source kinds: synthetic, flan_cot, gsm8k, niv2
+    tasks: list[str] = field(default_factory=list)  # task names or shell patterns ("task1*")
+    exclude: list[str] = field(default_factory=list)  # names or patterns left out
+    files: list[FileSpec] = field(default_factory=list)
+    mixture: str | None = None  # another mixture YAML nested here (its submixtures share this one's rate)
+    cap: int | None = None  # per-task cap on the examples-proportional weight
+    synthetic_size: int = 10000  # nominal size of each synthetic family (an endless stream)
+    max_tasks: int | None = None  # keep the first N tasks of this submixture (catalog order)
+    formats: dict[str, float] | None = None  # format weights for this submixture (default: the mixture's)
+
+
+@dataclass
+class MixtureConfig:
+    name: str = "mixture"
+    seed: int = 0
+    size: int | None = None  # examples to write; null: as many as fit without repeating any task's records
+    submixtures: list[SubmixtureConfig] = field(default_factory=list)
+    formats: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FORMATS))  # format -> weight
+    max_tasks: int | None = None  # keep the first N tasks over all submixtures, in config then catalog order
+    fewshot: int = 3  # few-shot formats take 1..fewshot exemplars (NIV2: its positive examples)
+    max_input_tokens: int = 1024
+    max_target_tokens: int = 256
+    overlong: Literal["drop", "truncate"] = "drop"  # what happens to an input still too long with no exemplars
+    tokenizer: str | None = None  # count tokens with this tokenizer; null: the estimate len(text) // 4
+    validation_size: int = 0  # examples in validation.jsonl (records held apart from training)
+    validation_fraction: float = 0.05  # share of each finite task's records held apart when validation_size > 0
+    dedup: bool = True
+    decontaminate: bool = True
+    ngram: int = 13
+    shuffle_buffer: int = 32  # records buffered per task (shuffling and few-shot exemplars)
+    shard_size: int = 100_000  # examples per shard
+    output: list[str] = field(default_factory=lambda: ["jsonl"])  # jsonl and/or parquet
+    template_file: str | None = None  # YAML replacing built-in template sets (see templates.load_template_file)
+    source_path: str = field(default="", init=False, repr=False)  # the YAML it was read from (set by the loader)
+
+
+def load_mixture_config(path, overrides: list[str] | None = None) -> MixtureConfig:
+    """YAML (+ key=value overrides) -> MixtureConfig, checked: formats, output kinds, nested files, templates."""
+    cfg = load_config(MixtureConfig, path, overrides)
+    cfg.source_path = str(path)
+    _check_config(cfg, str(path))
+    return cfg
+
+
+def _check_config(cfg: MixtureConfig, where: str) -> None:
+    if not cfg.submixtures:
+        raise ConfigError(f"{where}: no submixtures")
+    for fmts, at in [(cfg.formats, "formats")] + [(s.formats, f"submixtures.{s.name}.formats") for s in cfg.submixtures if s.formats]:
+        for fmt, w in fmts.items():
+            if fmt not in FORMATS:
+                raise ConfigError(f"{where}: {at}: unknown format {fmt!r}.{did_you_mean(fmt, FORMATS)} Formats: {', '.join(FORMATS)}")
+            if w < 0:
+                raise ConfigError(f"{where}: {at}.{fmt}: weight must be >= 0")
+        if not any(w > 0 for w in fmts.values()):
+            raise ConfigError(f"{where}: {at}: every weight is 0")
+    for out in cfg.output:
+        if out not in ("jsonl", "parquet"):
+            raise ConfigError(f"{where}: output: unknown kind {out!r}; use jsonl and/or parquet")
+    names = [s.name for s in cfg.submixtures]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: submixture names repeat: {names}")
+    for s in cfg.submixtures:
+        if s.rate < 0:
+            raise ConfigError(f"{where}: submixtures.{s.name}.rate must be >= 0")
+        if s.mixture and (s.sources or s.tasks or s.files):
+            raise ConfigError(f"{where}: submixtures.{s.name}: a nested mixture cannot also list sources, tasks or files")
+        if not (s.mixture or s.sources or s.tasks or s.files):
+            raise ConfigError(f"{where}: submixtures.{s.name}: names no sources, tasks, files or mixture")
+        for src in s.sources:
+            if src not in catalog.CATALOG_SOURCES:
+                raise ConfigError(f"{where}: submixtures.{s.name}.sources: unknown source {src!r}."
+                                  f"{did_you_mean(src, catalog.CATALOG_SOURCES)} Known: {', '.join(catalog.CATALOG_SOURCES)}")
+    if not 0 < cfg.validation_fraction < 1:
+        raise ConfigError(f"{where}: validation_fraction must be between 0 and 1")
+    if cfg.template_file:
+        load_template_file(_resolve(cfg, cfg.template_file))
+
+
+def _resolve(cfg: MixtureConfig, path: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute() and cfg.source_path:
+        p = Path(cfg.source_path).parent / p
+    return p
+
+
+# --- plan -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedTask:
+    task: catalog.Task
+    submixture: str
+    size: int  # records available (synthetic: the nominal size)
+    weight: float  # min(size, cap)
+    share: float  # expected proportion of the mixture
+    formats: dict[str, tuple[float, list]]  # format -> (weight, usable templates)
+    count: int = 0  # examples to write
+    val_count: int = 0
+
+
+@dataclass
+class Plan:
+    config: MixtureConfig
+    data_dir: Path | None
+    tasks: list[PlannedTask]
+    submixtures: dict[str, dict]  # leaf name -> {rate_configured, rate, tasks, cap}
+    size: int
+    excluded: list[dict]  # {name, reason}
+    warnings: list[str]
+    template_sets: dict[str, TemplateSet]
+    requested_tasks: int | None = None
+
+
+@dataclass
+class _Leaf:
+    name: str
+    rate: float
+    sub: SubmixtureConfig
+    cfg: MixtureConfig  # the config file it comes from (for relative paths)
+
+
+def _leaves(cfg: MixtureConfig, prefix: str = "", scale: float = 1.0, stack: tuple = ()) -> list[_Leaf]:
+    """Flatten nested mixtures: a submixture naming another YAML is replaced by that YAML's submixtures,
+    their rates normalised and multiplied by its own."""
+    total = sum(s.rate for s in cfg.submixtures) or 1.0
+    out = []
+    for s in cfg.submixtures:
+        rate = scale * s.rate / total
+        name = prefix + s.name
+        if s.mixture:
+            path = _resolve(cfg, s.mixture).resolve()
+            if path in stack:
+                raise ConfigError(f"{cfg.source_path}: submixtures.{s.name}: nesting cycle through {path}")
+            child = load_mixture_config(path)
+            out += _leaves(child, name + "/", rate, stack + (path,))
+        else:
+            out.append(_Leaf(name, rate, s, cfg))
+    return out
+
+
+def _select(leaf: _Leaf, catalog_tasks: Callable[[str], list], all_names: dict, excluded: list, warnings: list,
+            data_dir) -> list[catalog.Task]:
+    s = leaf.sub
+    chosen: list[catalog.Task] = []
+    for src in s.sources:
+        found = catalog_tasks(src)
+        if not found:
+            warnings.append(f"submixture {leaf.name}: source {src!r} has no tasks here"
+                            + (" (no data dir)" if data_dir is None else f" (nothing under {data_dir})"))
+        chosen += found
+    for pattern in s.tasks:
+        if any(c in pattern for c in "*?["):
+            hits = [t for name, t in all_names.items() if fnmatch.fnmatchcase(name, pattern)]
+            if not hits:
+                warnings.append(f"submixture {leaf.name}: pattern {pattern!r} matches no task here")
+            chosen += hits
+        elif pattern in all_names:
+            t = all_names[pattern]
+            if t.held_out:
+                raise ConfigError(f"submixture {leaf.name}: task {pattern!r} is held out ({t.held_out}) "
+                                  "and can never be mixed into training")
+            chosen.append(t)
+        else:
+            where = "" if data_dir else " (no data dir: pass --data-dir for real tasks)"
+            raise ConfigError(f"submixture {leaf.name}: unknown task {pattern!r}.{did_you_mean(pattern, all_names)}{where}")
+    for f in s.files:
+        path = f.path if f.format == "hf" else _resolve(leaf.cfg, f.path)
+        chosen.append(catalog.file_task(f.name, path, fields=f.fields or None, format=f.format, category=f.category,
+                                        instruction=f.instruction, hf_split=f.split))
+    kept = []
+    for t in chosen:
+        if any(fnmatch.fnmatchcase(t.name, p) for p in s.exclude):
+            continue
+        if t.held_out:
+            excluded.append({"name": t.name, "submixture": leaf.name, "reason": t.held_out})
+            continue
+        kept.append(t)
+    if s.max_tasks is not None:
+        kept = kept[: s.max_tasks]
+    return kept
+
+
+def _largest_remainder(total: int, shares: list[float]) -> list[int]:
+    """Integers summing to `total` (when shares sum to 1), each within 1 of total * share; ties by order."""
+    raw = [total * p for p in shares]
+    counts = [int(x) for x in raw]
+    left = total - sum(counts)
+    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))
+    for i in order[: max(0, left)]:
+        counts[i] += 1
+    return counts
+
+
+def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
+    """Resolve tasks, weights, shares, exact example counts and templates; fails before reading any record."""
+    from flanlab.settings import data_dir as resolve_data_dir
+
+    d = resolve_data_dir(data_dir)
+    sets = load_template_file(_resolve(config, config.template_file)) if config.template_file else TEMPLATE_SETS
+    cache: dict[str, list] = {}
+
+    def catalog_tasks(src: str) -> list:
+        if src not in cache:
+            cache[src] = catalog.discover(src, d)
+        return cache[src]
+
+    all_names = {t.name: t for src in catalog.CATALOG_SOURCES for t in catalog_tasks(src)}
+    excluded: list[dict] = []
+    warnings: list[str] = []
+    leaves = _leaves(config, stack=(Path(config.source_path).resolve(),) if config.source_path else ())
+    seen: dict[str, str] = {}
+    selected: list[tuple[_Leaf, catalog.Task]] = []
+    for leaf in leaves:
+        for t in _select(leaf, catalog_tasks, all_names, excluded, warnings, d):
+            if t.name in seen:
+                warnings.append(f"task {t.name} is selected by {seen[t.name]} and {leaf.name}: kept in {seen[t.name]}")
+                continue
+            seen[t.name] = leaf.name
+            selected.append((leaf, t))
+    requested = config.max_tasks
+    if requested is not None:
+        if len(selected) < requested:
+            warnings.append(f"max_tasks is {requested} but only {len(selected)} tasks are available here: using all {len(selected)}")
+        selected = selected[:requested]
+
+    planned: list[PlannedTask] = []
+    no_format: dict[str, list[str]] = {}
+    for leaf, t in selected:
+        weights = leaf.sub.formats or config.formats
+        usable = t.formats(sets)
+        fmts = {f: (w, usable[f]) for f, w in weights.items() if w > 0 and f in usable}
+        if not fmts:
+            no_format.setdefault(leaf.name, []).append(t.name)
+            continue
+        size = t.count if t.count is not None else leaf.sub.synthetic_size
+        if size <= 0:
+            warnings.append(f"task {t.name} has no records: left out")
+            continue
+        weight = float(min(size, leaf.sub.cap) if leaf.sub.cap else size)
+        planned.append(PlannedTask(task=t, submixture=leaf.name, size=size, weight=weight, share=0.0, formats=fmts))
+    for leaf in leaves:
+        if leaf.name in no_format:
+            names = no_format[leaf.name]
+            wanted = ", ".join(f for f, w in (leaf.sub.formats or config.formats).items() if w > 0)
+            warnings.append(f"submixture {leaf.name}: {len(names)} task(s) have none of the formats {wanted} "
+                            f"and are left out: {', '.join(names)}")
+
+    subs: dict[str, dict] = {}
+    for leaf in leaves:
+        members = [p for p in planned if p.submixture == leaf.name]
+        subs[leaf.name] = {"rate_configured": leaf.rate, "rate": 0.0, "tasks": len(members), "cap": leaf.sub.cap,
+                           "weight": sum(p.weight for p in members)}
+        if not members:
+            warnings.append(f"submixture {leaf.name} has no tasks here: its rate {leaf.rate:.4g} goes to the others")
+    live = {n: s for n, s in subs.items() if s["tasks"] and s["rate_configured"] > 0}
+    if not live:
+        raise ValueError(f"{config.source_path or 'mixture'}: no trainable tasks here"
+                         + ("" if d else " (no data dir; the synthetic source needs no data)") + "; " + "; ".join(warnings))
+    total_rate = sum(s["rate_configured"] for s in live.values())
+    for name, s in live.items():
+        s["rate"] = s["rate_configured"] / total_rate
+    for p in planned:
+        s = subs[p.submixture]
+        p.share = s["rate"] * p.weight / s["weight"] if s["rate"] else 0.0
+    planned = [p for p in planned if p.share > 0]
+
+    if config.size is not None:
+        size = config.size
+    else:  # the largest size at which no task needs more records than its (capped) weight
+        size = int(min(s["weight"] / s["rate"] for s in live.values()))
+    counts = _largest_remainder(size, [p.share for p in planned])
+    # validation is planned at VALIDATION_OVERSAMPLE x its size and cut at its size: small finite tasks often
+    # hold no record in the validation bucket, and the others fill their slots
+    val = _largest_remainder(config.validation_size * VALIDATION_OVERSAMPLE, [p.share for p in planned])
+    for p, c, v in zip(planned, counts, val):
+        p.count, p.val_count = c, v
+    return Plan(config=config, data_dir=d, tasks=planned, submixtures=subs, size=size, excluded=excluded,
+                warnings=warnings, template_sets=sets, requested_tasks=requested)
+
+
+# --- streaming ------------------------------------------------------------------------------------------------
+
+
+def _seed(*parts) -> int:
+    return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest(), "little")
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class _Removed:
+    """Counts of removed items by reason, with a few examples each."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.by: dict[str, dict[str, int]] = {}
+        self.examples: dict[str, list] = {}
+
+    def add(self, reason: str, task: str, text: str, detail: str = "") -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        key = detail or task
+        by = self.by.setdefault(reason, {})
+        by[key] = by.get(key, 0) + 1
+        ex = self.examples.setdefault(reason, [])
+        if len(ex) < EXAMPLES_KEPT:
+            ex.append({"task": task, **({"matched": detail} if detail else {}), "text": text[:300]})
+
+    def to_dict(self) -> dict:
+        return {r: {"count": n, "by": dict(sorted(self.by[r].items())), "examples": self.examples[r]}
+                for r, n in sorted(self.counts.items())}
+
+
+class _Context:
+    """What every task stream shares: settings, the decontamination index, the removal counters."""
+
+    def __init__(self, plan: Plan, index, removed: _Removed, count_tokens: Callable[[str], int], truncate: Callable):
+        self.plan = plan
+        self.cfg = plan.config
+        self.index = index
+        self.removed = removed
+        self.count_tokens = count_tokens
+        self.truncate = truncate
+        self.checked_texts: dict[int, str | None] = {}  # digest of a shared text (NIV2 definition) -> benchmark
+
+    def contaminated(self, task: str, rec: dict) -> str | None:
+        """The benchmark a record overlaps, or None."""
+        idx = self.index
+        if idx is None:
+            return None
+        for key in ("question", "answer", "rationale"):
+            v = rec.get(key)
+            if v and (hit := idx.match(v)):
+                return hit
+        opts = rec.get("options")
+        if opts and (hit := idx.match("\n".join(opts))):
+            return hit
+        q = rec.get("question")
+        if q and (hit := idx.match_question(q)):
+            return hit
+        for key in ("definition", "positive_examples"):  # shared by every record of an NIV2 task: check once
+            v = rec.get(key)
+            if not v:
+                continue
+            text = v if isinstance(v, str) else "\n".join(f"{e.get('input', '')}\n{e.get('output', '')}" for e in v)
+            d = _digest(text)
+            if d not in self.checked_texts:
+                self.checked_texts[d] = idx.match(text)
+            if self.checked_texts[d]:
+                return self.checked_texts[d]
+        return None
+
+
+class _TaskStream:
+    """The examples of one task: records through a seeded shuffle buffer, rendered with seeded template choices."""
+
+    def __init__(self, pt: PlannedTask, ctx: _Context, split: str):
+        self.pt = pt
+        self.task = pt.task
+        self.ctx = ctx
+        self.split = split
+        cfg = ctx.cfg
+        self.rng = random.Random(_seed(cfg.seed, split, self.task.name))
+        self.fmt_names = list(pt.formats)
+        self.fmt_weights = [pt.formats[f][0] for f in self.fmt_names]
+        self.buffer: list[dict] = []
+        self.recent: deque = deque(maxlen=8)
+        self.records = self._records()
+        self.exhausted = False
+        self.produced = 0
+
+    def _records(self) -> Iterator[dict]:
+        task, ctx, cfg = self.task, self.ctx, self.ctx.cfg
+        holdout = cfg.validation_size > 0
+        if not task.finite:  # synthetic: the validation split is the generator's own disjoint stream
+            stream = task.open(cfg.seed, "validation" if self.split == "validation" else "train")
+            for rec in stream:
+                hit = ctx.contaminated(task.name, rec)
+                if hit:
+                    ctx.removed.add("decontaminated", task.name, rec.get("question", ""), hit)
+                    continue
+                yield rec
+            return
+        threshold = int(cfg.validation_fraction * (1 << 64))
+        epoch = 0
+        while True:
+            yielded = 0
+            for rec in task.open(cfg.seed, "train"):
+                if not rec.get("question") or not rec.get("answer"):
+                    if epoch == 0:
+                        ctx.removed.add("empty", task.name, str(rec)[:200])
+                    continue
+                if holdout:
+                    in_val = _seed(task.name, rec["question"], rec["answer"]) < threshold
+                    if in_val != (self.split == "validation"):
+                        continue
+                hit = ctx.contaminated(task.name, rec)
+                if hit:
+                    if epoch == 0:
+                        ctx.removed.add("decontaminated", task.name, rec["question"], hit)
+                    continue
+                yielded += 1
+                yield rec
+            if not yielded:
+                return
+            epoch += 1
+
+    def _next_record(self) -> dict | None:
+        size = max(1, self.ctx.cfg.shuffle_buffer)
+        while len(self.buffer) < size:
+            rec = next(self.records, None)
+            if rec is None:
+                break
+            self.buffer.append(rec)
+        if not self.buffer:
+            return None
+        i = self.rng.randrange(len(self.buffer))
+        rec = self.buffer[i]
+        self.buffer[i] = self.buffer[-1]
+        self.buffer.pop()
+        return rec
+
+    def _values(self, rec: dict, style: str, trigger: str) -> dict[str, str]:
+        v = {"question": rec["question"], "answer": rec["answer"], "trigger": trigger,
+             "instruction": self.task.instruction}
+        if "rationale" in rec:
+            v["rationale"] = rec["rationale"].strip()
+        if rec.get("options"):
+            v["options"] = OPTION_STYLES[style](rec["options"])
+        if "definition" in rec:
+            v["definition"] = rec["definition"]
+        return v
+
+    def render(self, rec: dict) -> tuple[str, str, str, str]:
+        """(inputs, targets, template id, format) for one record."""
+        rng, cfg, ctx = self.rng, self.ctx.cfg, self.ctx
+        fmt = rng.choices(self.fmt_names, self.fmt_weights)[0] if len(self.fmt_names) > 1 else self.fmt_names[0]
+        templates = self.pt.formats[fmt][1]
+        t = templates[rng.randrange(len(templates))]
+        style = rng.choice(OPTION_STYLE_KEYS)
+        trigger = rng.choice(TRIGGERS)
+        values = self._values(rec, style, trigger)
+        if fmt in FEW_SHOT_FORMATS:
+            if "examples" in t.fields:  # NIV2: the task's positive examples
+                pos = rec.get("positive_examples") or []
+                k = min(len(pos), rng.randint(1, max(1, cfg.fewshot)))
+                while k > 0:
+                    values["examples"] = render_niv2_examples(pos[:k])
+                    inputs = fill(t.input_parts, values)
+                    if ctx.count_tokens(inputs) <= cfg.max_input_tokens:
+                        return inputs, fill(t.target_parts, values), t.id, fmt
+                    k -= 1
+            else:
+                pool = [r for r in (*self.buffer, *self.recent) if r["question"] != rec["question"]]
+                k = min(len(pool), rng.randint(1, max(1, cfg.fewshot)))
+                if k:
+                    shots = []
+                    for ex in rng.sample(pool, k):
+                        ev = self._values(ex, style, trigger)
+                        shots.append((fill(t.input_parts, ev), fill(t.target_parts, ev)))
+                    query = (fill(t.input_parts, values), fill(t.target_parts, values))
+                    inputs, kept = render_few_shot(t, query, shots, cfg.max_input_tokens, ctx.count_tokens)
+                    if kept:
+                        return inputs, query[1], t.id, fmt
+            fmt = ZERO_SHOT_OF[fmt]  # no exemplar fits (or none exists): the zero-shot format instead
+            zs = self.pt.formats[fmt][1] if fmt in self.pt.formats else self._zero_shot_templates(fmt)
+            t = zs[rng.randrange(len(zs))]
+        return fill(t.input_parts, values), fill(t.target_parts, values), t.id, fmt
+
+    def _zero_shot_templates(self, fmt: str) -> list:
+        group = FORMAT_GROUP[fmt]
+        have = self.task.template_fields()
+        ts = self.task.template_sets(self.ctx.plan.template_sets)[group]
+        return [t for t in ts.templates if fmt in t.formats and t.fields <= have]
+
+    def next_example(self, seen: set | None) -> tuple[str, str, str, str] | None:
+        """The task's next example that passes the length and duplicate checks, or None when it has no more."""
+        ctx, cfg = self.ctx, self.ctx.cfg
+        fails = 0
+        while fails < MAX_RETRIES:
+            rec = self._next_record()
+            if rec is None:
+                break
+            self.recent.append(rec)
+            inputs, targets, tid, fmt = self.render(rec)
+            if ctx.count_tokens(inputs) > cfg.max_input_tokens or ctx.count_tokens(targets) > cfg.max_target_tokens:
+                if cfg.overlong == "drop":
+                    ctx.removed.add("too_long", self.task.name, inputs)
+                    fails += 1
+                    continue
+                ctx.removed.add("truncated", self.task.name, inputs)  # kept, cut to the maximum lengths
+                inputs = ctx.truncate(inputs, cfg.max_input_tokens)
+                targets = ctx.truncate(targets, cfg.max_target_tokens)
+            if seen is not None:
+                d = _digest(inputs + "\x00" + targets)
+                if d in seen:
+                    ctx.removed.add("duplicate", self.task.name, inputs)
+                    fails += 1
+                    continue
+                seen.add(d)
+            self.produced += 1
+            return inputs, targets, tid, fmt
+        self.exhausted = True
+        return None
+
+
+OPTION_STYLE_KEYS = tuple(OPTION_STYLES)
+
+
+def _interleave(plan: Plan, ctx: _Context, split: str, seen: set | None) -> Iterator[tuple[PlannedTask, tuple]]:
+    """Merge the task streams: the k-th of a task's n examples has key (k + u) / n; a heap emits keys in order."""
+    streams = {}
+    heap = []
+    for order, pt in enumerate(plan.tasks):
+        n = pt.val_count if split == "validation" else pt.count
+        if n <= 0:
+            continue
+        key_rng = random.Random(_seed(plan.config.seed, split, pt.task.name, "keys"))
+        streams[order] = (pt, None, key_rng, n)
+        heapq.heappush(heap, (key_rng.random() / n, order, 0))
+    while heap:
+        _, order, k = heapq.heappop(heap)
+        pt, stream, key_rng, n = streams[order]
+        if stream is None:
+            stream = _TaskStream(pt, ctx, split)
+            streams[order] = (pt, stream, key_rng, n)
+        ex = stream.next_example(seen)
+        if ex is None:
+            continue  # exhausted: its remaining slots stay empty (reported)
+        yield pt, ex
+        if k + 1 < n:
+            heapq.heappush(heap, ((k + 1 + key_rng.random()) / n, order, k + 1))
+    ctx.shortfall = {streams[o][0].task.name: streams[o][3] - streams[o][1].produced
+                     for o in streams if streams[o][1] is not None and streams[o][1].exhausted}
+
+
+def _token_functions(cfg: MixtureConfig) -> tuple[Callable[[str], int], Callable[[str, int], str], str]:
+    """(count, truncate, description) for the configured length measure."""
+    if not cfg.tokenizer:
+        return estimate_tokens, (lambda text, n: text[: n * 4]), "estimate: len(text) // 4 characters per token"
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(cfg.tokenizer)
+
+    def count(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    def truncate(text: str, n: int) -> str:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= n else tok.decode(ids[:n])
+
+    return count, truncate, f"tokenizer {cfg.tokenizer}"
+
+
+def _make_context(plan: Plan) -> tuple[_Context, dict]:
+    from flanlab.data.decontam import build_index
+
+    cfg = plan.config
+    info: dict = {"enabled": cfg.decontaminate}
+    index = None
+    if cfg.decontaminate:
+        index, how = build_index(plan.data_dir, n=cfg.ngram)
+        info.update(index.summary())
+        info["index"] = how  # not written to stats.json (it names the cache path)
+    count, truncate, length_desc = _token_functions(cfg)
+    ctx = _Context(plan, index, _Removed(), count, truncate)
+    ctx.shortfall = {}
+    ctx.length_desc = length_desc
+    return ctx, info
+
+
+# --- public API --------------------------------------------------------------------------------------------------
+
+
+def preview_mixture(config: MixtureConfig, n: int, data_dir=None) -> list[Example]:
+    """The first n training examples the build would write (same plan, filters and rendering)."""
+    plan = plan_mixture(config, data_dir)
+    ctx, _ = _make_context(plan)
+    out = []
+    for pt, (inputs, targets, tid, fmt) in _interleave(plan, ctx, "train", set() if config.dedup else None):
+        out.append(Example(inputs=inputs, targets=targets, task=pt.task.name, template_id=tid, format=fmt,
+                           source=pt.task.source, category=pt.task.category))
+        if len(out) >= n:
+            break
+    return out
+
+
+class _ShardWriter:
+    """Writes rows to train-NNNNN shards (JSONL and/or Parquet); final names get '-of-NNNNN' at close."""
+
+    def __init__(self, folder: Path, kinds: list[str], shard_size: int):
+        self.folder, self.kinds, self.shard_size = folder, kinds, max(1, shard_size)
+        self.shard = -1
+        self.in_shard = 0
+        self.files: list[tuple[str, int]] = []  # (temporary stem, rows)
+        self.jsonl = None
+        self.parquet = None
+        self.batch: list[dict] = []
+
+    def _open(self) -> None:
+        self._close_shard()
+        self.shard += 1
+        self.in_shard = 0
+        stem = f"train-{self.shard:05d}"
+        self.files.append((stem, 0))
+        if "jsonl" in self.kinds:
+            self.jsonl = open(self.folder / f"{stem}.jsonl", "w", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        if self.shard < 0 or self.in_shard >= self.shard_size:
+            self._open()
+        if self.jsonl is not None:
+            self.jsonl.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if "parquet" in self.kinds:
+            self.batch.append(row)
+            if len(self.batch) >= 10_000:
+                self._flush_parquet()
+        self.in_shard += 1
+        stem, _ = self.files[-1]
+        self.files[-1] = (stem, self.in_shard)
+
+    def _flush_parquet(self) -> None:
+        if not self.batch:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(self.batch, schema=pa.schema([(f, pa.string()) for f in OUTPUT_FIELDS]))
+        if self.parquet is None:
+            self.parquet = pq.ParquetWriter(self.folder / f"train-{self.shard:05d}.parquet", table.schema)
+        self.parquet.write_table(table)
+        self.batch = []
+
+    def _close_shard(self) -> None:
+        if self.jsonl is not None:
+            self.jsonl.close()
+            self.jsonl = None
+        self._flush_parquet()
+        if self.parquet is not None:
+            self.parquet.close()
+            self.parquet = None
+
+    def close(self) -> list[dict]:
+        """Close and rename the shards to train-00000-of-0000N; returns [{file, rows}]."""
+        self._close_shard()
+        if not self.files:  # an empty mixture still gets one (empty) shard
+            self._open()
+            self._close_shard()
+        n = len(self.files)
+        out = []
+        for stem, rows in self.files:
+            for kind in self.kinds:
+                final = f"{stem}-of-{n:05d}.{kind}"
+                tmp = self.folder / f"{stem}.{kind}"
+                if kind == "parquet" and not tmp.exists():  # a shard with no rows
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    pq.write_table(pa.Table.from_pylist([], schema=pa.schema([(f, pa.string()) for f in OUTPUT_FIELDS])), tmp)
+                tmp.rename(self.folder / final)
+                out.append({"file": final, "rows": rows})
+        return out
+
+
+def _row(pt: PlannedTask, ex: tuple) -> dict:
+    inputs, targets, tid, fmt = ex
+    return {"inputs": inputs, "targets": targets, "task": pt.task.name, "category": pt.task.category,
+            "template_id": tid, "format": fmt, "source": pt.task.source}
+
+
+def _proportions(counts: dict[str, int], total: int) -> dict[str, dict]:
+    return {k: {"examples": v, "proportion": round(v / total, 6) if total else 0.0} for k, v in counts.items()}
+
+
+def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool = True, overwrite: bool = False) -> dict:
+    """Build the mixture into out_dir (atomically); returns the stats written to out_dir/stats.json."""
+    from flanlab.fileio import atomic_dir, atomic_write_json
+
+    plan = plan_mixture(config, data_dir)
+    ctx, decontam_info = _make_context(plan)
+    seen: set | None = set() if config.dedup else None
+    task_counts = {pt.task.name: 0 for pt in plan.tasks}
+    sub_counts = {name: 0 for name in plan.submixtures}
+    fmt_counts = {f: 0 for f in FORMATS}
+
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        n_val = 0
+        if config.validation_size > 0:
+            with open(tmp / "validation.jsonl", "w", encoding="utf-8") as f:
+                for pt, ex in _interleave(plan, ctx, "validation", seen):
+                    f.write(json.dumps(_row(pt, ex), ensure_ascii=False) + "\n")
+                    n_val += 1
+                    if n_val >= config.validation_size:
+                        break
+            ctx.shortfall = {}
+        writer = _ShardWriter(tmp, config.output, config.shard_size)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=plan.size, unit="ex", desc=f"mix {config.name}", mininterval=0.5)
+        written = 0
+        for pt, ex in _interleave(plan, ctx, "train", seen):
+            writer.write(_row(pt, ex))
+            task_counts[pt.task.name] += 1
+            sub_counts[pt.submixture] += 1
+            fmt_counts[ex[3]] += 1
+            written += 1
+            if bar is not None and written % 1000 == 0:
+                bar.update(1000)
+        if bar is not None:
+            bar.update(written % 1000)
+            bar.close()
+        shards = writer.close()
+
+        stats = _stats(plan, ctx, decontam_info, written, n_val, task_counts, sub_counts, fmt_counts, shards)
+        atomic_write_json(tmp / "stats.json", stats)
+    stats["decontamination"]["index"] = decontam_info.get("index", "")
+    return stats
+
+
+def _stats(plan, ctx, decontam_info, written, n_val, task_counts, sub_counts, fmt_counts, shards) -> dict:
+    cfg = plan.config
+    warnings = list(plan.warnings)
+    if ctx.shortfall:
+        for name, short in ctx.shortfall.items():
+            warnings.append(f"task {name} ran out of new examples: {short} fewer than planned (duplicates or too long)")
+    tasks = {}
+    for pt in plan.tasks:
+        t = pt.task
+        tasks[t.name] = {
+            "submixture": pt.submixture, "source": t.source, "category": t.category,
+            "size": pt.size if t.finite else f"stream (nominal {pt.size})", "weight": pt.weight,
+            "planned": pt.count, "examples": task_counts[t.name],
+            "expected_proportion": round(pt.share, 6),
+            "proportion": round(task_counts[t.name] / written, 6) if written else 0.0,
+            "validation_planned": pt.val_count,
+        }
+    subs = {}
+    for name, s in plan.submixtures.items():
+        subs[name] = {"rate_configured": round(s["rate_configured"], 6), "rate": round(s["rate"], 6), "cap": s["cap"],
+                      "tasks": s["tasks"], "examples": sub_counts[name],
+                      "proportion": round(sub_counts[name] / written, 6) if written else 0.0}
+    by_category: dict[str, int] = {}
+    for pt in plan.tasks:
+        by_category[pt.task.category] = by_category.get(pt.task.category, 0) + task_counts[pt.task.name]
+    decontam = {k: v for k, v in decontam_info.items() if k != "index"}
+    return {
+        "schema": "flanlab.mixture_stats/1",
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "data_dir": str(plan.data_dir) if plan.data_dir else None,
+        "length_measure": ctx.length_desc,
+        "num_tasks": len(plan.tasks),
+        "requested_tasks": plan.requested_tasks,
+        "size": {"planned": plan.size, "written": written, "validation": n_val,
+                 "validation_planned": cfg.validation_size},
+        "submixtures": subs,
+        "formats": _proportions({f: n for f, n in fmt_counts.items() if n}, written),
+        "categories": _proportions(dict(sorted(by_category.items())), written),
+        "tasks": tasks,
+        "removed": ctx.removed.to_dict(),
+        "excluded_tasks": plan.excluded,
+        "shortfall": ctx.shortfall,  # task -> training examples planned but not produced
+        "decontamination": decontam,
+        "warnings": warnings,
+        "shards": shards,
+        "config": dataclasses.asdict(cfg),
+    }
+
+
+__all__ = ["MixtureConfig", "SubmixtureConfig", "FileSpec", "load_mixture_config", "plan_mixture", "build_mixture",
+           "preview_mixture", "Plan", "PlannedTask"]
