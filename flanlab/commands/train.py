@@ -1,0 +1,33 @@
+"""`flanlab train CONFIG.yaml [key=value ...]`: fine-tune a model on a mixture (flanlab.train.train).
+
+Several processes (DDP; FSDP through accelerate's config file):
+    accelerate launch --multi_gpu --num_processes N -m flanlab.cli train CONFIG.yaml [key=value ...]
+(`--multi_gpu` also starts N CPU processes with the gloo backend on a machine without GPUs.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("config", help="a training config (configs/train/*.yaml)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=20 lora.enabled=true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+
+
+def run(args) -> int:
+    from flanlab.train import load_train_config, train
+
+    config = load_train_config(args.config, args.overrides)
+    out = train(config, progress=not args.no_progress)
+    summary_path = out / "summary.json"
+    if summary_path.is_file() and os.environ.get("RANK", "0") == "0":  # one report per run
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        keys = ("model", "steps", "tokens", "first_loss", "final_loss", "train_flops", "percent_of_pretraining",
+                "wall_time_s", "tokens_per_s")
+        print(json.dumps({k: summary.get(k) for k in keys}, indent=2))
+        print(f"model folder: {out / 'model'}  (evaluate: flanlab eval --model {out / 'model'})")
+    return 0

@@ -1,0 +1,103 @@
+"""Packing is exact: per-example losses of a packed batch equal the same examples run unpacked (fp32)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from flanlab.train.data import tokenize_pairs
+from flanlab.train.loss import SFTLoss
+from flanlab.train.packing import IGNORE, collate, make_row, pack
+
+
+def _pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    words = "alpha beta gamma delta kappa sigma omega red green blue seven eleven".split()
+    pairs = []
+    for _ in range(n):
+        q = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+        a = " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
+        pairs.append((f"Question: {q}?", a))
+    return pairs
+
+
+def _per_example(loss_module, rows, kind, pad_id, packed):
+    """{(row, segment): summed loss} -> listed in row-major example order."""
+    batch = collate(rows, kind, pad_id, packed=packed)
+    with torch.no_grad():
+        losses, owner = loss_module(batch, per_token=True)
+    sums: dict[int, float] = {}
+    for value, key in zip(losses.tolist(), owner.tolist()):
+        sums[key] = sums.get(key, 0.0) + value
+    return [sums[k] for k in sorted(sums)]
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-t5"])
+def test_packed_losses_equal_unpacked(name, request):
+    lm = request.getfixturevalue(name.replace("-", "_"))
+    kind = lm.kind
+    torch.manual_seed(1)
+    with torch.no_grad():  # the tiny models are random; make their outputs depend strongly on context
+        for p in lm.model.parameters():
+            p.mul_(3.0)
+    data = tokenize_pairs(_pairs(24), lm.tokenizer, kind, max_input_len=64, max_target_len=24)
+    start = getattr(lm.model.config, "decoder_start_token_id", None)
+    capacity = (160,) if kind == "causal" else (128, 64)
+    groups = pack(list(range(len(data))), data.lengths(), capacity, max_open=4)
+    assert len(groups) < len(data) / 2, "the test needs several examples per packed row"
+    packed_rows = [make_row(kind, [(data.first[i], data.second[i]) for i in g], start) for g in groups]
+    single_rows = [make_row(kind, [(data.first[i], data.second[i])], start) for g in groups for i in g]
+
+    loss = SFTLoss(lm.model, kind).eval()
+    pad = lm.tokenizer.pad_token_id
+    packed = _per_example(loss, packed_rows, kind, pad, packed=True)
+    # unpacked reference: the ordinary padded-batch path of transformers, in a few batches
+    unpacked = []
+    for i in range(0, len(single_rows), 7):
+        unpacked += _per_example(loss, single_rows[i : i + 7], kind, pad, packed=False)
+    assert len(packed) == len(unpacked) == len(data)
+    for a, b in zip(packed, unpacked):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-4)
+    # and the losses are not trivially equal: examples differ
+    assert len({round(v, 3) for v in unpacked}) > len(unpacked) // 2
+    # restore the shared fixture
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            p.div_(3.0)
+
+
+def test_causal_fast_head_equals_model_forward(tiny_llama):
+    """The head-only-at-targets path gives the model's own loss (transformers' labels= loss) exactly."""
+    data = tokenize_pairs(_pairs(6, seed=3), tiny_llama.tokenizer, "causal", 64, 24)
+    rows = [make_row("causal", [(a, b)]) for a, b in zip(data.first, data.second)]
+    batch = collate(rows, "causal", tiny_llama.tokenizer.pad_token_id, packed=False)
+    module = SFTLoss(tiny_llama.model, "causal").eval()
+    assert module.fast_head
+    with torch.no_grad():
+        ours = module(batch) / (batch["labels"][:, 1:] != IGNORE).sum()
+        theirs = tiny_llama.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                  labels=batch["labels"]).loss
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-6)
+
+
+def test_pack_respects_capacity_and_keeps_every_example():
+    lengths = [(n,) for n in [5, 9, 3, 7, 10, 1, 4, 8, 2, 6] * 5]
+    rows = pack(list(range(len(lengths))), lengths, (12,), max_open=3)
+    assert sorted(i for r in rows for i in r) == list(range(len(lengths)))
+    assert all(sum(lengths[i][0] for i in r) <= 12 for r in rows)
+    with pytest.raises(ValueError, match="capacity"):
+        pack([0], [(13,)], (12,))
+
+
+def test_rows_never_predict_across_examples(tiny_llama):
+    """A causal packed row: labels of prompts are ignored and position ids restart per example."""
+    row = make_row("causal", [([5, 6, 7], [8, 1]), ([9], [10, 11, 1])])
+    assert row.labels == [IGNORE, IGNORE, IGNORE, 8, 1, IGNORE, 10, 11, 1]
+    assert row.position_ids == [0, 1, 2, 3, 4, 0, 1, 2, 3]
+    assert row.segment_ids == [1, 1, 1, 1, 1, 2, 2, 2, 2]
+    s2s = make_row("seq2seq", [([5, 6, 1], [8, 1]), ([9, 1], [10, 11, 1])], decoder_start_id=0)
+    assert s2s.decoder_input_ids == [0, 8, 0, 10, 11]
+    assert s2s.labels == [8, 1, 10, 11, 1]
+    assert s2s.decoder_segment_ids == [1, 1, 2, 2, 2]
