@@ -52,3 +52,48 @@ def pattern(template: str, slots: dict[str, str]) -> re.Pattern:
             seen.add(part)
             out.append(f"(?P<{part}>{slots[part]})")
     return re.compile("".join(out))
+
+
+# Fast draws for the training families (which feed mixtures at tens of thousands of records per second).
+# random.Random's choice/randint/sample/shuffle do extra argument checking and cost 2-3x more; these use
+# rng.random() only. Same rng, same results: deterministic like the rest.
+
+
+def pick(rng: random.Random, seq):
+    """One element of a non-empty sequence, uniformly."""
+    return seq[int(rng.random() * len(seq))]
+
+
+def between(rng: random.Random, low: int, high: int) -> int:
+    """A uniform integer in [low, high], both ends included."""
+    return low + int(rng.random() * (high - low + 1))
+
+
+def shuffle(rng: random.Random, items: list) -> None:
+    """Shuffle a list in place (Fisher-Yates)."""
+    rand = rng.random
+    for i in range(len(items) - 1, 0, -1):
+        j = int(rand() * (i + 1))
+        items[i], items[j] = items[j], items[i]
+
+
+def sample(rng: random.Random, seq, k: int) -> list:
+    """k distinct elements of seq (by position), in random order."""
+    n = len(seq)
+    if k > n:
+        raise ValueError(f"cannot sample {k} of {n}")
+    rand = rng.random
+    if k * 4 <= n:  # few of many: draw positions until k distinct ones
+        seen: set[int] = set()
+        out = []
+        while len(out) < k:
+            i = int(rand() * n)
+            if i not in seen:
+                seen.add(i)
+                out.append(seq[i])
+        return out
+    items = list(seq)
+    for i in range(n - 1, n - 1 - k, -1):  # partial Fisher-Yates from the end
+        j = int(rand() * (i + 1))
+        items[i], items[j] = items[j], items[i]
+    return items[n - k:]

@@ -141,7 +141,8 @@ def check(record: dict) -> bool:
         if len(objects) != n:
             return False
         statements = _statements(theme, objects)
-        clues = [s + "." for s in text[listing_end + 2:].removesuffix(" Which statement is true?").rstrip(".").split(". ")]
+        body = text[listing_end + 2:].removesuffix(" Which statement is true?")
+        clues = [s + "." for s in body.rstrip(".").split(". ")]
         if any(c not in statements for c in clues):
             return False
         solutions = [p for p in itertools.permutations(objects) if all(_holds(statements[c], p) for c in clues)]

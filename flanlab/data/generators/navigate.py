@@ -50,7 +50,7 @@ def _walk(sentences: list[str]) -> tuple[tuple[int, int], list[str]]:
     """Simulate the instruction sentences; return the final position and the rationale steps."""
     x = y = heading = 0
     fixed = sentences[0] == "Always face forward."
-    notes = ["Put the start at (0, 0), facing north." if not fixed else "Put the start at (0, 0), facing north throughout."]
+    notes = ["Put the start at (0, 0), facing north" + (" throughout." if fixed else ".")]
     for s in sentences[1:] if fixed else sentences:
         if s in _TURNS:
             heading = (heading + _TURNS[s]) % 4

@@ -65,7 +65,8 @@ def make(rng: random.Random) -> dict:
     acts = rng.sample(_ACTIVITIES, len(segments) - 1)
     facts, notes = [], []
     for (a, b), act in zip([s for i, s in enumerate(segments) if i != free], acts):
-        facts.append(rng.choice(_SIGHTINGS).format(q=rng.choice(witnesses), p=person, act=act, a=_clock(a), b=_clock(b)))
+        sighting = rng.choice(_SIGHTINGS)
+        facts.append(sighting.format(q=rng.choice(witnesses), p=person, act=act, a=_clock(a), b=_clock(b)))
         notes.append(f"{_range(a, b)}: {act}")
     if rng.random() < 0.5:
         rng.shuffle(facts)

@@ -1,0 +1,48 @@
+"""Remove repeated items from a list, keeping the first occurrence of each in its place."""
+
+from __future__ import annotations
+
+import random
+
+from flanlab.data.generators.base import Family, between, pick, sample, shuffle
+from flanlab.data.generators.lexicon import WORDS
+
+_LEADS = ["Remove the duplicates from this list, keeping the first occurrence of each item:",
+          "Delete every repeated item from the list (keep the first copy):",
+          "List each item once, in order of first appearance:"]
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def make(rng: random.Random) -> dict:
+    if rng.random() < 0.5:
+        pool = [str(x) for x in sample(rng, range(pick(rng, [10, 30, 100])), between(rng, 3, 7))]
+    else:
+        pool = sample(rng, WORDS, between(rng, 3, 6))
+    items = pool + [pick(rng, pool) for _ in range(between(rng, 1, 6))]
+    shuffle(rng, items)
+    answer = _unique(items)
+    repeats = sorted({x for x in items if items.count(x) > 1}, key=items.index)
+    rationale = f"Repeated: {', '.join(repeats)}. Keeping only the first copy of each leaves {', '.join(answer)}."
+    return {"question": f"{pick(rng, _LEADS)} {', '.join(items)}", "answer": ", ".join(answer),
+            "rationale": rationale}
+
+
+def check(record: dict) -> bool:
+    lead = next(lead for lead in _LEADS if record["question"].startswith(lead))
+    items = record["question"][len(lead):].strip().split(", ")
+    return ", ".join(_unique(items)) == record["answer"]
+
+
+FAMILY = Family(
+    name="remove_duplicates",
+    category="lists",
+    instruction="Remove the repeated items from the list and keep the rest in their original order.",
+    make=make,
+    check=check,
+    chance=0.0,
+    description="Lists of numbers or words with repeats, deduplicated in order",
+    fields=("question", "answer", "rationale"),
+)
