@@ -1,9 +1,9 @@
 """Deduce a fixed order of 3 to 5 objects from clues, then pick the true statement (BBH-style, held out).
 
-Each theme orders its objects along one axis (a shelf from left to right, a race from first to last, prices
-from cheapest to dearest, vehicles from oldest to newest). Clues are drawn from the hidden order and added
-until exactly one order fits, so the solution is unique by construction; `check` re-derives it from the
-text by brute force over all orders and rejects the record unless exactly one order fits.
+Each theme orders its objects along one axis (a shelf or a wire from left to right, a swimming race from
+first to last, prices from lowest to highest, vehicles by when they were built). Clues are drawn from the
+hidden order and added until exactly one order fits, so the solution is unique by construction; `check`
+re-derives it from the text by brute force over all orders and rejects the record unless exactly one fits.
 """
 
 from __future__ import annotations
@@ -15,45 +15,49 @@ from flanlab.data.generators.base import Family
 
 _THEMES = [
     {
-        "intro": "On a shelf, there are {n} books: {listing}.", "item": "a {o}", "axis": ("leftmost", "rightmost"),
-        "objects": ["red book", "blue book", "green book", "gray book", "brown book", "black book", "white book",
-                    "purple book", "yellow book", "pink book"],
-        "before": "The {a} is to the left of the {b}.", "after": "The {a} is to the right of the {b}.",
-        "pos": "The {a} is the {where}.",
-        "start": ["leftmost", "second from the left", "third from the left"],
-        "end": ["rightmost", "second from the right", "third from the right"],
+        "intro": "{n} books stand in a row on a shelf: {listing}.", "item": "a {o}",
+        "axis": ("far left", "far right"),
+        "objects": ["cookbook", "diary", "dictionary", "novel", "biography", "comic book", "songbook", "textbook",
+                    "storybook", "sketchbook"],
+        "before": "The {a} stands left of the {b}.", "after": "The {a} stands right of the {b}.",
+        "pos": "The {a} stands {where}.",
+        "start": ["at the far left", "second from the left", "third from the left"],
+        "end": ["at the far right", "second from the right", "third from the right"],
     },
     {
-        "intro": "On a branch, there are {n} birds: {listing}.", "item": "a {o}", "axis": ("leftmost", "rightmost"),
-        "objects": ["robin", "crow", "hawk", "sparrow", "finch", "blue jay", "cardinal", "hummingbird", "raven"],
-        "before": "The {a} is to the left of the {b}.", "after": "The {a} is to the right of the {b}.",
-        "pos": "The {a} is the {where}.",
-        "start": ["leftmost", "second from the left", "third from the left"],
-        "end": ["rightmost", "second from the right", "third from the right"],
+        "intro": "{n} birds sit in a row along a wire: {listing}.", "item": "a {o}", "axis": ("far left", "far right"),
+        "objects": ["pigeon", "starling", "magpie", "wren", "finch", "sparrow", "swallow", "blackbird", "thrush"],
+        "before": "The {a} sits left of the {b}.", "after": "The {a} sits right of the {b}.",
+        "pos": "The {a} sits {where}.",
+        "start": ["at the far left", "second from the left", "third from the left"],
+        "end": ["at the far right", "second from the right", "third from the right"],
     },
     {
-        "intro": "{n} runners took part in a race: {listing}.", "item": "{o}", "axis": ("first", "last"),
-        "objects": ["Ana", "Ben", "Carla", "Diego", "Emma", "Felix", "Grace", "Hugo", "Ines", "Jamal"],
-        "before": "{a} finished before {b}.", "after": "{a} finished after {b}.",
-        "pos": "{a} finished {where}.",
+        "intro": "{n} swimmers raced one length of the pool: {listing}.", "item": "{o}", "axis": ("first", "last"),
+        "objects": ["Ines", "Omar", "Priya", "Kenji", "Farah", "Hugo", "Tess", "Ravi", "Yara", "Victor"],
+        "before": "{a} touched the wall before {b}.", "after": "{a} touched the wall after {b}.",
+        "pos": "{a} touched the wall {where}.",
         "start": ["first", "second", "third"],
-        "end": ["last", "second-to-last", "third-to-last"],
+        "end": ["last", "second to last", "third to last"],
     },
     {
-        "intro": "A market stall sells {n} fruits: {listing}.", "item": "{o}", "axis": ("cheapest", "most expensive"),
-        "objects": ["apples", "pears", "kiwis", "plums", "mangoes", "figs", "cherries", "peaches", "loquats"],
-        "before": "The {a} are cheaper than the {b}.", "after": "The {a} are more expensive than the {b}.",
-        "pos": "The {a} are the {where}.",
-        "start": ["cheapest", "second-cheapest", "third-cheapest"],
-        "end": ["most expensive", "second-most expensive", "third-most expensive"],
+        "intro": "{n} kinds of fruit are on sale at a market stall: {listing}.", "item": "{o}",
+        "axis": ("lowest price", "highest price"),
+        "objects": ["figs", "cherries", "lychees", "apricots", "guavas", "papayas", "limes", "dates", "grapefruits"],
+        "before": "The {a} cost less than the {b}.", "after": "The {a} cost more than the {b}.",
+        "pos": "The {a} have the {where} price.",
+        "start": ["lowest", "second-lowest", "third-lowest"],
+        "end": ["highest", "second-highest", "third-highest"],
     },
     {
-        "intro": "At a car show, there are {n} vehicles: {listing}.", "item": "a {o}", "axis": ("oldest", "newest"),
-        "objects": ["sedan", "truck", "van", "bus", "tractor", "motorcycle", "limousine", "pickup", "hatchback"],
-        "before": "The {a} is older than the {b}.", "after": "The {a} is newer than the {b}.",
-        "pos": "The {a} is the {where}.",
-        "start": ["oldest", "second-oldest", "third-oldest"],
-        "end": ["newest", "second-newest", "third-newest"],
+        "intro": "{n} vehicles are parked at a vintage show: {listing}.", "item": "a {o}",
+        "axis": ("built first", "built last"),
+        "objects": ["camper", "jeep", "roadster", "taxi", "coupe", "delivery van", "fire engine", "school bus",
+                    "milk float"],
+        "before": "The {a} was built before the {b}.", "after": "The {a} was built after the {b}.",
+        "pos": "The {a} was built {where}.",
+        "start": ["first", "second", "third"],
+        "end": ["last", "second to last", "third to last"],
     },
 ]
 _NUMBER = {3: "three", 4: "four", 5: "five"}
@@ -118,7 +122,7 @@ def make(rng: random.Random) -> dict:
     first, last = theme["axis"]
     notes.append(f"The only order left, from {first} to {last}, is: {', '.join(order)}.")
     return {
-        "question": " ".join([intro] + clues + ["Which statement is true?"]),
+        "question": " ".join([intro] + clues + ["Which one of these statements holds?"]),
         "answer": answer,
         "options": options,
         "rationale": " ".join(notes),
@@ -141,7 +145,7 @@ def check(record: dict) -> bool:
         if len(objects) != n:
             return False
         statements = _statements(theme, objects)
-        body = text[listing_end + 2:].removesuffix(" Which statement is true?")
+        body = text[listing_end + 2:].removesuffix(" Which one of these statements holds?")
         clues = [s + "." for s in body.rstrip(".").split(". ")]
         if any(c not in statements for c in clues):
             return False
@@ -161,6 +165,6 @@ FAMILY = Family(
     check=check,
     held_out=True,
     chance=(100 / 3 + 100 / 4 + 100 / 5) / 3,  # 3, 4 or 5 options, equally likely
-    description="Orders of 3 to 5 books, birds, runners, fruit prices or vehicle ages from clues; unique solutions",
+    description="Orders of 3 to 5 books, birds, swimmers, fruit prices or vehicle build dates; unique solutions",
     fields=("question", "answer", "options", "rationale"),
 )

@@ -1,34 +1,40 @@
 """Follow walking instructions and tell whether they lead back to the start (BBH-style, held out).
 
-Two kinds of instructions: with turns ("Turn left. Take 3 steps.") or facing one way throughout
-("Always face forward. Take 2 steps left."). Half the instances return to the start by construction.
+Two kinds of instructions: with turns ("Turn 90 degrees left. Walk 3 paces.") or facing one way throughout
+("Keep facing the same way the whole time. Sidestep 2 paces to the left."). Half the instances return to
+the start by construction.
 """
 
 from __future__ import annotations
 
 import random
+import re
 
 from flanlab.data.generators.base import Family, pattern
 
 _HEADINGS = ["north", "east", "south", "west"]  # index = quarter turns clockwise from the start
 _VECTORS = [(0, 1), (1, 0), (0, -1), (-1, 0)]
-_TURNS = {"Turn right.": 1, "Turn around.": 2, "Turn left.": 3}
-_FIXED = {"forward": 0, "right": 1, "backward": 2, "left": 3}
+_FIXED_START = "Keep facing the same way the whole time."
+_TURNS = {"Turn 90 degrees right.": 1, "Turn to face the opposite way.": 2, "Turn 90 degrees left.": 3}
+# turn mode: "Walk N paces."; fixed mode: one phrasing per direction relative to the fixed facing
+_FIXED = {"Walk {n} ahead.": 0, "Sidestep {n} to the right.": 1, "Back up {n}.": 2, "Sidestep {n} to the left.": 3}
+_FIXED_PATTERNS = [(pattern(t, {"n": r"\d+ paces?"}), d) for t, d in _FIXED.items()]
+_WALK = re.compile(r"Walk (\d+) paces?\.")
 _FRAMES = [
-    ("Follow these instructions from your starting point: {steps} Are you back at the starting point?"),
-    ("Start somewhere and do this: {steps} Do you end where you started?"),
-    ("{steps} After these moves, are you at your starting position again?"),
-    ("You follow these directions: {steps} Have you returned to where you began?"),
+    "From a fixed starting spot, carry out these moves: {steps} Are you standing on the starting spot again?",
+    "Begin at some point and do the following. {steps} Do you finish exactly where you began?",
+    "{steps} Once all of these moves are done, is your position the same as at the beginning?",
+    "A walker follows this list of moves: {steps} Does the walker end up back at the starting spot?",
 ]
 _FRAME_PATTERNS = [pattern(f, {"steps": r"[A-Z].*\."}) for f in _FRAMES]
 
 
-def _steps(n: int) -> str:
-    return "1 step" if n == 1 else f"{n} steps"
+def _paces(n: int) -> str:
+    return "1 pace" if n == 1 else f"{n} paces"
 
 
 def _moves(rng: random.Random, back_home: bool) -> list[tuple[int, int]]:
-    """(absolute heading, steps) moves; when back_home their displacement is zero, else it is not."""
+    """(absolute heading, paces) moves; when back_home their displacement is zero, else it is not."""
     moves = [(rng.randrange(4), rng.randint(1, 10)) for _ in range(rng.randint(1, 5 if back_home else 7))]
     x = sum(_VECTORS[h][0] * n for h, n in moves)
     y = sum(_VECTORS[h][1] * n for h, n in moves)
@@ -49,16 +55,18 @@ def _moves(rng: random.Random, back_home: bool) -> list[tuple[int, int]]:
 def _walk(sentences: list[str]) -> tuple[tuple[int, int], list[str]]:
     """Simulate the instruction sentences; return the final position and the rationale steps."""
     x = y = heading = 0
-    fixed = sentences[0] == "Always face forward."
+    fixed = sentences[0] == _FIXED_START
     notes = ["Put the start at (0, 0), facing north" + (" throughout." if fixed else ".")]
     for s in sentences[1:] if fixed else sentences:
         if s in _TURNS:
             heading = (heading + _TURNS[s]) % 4
             notes.append(f"{s[:-1]}: now facing {_HEADINGS[heading]}.")
             continue
-        words = s.rstrip(".").split()  # Take N step(s) [direction]
-        n = int(words[1])
-        h = (heading + _FIXED[words[3]]) % 4 if fixed else heading
+        if fixed:
+            m, direction = next((m, d) for m, d in ((r.fullmatch(s), d) for r, d in _FIXED_PATTERNS) if m)
+            n, h = int(m["n"].split()[0]), direction
+        else:
+            n, h = int(_WALK.fullmatch(s)[1]), heading
         x, y = x + _VECTORS[h][0] * n, y + _VECTORS[h][1] * n
         notes.append(f"{s[:-1]} ({_HEADINGS[h]}): at ({x}, {y}).")
     return (x, y), notes
@@ -68,8 +76,8 @@ def make(rng: random.Random) -> dict:
     back_home = rng.random() < 0.5
     moves = _moves(rng, back_home)
     if rng.random() < 0.5:
-        names = {v: k for k, v in _FIXED.items()}
-        sentences = ["Always face forward."] + [f"Take {_steps(n)} {names[h]}." for h, n in moves]
+        phrasing = {d: t for t, d in _FIXED.items()}
+        sentences = [_FIXED_START] + [phrasing[h].format(n=_paces(n)) for h, n in moves]
     else:
         sentences, heading = [], 0
         turn_names = {v: k for k, v in _TURNS.items()}
@@ -77,7 +85,7 @@ def make(rng: random.Random) -> dict:
             if (h - heading) % 4:
                 sentences.append(turn_names[(h - heading) % 4])
             heading = h
-            sentences.append(f"Take {_steps(n)}.")
+            sentences.append(f"Walk {_paces(n)}.")
     (x, y), notes = _walk(sentences)
     end = "which is the starting point." if (x, y) == (0, 0) else "which is not the starting point."
     options = ["Yes", "No"]
@@ -105,6 +113,6 @@ FAMILY = Family(
     check=check,
     held_out=True,
     chance=50.0,
-    description="Walks with turns or fixed facing; does the walk return to the start",
+    description="Walks with turns or with a fixed facing; does the walk return to the start",
     fields=("question", "answer", "options", "rationale"),
 )

@@ -1,7 +1,7 @@
 """Count the things of one kind in a list of possessions (BBH-style, held out).
 
-"I have a violin, two apples, a chair, and three flutes. How many musical instruments do I have?" The
-items come from a few small category lexicons; the answer is the total count of the asked category.
+"The inventory lists a violin, two apples, a chair, and three flutes. What is the total number of musical
+instruments?" The items come from a few small category lexicons; the answer is the total count of the asked category.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ _ITEMS = {
                ("grape", "grapes"), ("lemon", "lemons"), ("mango", "mangoes"), ("orange", "oranges"),
                ("strawberry", "strawberries"), ("pear", "pears"), ("blackberry", "blackberries")],
     "vegetables": [("carrot", "carrots"), ("onion", "onions"), ("potato", "potatoes"), ("cabbage", "cabbages"),
-                   ("yam", "yams"), ("cucumber", "cucumbers"), ("lettuce head", "lettuce heads"),
-                   ("garlic bulb", "garlic bulbs"), ("eggplant", "eggplants"), ("turnip", "turnips")],
+                   ("yam", "yams"), ("cucumber", "cucumbers"), ("leek", "leeks"),
+                   ("radish", "radishes"), ("eggplant", "eggplants"), ("turnip", "turnips")],
     "musical instruments": [("violin", "violins"), ("flute", "flutes"), ("trumpet", "trumpets"),
                             ("drum", "drums"), ("piano", "pianos"), ("clarinet", "clarinets"),
                             ("trombone", "trombones"), ("accordion", "accordions"), ("cello", "cellos")],
@@ -29,8 +29,9 @@ _ITEMS = {
 _NOUN_CATEGORY = {noun: cat for cat, pairs in _ITEMS.items() for pair in pairs for noun in pair}
 _COUNT_WORDS = ["a", "two", "three", "four", "five"]
 _COUNT_VALUE = {"a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five": 5}
-_OPENERS = ["I have", "I own", "I've got", "My collection has"]
-_ASKS = ["How many {cat} do I have?", "How many {cat} are there in total?", "Count the {cat}: how many are there?"]
+_OPENERS = ["The inventory lists", "My list of belongings shows", "Our household owns", "Among my possessions are"]
+_ASKS = ["What is the total number of {cat}?", "Altogether, how many {cat} are listed?",
+         "Adding them up, how many {cat} are there?"]
 
 
 def _phrase(count: int, pair: tuple[str, str]) -> str:

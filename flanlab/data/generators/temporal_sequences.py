@@ -14,25 +14,26 @@ from flanlab.data.generators.lexicon import NAMES
 
 _PLACES = ["museum", "library", "bakery", "gym", "park", "post office", "art studio", "swimming pool",
            "bookstore", "cinema", "zoo", "botanical garden", "bank", "flower market", "bowling alley"]
-_ACTIVITIES = ["buying groceries at the supermarket", "jogging by the river", "waiting at the train station",
-               "having lunch at a cafe", "fixing a bicycle in the garage", "painting a fence",
-               "working at the office", "sitting in a dentist's waiting room", "playing chess in the square",
-               "watering plants on the balcony", "taking photos at the harbor", "queuing at the pharmacy",
-               "reading on a bench by the lake", "walking a dog along the beach", "repairing a roof"]
+_ACTIVITIES = ["mending a bicycle in the garage", "jogging along the river path", "having soup at a corner cafe",
+               "painting a garden fence", "shopping for groceries at the market hall",
+               "playing chess in the town square",
+               "watering plants on the balcony", "photographing boats at the harbor", "queuing at the pharmacy",
+               "reading on a bench by the lake", "walking a dog along the beach", "repairing a leaky roof",
+               "giving a talk at the town hall", "helping a neighbor move boxes", "sketching ducks at the pond"]
 _TIME = r"\d{1,2}(?:am|pm)"
 _SIGHTINGS = [
-    "{q} saw {p} {act} from {a} to {b}.",
-    "From {a} to {b}, {q} saw {p} {act}.",
-    "{q} spotted {p} {act} between {a} and {b}.",
+    "{q} ran into {p} {act} from {a} until {b}.",
+    "Between {a} and {b}, {q} noticed {p} {act}.",
+    "{q} says {p} was {act} from {a} until {b}.",
 ]
-_ASKS = ["Between what times could {p} have gone to the {place}?",
-         "During which time could {p} have visited the {place}?",
-         "When could {p} have been at the {place}?"]
+_ASKS = ["In which window could {p} have made the trip to the {place}?",
+         "When was {p} free to go to the {place}?",
+         "Which time range fits {p}'s visit to the {place}?"]
 _SLOTS = {"q": r"[A-Z][a-z]+", "p": r"[A-Z][a-z]+", "act": "|".join(re.escape(a) for a in _ACTIVITIES),
           "a": _TIME, "b": _TIME}
 _SIGHTING_PATTERNS = [pattern(s, _SLOTS) for s in _SIGHTINGS]
-_WAKE = re.compile(rf"[A-Z][a-z]+ woke up at ({_TIME})\.")
-_CLOSE = re.compile(rf"The [a-z ]+ closes at ({_TIME})\.")
+_WAKE = re.compile(rf"[A-Z][a-z]+ got out of bed at ({_TIME})\.")
+_CLOSE = re.compile(rf"The [a-z ]+ shuts its doors at ({_TIME})\.")
 
 
 def _clock(h: int) -> str:
@@ -70,13 +71,14 @@ def make(rng: random.Random) -> dict:
         notes.append(f"{_range(a, b)}: {act}")
     if rng.random() < 0.5:
         rng.shuffle(facts)
-    question = " ".join([f"Today, {person} went to the {place}. {person} woke up at {_clock(wake)}."] + facts
-                        + [f"The {place} closes at {_clock(close)}.", rng.choice(_ASKS).format(p=person, place=place)])
+    opening = f"{person} made a trip to the {place} at some point today. {person} got out of bed at {_clock(wake)}."
+    closing = [f"The {place} shuts its doors at {_clock(close)}.", rng.choice(_ASKS).format(p=person, place=place)]
+    question = " ".join([opening] + facts + closing)
     answer = _range(*segments[free])
     others = rng.sample([_range(*s) for i, s in enumerate(segments) if i != free], 3)
     options = others + [answer]
     rng.shuffle(options)
-    rationale = (f"{person} was awake from {_clock(wake)} and the {place} closes at {_clock(close)}. "
+    rationale = (f"{person} was up from {_clock(wake)} and the {place} shuts at {_clock(close)}. "
                  f"Accounted-for times: {'; '.join(notes)}. The only time left unaccounted for is {answer}.")
     return {"question": question, "answer": answer, "options": options, "rationale": rationale}
 
