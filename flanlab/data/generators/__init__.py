@@ -2,8 +2,13 @@
 
 FAMILIES is the registry: name -> Family (see base.py). Each family lives in a small module of this package
 and builds records (see flanlab/data/example.py): question, answer, and options (classification) or
-rationale (reasoning). Families marked held_out are BBH-style algorithmic tasks reserved for the synthetic
-held-out evaluation suite; they never enter a training mixture.
+rationale (reasoning); Family.fields says which. Each family's `check` recomputes the answer from the
+question text alone. Families marked held_out are the ten BBH-style algorithmic tasks reserved for the
+synthetic held-out evaluation suite; they never enter a training mixture. The training families are
+topically distinct from them (no Boolean logic, word sorting, dates, navigation, ... on the training side).
+
+A new family: a module with make(rng) -> record, check(record) -> bool and FAMILY = Family(...), imported
+below and added to FAMILIES in name order; tests/test_generators.py then covers it.
 
 `generate(family, n, seed, split)` is deterministic: the same arguments give the same records, and the
 "train" and "eval" splits draw from disjoint seed streams.
