@@ -15,9 +15,8 @@ plus "synthetic": the held-out synthetic families' evaluation items (split "eval
 benchmark draws them).
 
 The index of the files' n-grams is built once and cached under FLANLAB_CACHE/decontam/, keyed by the files'
-SHA-256 and the settings; the synthetic part is cheap and rebuilt every time. N-grams are hashed with a
-polynomial rolling hash over word ids (ids from the benchmark vocabulary; a word outside it cannot be part of
-a shared n-gram), so checking a record costs a few arithmetic operations per word.
+SHA-256 and the settings; the synthetic part is cheap and rebuilt every time. Checking a record costs about
+one hash look-up per STRIDE words (see NgramIndex).
 """
 
 from __future__ import annotations
@@ -31,10 +30,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DECONTAM_VERSION = 1
+DECONTAM_VERSION = 2
 SYNTHETIC_EVAL_ITEMS = 200  # per held-out family; the synthetic benchmark uses the first 50 of split "eval", seed 0
-_MASK = (1 << 64) - 1
-_BASE = 0x100000001B3  # the FNV prime: odd, so the rolling hash is invertible mod 2**64
+STRIDE = 4  # a text's m-grams are tested at every STRIDE-th word (see NgramIndex)
 
 
 def words(text: str) -> list[str]:
@@ -142,16 +140,27 @@ def _question_digest(text: str) -> int:
 
 @dataclass
 class NgramIndex:
-    """Benchmark n-gram hashes and whole-question digests, each mapped to the benchmark's index in `names`."""
+    """Benchmark n-grams and whole-question digests, each mapped to the benchmark's index in `names`.
+
+    Checking a text: its words become ids (benchmark vocabulary; None for any other word, which no benchmark
+    n-gram contains). Every n-gram of length n shares with the text holds an m-gram (m = n - STRIDE + 1)
+    starting at a multiple of STRIDE, so the text's m-grams are tested only there, against `filter` (all
+    benchmark m-grams); a hit is confirmed on the n-grams around it. N-gram keys are Python's hash of a tuple
+    of ids, which is deterministic for integers (the cache key names the Python version)."""
 
     n: int = 13
     names: list[str] = field(default_factory=list)  # benchmark names; values of the maps index this list
     vocab: dict[str, int] = field(default_factory=dict)  # word -> id (1-based), in order of first appearance
-    ngrams: dict[int, int] = field(default_factory=dict)  # rolling hash -> benchmark index
+    ngrams: dict[int, int] = field(default_factory=dict)  # hash of an n-gram of ids -> benchmark index
+    filter: set[int] = field(default_factory=set)  # hashes of every benchmark m-gram
     questions: dict[int, int] = field(default_factory=dict)  # whole-question digest -> benchmark index
     items: dict[str, int] = field(default_factory=dict)  # benchmark -> number of items indexed
     short_items: dict[str, int] = field(default_factory=dict)  # items shorter than n words (question match only)
     files: dict[str, str] = field(default_factory=dict)  # file -> sha256
+
+    @property
+    def m(self) -> int:
+        return max(1, self.n - STRIDE + 1)
 
     def add(self, bench: str, text: str) -> None:
         if bench not in self.names:
@@ -162,8 +171,10 @@ class NgramIndex:
         if not toks:
             return
         self.questions.setdefault(_question_digest(text), b)
-        if len(toks) < self.n:
+        n, m = self.n, self.m
+        if len(toks) < n:
             self.short_items[bench] = self.short_items.get(bench, 0) + 1
+            return
         vocab = self.vocab
         ids = []
         for w in toks:
@@ -171,30 +182,26 @@ class NgramIndex:
             if i is None:
                 i = vocab[w] = len(vocab) + 1
             ids.append(i)
-        for h in _rolling(ids, self.n):
-            self.ngrams.setdefault(h, b)
+        for i in range(len(ids) - m + 1):
+            self.filter.add(hash(tuple(ids[i:i + m])))
+        for i in range(len(ids) - n + 1):
+            self.ngrams.setdefault(hash(tuple(ids[i:i + n])), b)
 
     def match(self, text: str) -> str | None:
         """The benchmark a text shares an n-gram with, or None."""
         if not text or not self.ngrams:
             return None
-        get = self.vocab.get
-        n, table = self.n, self.ngrams
-        ids = [get(w, 0) for w in text.lower().split()]
-        if len(ids) < n:
+        ids = list(map(self.vocab.get, text.lower().split()))  # None for a word no benchmark has
+        n, m, flt = self.n, self.m, self.filter
+        last = len(ids) - n  # the last start of an n-gram
+        if last < 0:
             return None
-        pow_n = pow(_BASE, n, 1 << 64)
-        h = run = 0
-        for j, x in enumerate(ids):
-            if not x:
-                h = run = 0
-                continue
-            h = (h * _BASE + x) & _MASK
-            run += 1
-            if run > n:
-                h = (h - ids[j - n] * pow_n) & _MASK
-            if run >= n and h in table:
-                return self.names[table[h]]
+        for p in range(0, len(ids) - m + 1, STRIDE):
+            if hash(tuple(ids[p:p + m])) in flt:
+                for q in range(max(0, p - STRIDE + 1), min(p, last) + 1):
+                    b = self.ngrams.get(hash(tuple(ids[q:q + n])))
+                    if b is not None:
+                        return self.names[b]
         return None
 
     def match_question(self, text: str) -> str | None:
@@ -202,22 +209,20 @@ class NgramIndex:
         b = self.questions.get(_question_digest(text)) if self.questions else None
         return None if b is None else self.names[b]
 
+    def match_short_question(self, text: str) -> str | None:
+        """match_question for texts shorter than n words (an equal longer text already shares an n-gram)."""
+        if not self.questions:
+            return None
+        toks = text.lower().split()
+        if len(toks) >= self.n:
+            return None
+        b = self.questions.get(int.from_bytes(hashlib.blake2b(" ".join(toks).encode("utf-8"), digest_size=8).digest(), "little"))
+        return None if b is None else self.names[b]
+
     def summary(self) -> dict:
         return {"n": self.n, "benchmarks": {b: {"items": self.items.get(b, 0), "shorter_than_n": self.short_items.get(b, 0)}
                                            for b in self.names},
                 "ngrams": len(self.ngrams), "files": len(self.files)}
-
-
-def _rolling(ids: list[int], n: int) -> Iterator[int]:
-    """The rolling hash of every n-gram of `ids` (all ids > 0), as NgramIndex.match computes it."""
-    pow_n = pow(_BASE, n, 1 << 64)
-    h = 0
-    for j, x in enumerate(ids):
-        h = (h * _BASE + x) & _MASK
-        if j >= n:
-            h = (h - ids[j - n] * pow_n) & _MASK
-        if j >= n - 1:
-            yield h
 
 
 def _sha256(path: Path) -> str:
@@ -229,7 +234,7 @@ def _sha256(path: Path) -> str:
 
 
 def _cache_key(files: list[tuple[str, Path, Callable]], data_dir: Path, n: int) -> str:
-    h = hashlib.sha256(f"v{DECONTAM_VERSION}|n={n}|py{sys.version_info[0]}".encode())
+    h = hashlib.sha256(f"v{DECONTAM_VERSION}|n={n}|stride={STRIDE}|py{sys.version_info[:2]}".encode())
     for bench, path, _ in files:
         h.update(f"|{bench}|{path.relative_to(data_dir)}|{_sha256(path)}".encode())
     return h.hexdigest()[:24]
@@ -243,7 +248,8 @@ def _save(index: NgramIndex, path: Path) -> None:
     buf = io.BytesIO()
     np.savez(
         buf,
-        ngram_keys=np.fromiter(index.ngrams.keys(), dtype=np.uint64, count=len(index.ngrams)),
+        ngram_keys=np.fromiter(index.ngrams.keys(), dtype=np.int64, count=len(index.ngrams)),
+        filter=np.fromiter(index.filter, dtype=np.int64, count=len(index.filter)),
         ngram_vals=np.fromiter(index.ngrams.values(), dtype=np.uint8, count=len(index.ngrams)),
         q_keys=np.fromiter(index.questions.keys(), dtype=np.uint64, count=len(index.questions)),
         q_vals=np.fromiter(index.questions.values(), dtype=np.uint8, count=len(index.questions)),
@@ -264,6 +270,7 @@ def _load(path: Path) -> NgramIndex:
                            files=meta["files"])
         index.vocab = {w: i + 1 for i, w in enumerate(meta["vocab"])}
         index.ngrams = dict(zip(z["ngram_keys"].tolist(), z["ngram_vals"].tolist()))
+        index.filter = set(z["filter"].tolist())
         index.questions = dict(zip(z["q_keys"].tolist(), z["q_vals"].tolist()))
     return index
 

@@ -27,10 +27,12 @@ A mixture config (MixtureConfig, from YAML) lists submixtures, each with a rate 
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import fnmatch
 import hashlib
 import heapq
+import itertools
 import json
 import random
 from collections import deque
@@ -44,7 +46,7 @@ from flanlab.data import catalog
 from flanlab.data.example import Example
 from flanlab.data.templates import (
     FEW_SHOT_FORMATS, FORMAT_GROUP, FORMATS, OPTION_STYLES, TEMPLATE_SETS, TRIGGERS, ZERO_SHOT_OF, TemplateSet,
-    estimate_tokens, fill, load_template_file, render_few_shot, render_niv2_examples,
+    estimate_tokens, load_template_file, render_few_shot, render_niv2_examples,
 )
 from flanlab.registry import did_you_mean
 
@@ -173,6 +175,9 @@ class PlannedTask:
     formats: dict[str, tuple[float, list]]  # format -> (weight, usable templates)
     count: int = 0  # examples to write
     val_count: int = 0
+    key: str = ""  # the stream's name: the task name, or "submixture:task" for its second and later submixtures
+    json_task: str = field(default="", repr=False)  # encoded constant fields (see _json_line)
+    json_tail: str = field(default="", repr=False)
 
 
 @dataclass
@@ -285,20 +290,29 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
     excluded: list[dict] = []
     warnings: list[str] = []
     leaves = _leaves(config, stack=(Path(config.source_path).resolve(),) if config.source_path else ())
-    seen: dict[str, str] = {}
+    # A task may serve several submixtures (e.g. a synthetic family directly and in a nested CoT mixture):
+    # each pair is its own stream; a later one reads records disjoint from the first's where it can (synthetic).
     selected: list[tuple[_Leaf, catalog.Task]] = []
     for leaf in leaves:
+        names_here: set[str] = set()
         for t in _select(leaf, catalog_tasks, all_names, excluded, warnings, d):
-            if t.name in seen:
-                warnings.append(f"task {t.name} is selected by {seen[t.name]} and {leaf.name}: kept in {seen[t.name]}")
-                continue
-            seen[t.name] = leaf.name
-            selected.append((leaf, t))
+            if t.name not in names_here:
+                names_here.add(t.name)
+                selected.append((leaf, t))
     requested = config.max_tasks
     if requested is not None:
-        if len(selected) < requested:
-            warnings.append(f"max_tasks is {requested} but only {len(selected)} tasks are available here: using all {len(selected)}")
-        selected = selected[:requested]
+        order = list(dict.fromkeys(t.name for _, t in selected))
+        if len(order) < requested:
+            warnings.append(f"max_tasks is {requested} but only {len(order)} tasks are available here: using all {len(order)}")
+        keep = set(order[:requested])
+        selected = [(leaf, t) for leaf, t in selected if t.name in keep]
+    first_leaf: dict[str, str] = {}
+    for leaf, t in selected:
+        first_leaf.setdefault(t.name, leaf.name)
+    shared = sorted(n for n in first_leaf if sum(1 for _, t in selected if t.name == n) > 1)
+    if shared:
+        warnings.append(f"{len(shared)} task(s) serve more than one submixture (one stream each): {', '.join(shared[:10])}"
+                        + (", ..." if len(shared) > 10 else ""))
 
     planned: list[PlannedTask] = []
     no_format: dict[str, list[str]] = {}
@@ -314,7 +328,8 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
             warnings.append(f"task {t.name} has no records: left out")
             continue
         weight = float(min(size, leaf.sub.cap) if leaf.sub.cap else size)
-        planned.append(PlannedTask(task=t, submixture=leaf.name, size=size, weight=weight, share=0.0, formats=fmts))
+        key = t.name if first_leaf[t.name] == leaf.name else f"{leaf.name}:{t.name}"
+        planned.append(PlannedTask(task=t, submixture=leaf.name, size=size, weight=weight, share=0.0, formats=fmts, key=key))
     for leaf in leaves:
         if leaf.name in no_format:
             names = no_format[leaf.name]
@@ -405,15 +420,12 @@ class _Context:
         idx = self.index
         if idx is None:
             return None
-        for key in ("question", "answer", "rationale"):
-            v = rec.get(key)
-            if v and (hit := idx.match(v)):
-                return hit
-        opts = rec.get("options")
-        if opts and (hit := idx.match("\n".join(opts))):
-            return hit
-        q = rec.get("question")
-        if q and (hit := idx.match_question(q)):
+        # the record's own texts in one pass; the separator is no benchmark word, so no n-gram spans two fields
+        parts = [rec.get("question") or "", rec.get("answer") or "", rec.get("rationale") or ""]
+        if rec.get("options"):
+            parts.append(" ".join(rec["options"]))
+        hit = idx.match(_FIELD_SEPARATOR.join(parts)) or idx.match_short_question(parts[0])
+        if hit:
             return hit
         for key in ("definition", "positive_examples"):  # shared by every record of an NIV2 task: check once
             v = rec.get(key)
@@ -428,6 +440,9 @@ class _Context:
         return None
 
 
+_FIELD_SEPARATOR = " \x00 "
+
+
 class _TaskStream:
     """The examples of one task: records through a seeded shuffle buffer, rendered with seeded template choices."""
 
@@ -437,9 +452,10 @@ class _TaskStream:
         self.ctx = ctx
         self.split = split
         cfg = ctx.cfg
-        self.rng = random.Random(_seed(cfg.seed, split, self.task.name))
+        self.rng = random.Random(_seed(cfg.seed, split, pt.key))
         self.fmt_names = list(pt.formats)
-        self.fmt_weights = [pt.formats[f][0] for f in self.fmt_names]
+        total = sum(pt.formats[f][0] for f in self.fmt_names)
+        self.fmt_cum = list(itertools.accumulate(pt.formats[f][0] / total for f in self.fmt_names))
         self.buffer: list[dict] = []
         self.recent: deque = deque(maxlen=8)
         self.records = self._records()
@@ -450,7 +466,10 @@ class _TaskStream:
         task, ctx, cfg = self.task, self.ctx, self.ctx.cfg
         holdout = cfg.validation_size > 0
         if not task.finite:  # synthetic: the validation split is the generator's own disjoint stream
-            stream = task.open(cfg.seed, "validation" if self.split == "validation" else "train")
+            split = "validation" if self.split == "validation" else "train"
+            if self.pt.key != task.name:  # the same family in a second submixture: its own record stream
+                split = f"{split}:{self.pt.submixture}"
+            stream = task.open(cfg.seed, split)
             for rec in stream:
                 hit = ctx.contaminated(task.name, rec)
                 if hit:
@@ -491,7 +510,7 @@ class _TaskStream:
             self.buffer.append(rec)
         if not self.buffer:
             return None
-        i = self.rng.randrange(len(self.buffer))
+        i = int(self.rng.random() * len(self.buffer))
         rec = self.buffer[i]
         self.buffer[i] = self.buffer[-1]
         self.buffer.pop()
@@ -511,38 +530,51 @@ class _TaskStream:
     def render(self, rec: dict) -> tuple[str, str, str, str]:
         """(inputs, targets, template id, format) for one record."""
         rng, cfg, ctx = self.rng, self.ctx.cfg, self.ctx
-        fmt = rng.choices(self.fmt_names, self.fmt_weights)[0] if len(self.fmt_names) > 1 else self.fmt_names[0]
+        rand = rng.random
+        fmt = self.fmt_names[min(bisect.bisect(self.fmt_cum, rand()), len(self.fmt_names) - 1)]
         templates = self.pt.formats[fmt][1]
-        t = templates[rng.randrange(len(templates))]
-        style = rng.choice(OPTION_STYLE_KEYS)
-        trigger = rng.choice(TRIGGERS)
+        t = templates[int(rand() * len(templates))]
+        style = OPTION_STYLE_KEYS[int(rand() * len(OPTION_STYLE_KEYS))]
+        trigger = TRIGGERS[int(rand() * len(TRIGGERS))]
         values = self._values(rec, style, trigger)
         if fmt in FEW_SHOT_FORMATS:
             if "examples" in t.fields:  # NIV2: the task's positive examples
                 pos = rec.get("positive_examples") or []
-                k = min(len(pos), rng.randint(1, max(1, cfg.fewshot)))
+                k = min(len(pos), 1 + int(rand() * max(1, cfg.fewshot)))
                 while k > 0:
                     values["examples"] = render_niv2_examples(pos[:k])
-                    inputs = fill(t.input_parts, values)
+                    inputs = t.render_input(values)
                     if ctx.count_tokens(inputs) <= cfg.max_input_tokens:
-                        return inputs, fill(t.target_parts, values), t.id, fmt
+                        return inputs, t.render_target(values), t.id, fmt
                     k -= 1
             else:
-                pool = [r for r in (*self.buffer, *self.recent) if r["question"] != rec["question"]]
-                k = min(len(pool), rng.randint(1, max(1, cfg.fewshot)))
+                # exemplars: other records of the task (buffered upcoming ones and recent ones), never this one
+                pool = self.buffer + list(self.recent)
+                want = 1 + int(rand() * max(1, cfg.fewshot))
+                picked, used = [], set()
+                for _ in range(4 * want):
+                    if len(picked) == want or not pool:
+                        break
+                    j = int(rand() * len(pool))
+                    ex = pool[j]
+                    if j in used or ex["question"] == rec["question"]:
+                        continue
+                    used.add(j)
+                    picked.append(ex)
+                k = len(picked)
                 if k:
                     shots = []
-                    for ex in rng.sample(pool, k):
+                    for ex in picked:
                         ev = self._values(ex, style, trigger)
-                        shots.append((fill(t.input_parts, ev), fill(t.target_parts, ev)))
-                    query = (fill(t.input_parts, values), fill(t.target_parts, values))
+                        shots.append((t.render_input(ev), t.render_target(ev)))
+                    query = (t.render_input(values), t.render_target(values))
                     inputs, kept = render_few_shot(t, query, shots, cfg.max_input_tokens, ctx.count_tokens)
                     if kept:
                         return inputs, query[1], t.id, fmt
             fmt = ZERO_SHOT_OF[fmt]  # no exemplar fits (or none exists): the zero-shot format instead
             zs = self.pt.formats[fmt][1] if fmt in self.pt.formats else self._zero_shot_templates(fmt)
-            t = zs[rng.randrange(len(zs))]
-        return fill(t.input_parts, values), fill(t.target_parts, values), t.id, fmt
+            t = zs[int(rand() * len(zs))]
+        return t.render_input(values), t.render_target(values), t.id, fmt
 
     def _zero_shot_templates(self, fmt: str) -> list:
         group = FORMAT_GROUP[fmt]
@@ -592,7 +624,7 @@ def _interleave(plan: Plan, ctx: _Context, split: str, seen: set | None) -> Iter
         n = pt.val_count if split == "validation" else pt.count
         if n <= 0:
             continue
-        key_rng = random.Random(_seed(plan.config.seed, split, pt.task.name, "keys"))
+        key_rng = random.Random(_seed(plan.config.seed, split, pt.key, "keys"))
         streams[order] = (pt, None, key_rng, n)
         heapq.heappush(heap, (key_rng.random() / n, order, 0))
     while heap:
@@ -607,7 +639,7 @@ def _interleave(plan: Plan, ctx: _Context, split: str, seen: set | None) -> Iter
         yield pt, ex
         if k + 1 < n:
             heapq.heappush(heap, ((k + 1 + key_rng.random()) / n, order, k + 1))
-    ctx.shortfall = {streams[o][0].task.name: streams[o][3] - streams[o][1].produced
+    ctx.shortfall = {streams[o][0].key: streams[o][3] - streams[o][1].produced
                      for o in streams if streams[o][1] is not None and streams[o][1].exhausted}
 
 
@@ -683,13 +715,13 @@ class _ShardWriter:
         if "jsonl" in self.kinds:
             self.jsonl = open(self.folder / f"{stem}.jsonl", "w", encoding="utf-8")
 
-    def write(self, row: dict) -> None:
+    def write(self, pt: PlannedTask, ex: tuple) -> None:
         if self.shard < 0 or self.in_shard >= self.shard_size:
             self._open()
         if self.jsonl is not None:
-            self.jsonl.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self.jsonl.write(_json_line(pt, ex))
         if "parquet" in self.kinds:
-            self.batch.append(row)
+            self.batch.append(_row(pt, ex))
             if len(self.batch) >= 10_000:
                 self._flush_parquet()
         self.in_shard += 1
@@ -739,6 +771,20 @@ class _ShardWriter:
         return out
 
 
+_encode = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept (as json.dumps(ensure_ascii=False))
+
+
+def _json_line(pt: PlannedTask, ex: tuple) -> str:
+    """json.dumps(_row(pt, ex), ensure_ascii=False) + newline: the same bytes, built faster."""
+    inputs, targets, tid, fmt = ex
+    if not pt.json_tail:  # the task's constant fields, encoded once
+        t = pt.task
+        pt.json_tail = f", {_encode('source')}: {_encode(t.source)}}}\n"
+        pt.json_task = f", {_encode('task')}: {_encode(t.name)}, {_encode('category')}: {_encode(t.category)}"
+    return (f'{{"inputs": {_encode(inputs)}, "targets": {_encode(targets)}{pt.json_task}, '
+            f'"template_id": {_encode(tid)}, "format": {_encode(fmt)}{pt.json_tail}')
+
+
 def _row(pt: PlannedTask, ex: tuple) -> dict:
     inputs, targets, tid, fmt = ex
     return {"inputs": inputs, "targets": targets, "task": pt.task.name, "category": pt.task.category,
@@ -756,7 +802,7 @@ def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool 
     plan = plan_mixture(config, data_dir)
     ctx, decontam_info = _make_context(plan)
     seen: set | None = set() if config.dedup else None
-    task_counts = {pt.task.name: 0 for pt in plan.tasks}
+    task_counts = {pt.key: 0 for pt in plan.tasks}
     sub_counts = {name: 0 for name in plan.submixtures}
     fmt_counts = {f: 0 for f in FORMATS}
 
@@ -765,7 +811,7 @@ def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool 
         if config.validation_size > 0:
             with open(tmp / "validation.jsonl", "w", encoding="utf-8") as f:
                 for pt, ex in _interleave(plan, ctx, "validation", seen):
-                    f.write(json.dumps(_row(pt, ex), ensure_ascii=False) + "\n")
+                    f.write(_json_line(pt, ex))
                     n_val += 1
                     if n_val >= config.validation_size:
                         break
@@ -778,8 +824,8 @@ def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool 
             bar = tqdm(total=plan.size, unit="ex", desc=f"mix {config.name}", mininterval=0.5)
         written = 0
         for pt, ex in _interleave(plan, ctx, "train", seen):
-            writer.write(_row(pt, ex))
-            task_counts[pt.task.name] += 1
+            writer.write(pt, ex)
+            task_counts[pt.key] += 1
             sub_counts[pt.submixture] += 1
             fmt_counts[ex[3]] += 1
             written += 1
@@ -802,15 +848,17 @@ def _stats(plan, ctx, decontam_info, written, n_val, task_counts, sub_counts, fm
     if ctx.shortfall:
         for name, short in ctx.shortfall.items():
             warnings.append(f"task {name} ran out of new examples: {short} fewer than planned (duplicates or too long)")
-    tasks = {}
+    tasks = {}  # keyed by stream: the task name ("submixture:task" where a task serves a second submixture)
     for pt in plan.tasks:
         t = pt.task
-        tasks[t.name] = {
-            "submixture": pt.submixture, "source": t.source, "category": t.category,
+        n = task_counts[pt.key]
+        tasks[pt.key] = {
+            "task": t.name, "submixture": pt.submixture, "source": t.source, "category": t.category,
             "size": pt.size if t.finite else f"stream (nominal {pt.size})", "weight": pt.weight,
-            "planned": pt.count, "examples": task_counts[t.name],
+            "planned": pt.count, "examples": n,
+            "epochs": round(pt.count / pt.size, 3) if t.finite else None,  # > 1: records repeat, re-rendered
             "expected_proportion": round(pt.share, 6),
-            "proportion": round(task_counts[t.name] / written, 6) if written else 0.0,
+            "proportion": round(n / written, 6) if written else 0.0,
             "validation_planned": pt.val_count,
         }
     subs = {}
@@ -820,7 +868,7 @@ def _stats(plan, ctx, decontam_info, written, n_val, task_counts, sub_counts, fm
                       "proportion": round(sub_counts[name] / written, 6) if written else 0.0}
     by_category: dict[str, int] = {}
     for pt in plan.tasks:
-        by_category[pt.task.category] = by_category.get(pt.task.category, 0) + task_counts[pt.task.name]
+        by_category[pt.task.category] = by_category.get(pt.task.category, 0) + task_counts[pt.key]
     decontam = {k: v for k, v in decontam_info.items() if k != "index"}
     return {
         "schema": "flanlab.mixture_stats/1",
@@ -828,7 +876,7 @@ def _stats(plan, ctx, decontam_info, written, n_val, task_counts, sub_counts, fm
         "seed": cfg.seed,
         "data_dir": str(plan.data_dir) if plan.data_dir else None,
         "length_measure": ctx.length_desc,
-        "num_tasks": len(plan.tasks),
+        "num_tasks": len({pt.task.name for pt in plan.tasks}),
         "requested_tasks": plan.requested_tasks,
         "size": {"planned": plan.size, "written": written, "validation": n_val,
                  "validation_planned": cfg.validation_size},

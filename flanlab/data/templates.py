@@ -2,8 +2,9 @@
 
 A `Template` is an id, an input pattern, a target pattern, the formats it serves and a version. Patterns name
 fields in braces, `{question}`; `{{` and `}}` are literal braces. Only plain field names are allowed: no
-attribute or index access, no conversions or format specs, and rendering is string concatenation — nothing
-is ever evaluated. Patterns are parsed when a Template is built and checked against their set's fields when
+attribute or index access, no conversions or format specs — checked when the Template is built — so rendering
+(str.format_map on the checked pattern) only substitutes values: nothing is ever evaluated, and braces inside
+values stay text. Patterns are parsed when a Template is built and checked against their set's fields when
 a set is loaded (`check_template_set`), so a template naming a field its task lacks fails at load, naming the
 template id and the field, not in the middle of a build.
 
@@ -65,7 +66,7 @@ def parse_pattern(pattern: str, where: str) -> tuple[tuple[str, str | None], ...
 
 
 def fill(parts: tuple[tuple[str, str | None], ...], values: dict[str, str]) -> str:
-    """Concatenate literals and field values; never evaluates anything."""
+    """Concatenate literals and field values (the reference renderer; Template.render_input is the fast path)."""
     return "".join(lit + values[name] if name is not None else lit for lit, name in parts)
 
 
@@ -86,6 +87,13 @@ class Template:
         object.__setattr__(self, "input_parts", inp)
         object.__setattr__(self, "target_parts", tgt)
         object.__setattr__(self, "fields", frozenset(n for _, n in inp + tgt if n is not None))
+
+    # The fast path: the patterns hold only plain field names (checked above), so format_map just substitutes.
+    def render_input(self, values: dict[str, str]) -> str:
+        return self.input.format_map(values)
+
+    def render_target(self, values: dict[str, str]) -> str:
+        return self.target.format_map(values)
 
 
 @dataclass(frozen=True)
@@ -377,7 +385,7 @@ def _joiner(text: str) -> str:
 
 
 def render_pair(template: Template, values: dict[str, str]) -> tuple[str, str]:
-    return fill(template.input_parts, values), fill(template.target_parts, values)
+    return template.render_input(values), template.render_target(values)
 
 
 def render_few_shot(template: Template, query: tuple[str, str], shots: Sequence[tuple[str, str]],

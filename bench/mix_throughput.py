@@ -1,0 +1,113 @@
+"""Throughput and memory of `flanlab mix`: render a large mixture (1,000,000 examples by default) and print
+examples/s, examples/s per core and peak RSS, against the targets (>= 20,000 examples/s per core, < 1 GB).
+
+    .venv/bin/python bench/mix_throughput.py                       # 1M examples, configs/mixtures/offline.yaml
+    .venv/bin/python bench/mix_throughput.py --size 200000 --data-dir ../shared/data --config configs/mixtures/real.yaml
+
+The build runs in this (single-threaded) process, so "per core" is examples / CPU seconds (user + sys), which
+does not depend on how busy the other core is; wall-clock examples/s is printed too, with the load average,
+because other work on the machine slows it. Peak RSS is the process maximum (resource.getrusage).
+
+The synthetic families generate their records on the fly, and that generation (flanlab/data/generators) is
+part of the measured build. So the script also times the generators alone on a sample and prints the
+pipeline's own cost (reading, decontamination, rendering, dedup, writing) with generation subtracted.
+
+There is no peer measured here: FLAN's pipeline (seqio) needs TensorFlow and the full FLAN collection, neither
+of which is available on this machine; the issue quotes its users' reports (hours, 22 GB) for the full mixture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_PER_CORE = 20_000
+TARGET_RSS_MB = 1024
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def time_generators(n: int, seed: int) -> float:
+    """CPU seconds per record of the synthetic training families alone (round-robin over the families)."""
+    from flanlab.data.generators import FAMILIES
+    from flanlab.data.generators.base import make_record
+
+    fams = [f for f in FAMILIES.values() if not f.held_out]
+    start = cpu_seconds()
+    for i in range(n):
+        make_record(fams[i % len(fams)], seed, "bench", i)
+    return (cpu_seconds() - start) / n
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent.parent
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=str(here / "configs" / "mixtures" / "offline.yaml"))
+    p.add_argument("--size", type=int, default=1_000_000)
+    p.add_argument("--data-dir", default=None, help="data dir (adds benchmark decontamination and real sources)")
+    p.add_argument("--out", default=None, help="output folder (default: a temporary folder, removed afterwards)")
+    p.add_argument("--output-kinds", default="jsonl", help="jsonl, parquet or jsonl,parquet")
+    p.add_argument("--generator-sample", type=int, default=20_000, help="records timed for the generator-only figure")
+    p.add_argument("overrides", nargs="*", help="extra key=value config overrides")
+    args = p.parse_args()
+
+    from flanlab.data.mixture import build_mixture, load_mixture_config
+
+    overrides = [f"size={args.size}", "validation_size=0", f"output=[{args.output_kinds}]"] + args.overrides
+    cfg = load_mixture_config(args.config, overrides)
+    tmp = None
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="flanlab-mixbench-")) / "mix"
+    if not args.out:
+        tmp = out.parent
+    load_before = os.getloadavg()
+    print(f"[bench] building {args.size:,} examples from {args.config} into {out}")
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    try:
+        stats = build_mixture(cfg, out, data_dir=args.data_dir, progress=sys.stderr.isatty(), overwrite=True)
+        wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+        written = stats["size"]["written"]
+        size_on_disk = sum(f.stat().st_size for f in out.iterdir())
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()
+    rss = peak_rss_mb()
+
+    per_s = written / wall
+    per_core = written / cpu
+    synthetic = sum(t["examples"] for t in stats["tasks"].values() if t["source"] == "synthetic")
+    gen_s = time_generators(args.generator_sample, cfg.seed) if synthetic else 0.0
+    pipeline_cpu = cpu - gen_s * synthetic * 1.0  # generation of the records the build rendered (approximate)
+
+    removed = ", ".join(f"{k} {v['count']}" for k, v in stats["removed"].items()) or "nothing"
+    print(f"[bench] tasks {stats['num_tasks']}, written {written:,} examples ({size_on_disk / 1e6:,.0f} MB), "
+          f"removed: {removed}")
+    print(f"[bench] load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (2 cores; other work slows wall time)")
+    print(f"wall time            {wall:10.1f} s")
+    print(f"CPU time             {cpu:10.1f} s")
+    print(f"examples/s (wall)    {per_s:10,.0f}")
+    print(f"examples/s per core  {per_core:10,.0f}   target {TARGET_PER_CORE:,}: ratio {per_core / TARGET_PER_CORE:.2f}")
+    print(f"peak RSS             {rss:10,.0f} MB  target < {TARGET_RSS_MB:,} MB: ratio {rss / TARGET_RSS_MB:.2f}")
+    if synthetic:
+        print(f"synthetic generation alone: {1 / gen_s:,.0f} records/s per core ({gen_s * 1e6:.1f} us a record, "
+              f"{args.generator_sample:,} records timed); {synthetic:,} of the examples came from synthetic families")
+        if pipeline_cpu > 0:
+            print(f"pipeline without generation (approx.): {written / pipeline_cpu:,.0f} examples/s per core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
