@@ -22,15 +22,15 @@ def _random(rng: random.Random, n: int, alphabet: str) -> str:
 def make(rng: random.Random) -> dict:
     alphabet = string.digits if rng.random() < 0.3 else string.ascii_lowercase
     if rng.random() < 0.5:
-        if rng.random() < 0.15:
+        if rng.random() < 0.04:
             s = pick(rng, _PALINDROMES)
         else:
-            half = _random(rng, between(rng, 2, 5), alphabet)
+            half = _random(rng, between(rng, 3, 6), alphabet)
             s = half + _random(rng, between(rng, 0, 1), alphabet) + half[::-1]
     else:
         roll = rng.random()
         if roll < 0.4:  # a near miss: one character of a palindrome changed
-            half = _random(rng, between(rng, 2, 5), alphabet)
+            half = _random(rng, between(rng, 3, 6), alphabet)
             s = list(half + half[::-1])
             i = rng.randrange(len(s))
             s[i] = pick(rng, [c for c in alphabet if c != s[i]])
