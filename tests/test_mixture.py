@@ -356,3 +356,19 @@ def test_cli_tasks(capsys, data_dir):
     assert "cot_gsm8k" in out and "7473" in out and "147 niv2" in out
     assert main(["tasks", "--data-dir", str(data_dir), "--all", "--category", "niv2"]) == 0
     assert "not in data dir" in capsys.readouterr().out
+
+
+def test_hf_dataset_task_and_tokenizer_lengths(offline, tmp_path):
+    """A Hugging Face `datasets` source (the packaged json builder on a local file: the hub is not reachable
+    here) and lengths counted by a named tokenizer (tiny-t5: ByT5, one token a byte)."""
+    write_jsonl(tmp_path / "hf.jsonl", [{"prompt": f"hf question {i}?", "label": str(i)} for i in range(30)])
+    cfg = write_config(tmp_path / "m.yaml", {
+        "size": 40, "tokenizer": "tiny-t5", "max_input_tokens": 40, "formats": {"zs_noopt": 1.0},
+        "submixtures": [{"name": "h", "files": [{"name": "hf", "path": "json", "format": "hf", "data_files": "hf.jsonl",
+                                                  "fields": {"question": "prompt", "answer": "label"}}]}]})
+    stats = build_mixture(load_mixture_config(cfg), tmp_path / "out", progress=False)
+    rows = all_train_rows(tmp_path / "out")
+    assert stats["tasks"]["hf"]["size"] == 30 and len(rows) == 40
+    assert stats["length_measure"] == "tokenizer tiny-t5"
+    assert all(len(r["inputs"].encode()) <= 40 for r in rows)  # ByT5: bytes (the len // 4 estimate allows 160)
+    assert stats["removed"]["too_long"]["count"] > 0

@@ -249,15 +249,17 @@ def get_task(name: str, data_dir=None) -> Task:
 
 
 def file_task(name: str, path: str | Path, *, fields: dict[str, str] | None = None, format: str | None = None,
-              category: str = "file", instruction: str = "", hf_split: str = "train") -> Task:
+              category: str = "file", instruction: str = "", hf_split: str = "train",
+              hf_data_files: str | None = None) -> Task:
     """A task read from a table file (JSONL/JSON/CSV/TSV/Parquet) or, with format 'hf', a Hugging Face
-    dataset (path = dataset name or local builder with data files). The records must have question and answer;
+    dataset (path = a hub name where the hub is reachable, or a packaged builder such as 'json' with
+    hf_data_files). The records must have question and answer;
     options and rationale where present enable the option and CoT formats."""
     from flanlab.data.sources import iter_hf_dataset, iter_table
 
     if format == "hf":
         def open_(seed, split):
-            return iter_hf_dataset(str(path), split=hf_split, fields=fields)
+            return iter_hf_dataset(str(path), split=hf_split, fields=fields, data_files=hf_data_files)
     else:
         p = Path(path)
         if not p.is_file():

@@ -71,6 +71,7 @@ class FileSpec:
     category: str = "file"
     instruction: str = ""  # given: the task uses the instruction templates
     split: str = "train"  # hf only
+    data_files: str | None = None  # hf only: files for a packaged builder (path: json / csv / parquet)
 
 
 @dataclass
@@ -247,8 +248,9 @@ def _select(leaf: _Leaf, catalog_tasks: Callable[[str], list], all_names: dict, 
             raise ConfigError(f"submixture {leaf.name}: unknown task {pattern!r}.{did_you_mean(pattern, all_names)}{where}")
     for f in s.files:
         path = f.path if f.format == "hf" else _resolve(leaf.cfg, f.path)
+        data_files = str(_resolve(leaf.cfg, f.data_files)) if f.data_files else None
         chosen.append(catalog.file_task(f.name, path, fields=f.fields or None, format=f.format, category=f.category,
-                                        instruction=f.instruction, hf_split=f.split))
+                                        instruction=f.instruction, hf_split=f.split, hf_data_files=data_files))
     kept = []
     for t in chosen:
         if any(fnmatch.fnmatchcase(t.name, p) for p in s.exclude):
@@ -647,9 +649,7 @@ def _token_functions(cfg: MixtureConfig) -> tuple[Callable[[str], int], Callable
     """(count, truncate, description) for the configured length measure."""
     if not cfg.tokenizer:
         return estimate_tokens, (lambda text, n: text[: n * 4]), "estimate: len(text) // 4 characters per token"
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(cfg.tokenizer)
+    tok = _load_tokenizer(cfg.tokenizer)
 
     def count(text: str) -> int:
         return len(tok(text, add_special_tokens=False)["input_ids"])
@@ -659,6 +659,25 @@ def _token_functions(cfg: MixtureConfig) -> tuple[Callable[[str], int], Callable
         return text if len(ids) <= n else tok.decode(ids[:n])
 
     return count, truncate, f"tokenizer {cfg.tokenizer}"
+
+
+def _load_tokenizer(name: str):
+    """A flanlab model preset's tokenizer (tiny presets: ByT5's bytes), a local folder's, or a hub id's."""
+    from flanlab.models import PRESETS, convert_gguf_preset, preset_folder
+
+    if name in PRESETS:
+        preset = PRESETS[name]
+        if preset.untrained:
+            from transformers import ByT5Tokenizer
+
+            return ByT5Tokenizer()
+        folder = preset_folder(preset)
+        if not (folder / "config.json").is_file():
+            folder = convert_gguf_preset(preset, verbose=False)
+        name = str(folder)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name)
 
 
 def _make_context(plan: Plan) -> tuple[_Context, dict]:
