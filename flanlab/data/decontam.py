@@ -197,6 +197,8 @@ class NgramIndex:
         if last < 0:
             return None
         for p in range(0, len(ids) - m + 1, STRIDE):
+            if ids[p] is None or ids[p + m - 1] is None:  # cheap: an unknown word at either end rules it out
+                continue
             if hash(tuple(ids[p:p + m])) in flt:
                 for q in range(max(0, p - STRIDE + 1), min(p, last) + 1):
                     b = self.ngrams.get(hash(tuple(ids[q:q + n])))

@@ -818,6 +818,8 @@ def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool 
     """Build the mixture into out_dir (atomically); returns the stats written to out_dir/stats.json."""
     from flanlab.fileio import atomic_dir, atomic_write_json
 
+    if Path(out_dir).exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} already exists (pass overwrite=True / --overwrite to replace it)")
     plan = plan_mixture(config, data_dir)
     ctx, decontam_info = _make_context(plan)
     seen: set | None = set() if config.dedup else None
