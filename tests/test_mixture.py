@@ -340,8 +340,8 @@ def test_cli_mix_real_preset_over_the_data_dir(data_dir, tmp_path, capsys):
     assert stats["size"]["written"] == 6000
     sources = {t["source"] for t in stats["tasks"].values()}
     assert {"synthetic", "niv2", "flan_cot", "gsm8k"} <= sources
-    assert stats["submixtures"]["synthetic"]["rate"] == pytest.approx(0.5)
-    assert stats["submixtures"]["niv2"]["rate"] == pytest.approx(0.2)
+    assert stats["submixtures"]["synthetic"]["rate"] == pytest.approx(0.6)
+    assert stats["submixtures"]["niv2"]["rate"] == pytest.approx(0.1)
     _check_measured(stats, 0.002)
     assert set(stats["decontamination"]["benchmarks"]) >= {"mmlu", "bbh", "tydiqa", "mgsm", "synthetic"}
     for f in sorted(p.name for p in one.iterdir()):

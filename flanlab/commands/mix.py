@@ -62,7 +62,8 @@ def _print_tables(stats: dict, top: int) -> None:
             print("  decontaminated by benchmark: " + ", ".join(f"{b} {n}" for b, n in removed["decontaminated"]["by"].items()))
     if stats["excluded_tasks"]:
         names = [e["name"] for e in stats["excluded_tasks"]]
-        print(f"held-out tasks excluded by name: {len(names)} ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})")
+        print(f"held-out tasks excluded by name: {len(names)} ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}; "
+              "see stats.json excluded_tasks)")
     for w in stats["warnings"]:
         print(f"warning: {w}")
 

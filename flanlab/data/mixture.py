@@ -301,6 +301,15 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
             if t.name not in names_here:
                 names_here.add(t.name)
                 selected.append((leaf, t))
+    # the NIV2 metadata's other tasks are not here, but say which of them the name rule would exclude
+    niv2_leaves = [leaf.name for leaf in leaves if "niv2" in leaf.sub.sources]
+    meta = d / "niv2" / "task_metadata.json" if d is not None else None
+    if niv2_leaves and meta is not None and meta.is_file():
+        here = {t.name for t in catalog_tasks("niv2")}
+        for name in json.loads(meta.read_text(encoding="utf-8")):
+            reason = catalog.held_out_reason(name)
+            if reason and name not in here:
+                excluded.append({"name": name, "submixture": niv2_leaves[0], "reason": reason + "; not in the data dir either"})
     requested = config.max_tasks
     if requested is not None:
         order = list(dict.fromkeys(t.name for _, t in selected))
@@ -311,10 +320,6 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
     first_leaf: dict[str, str] = {}
     for leaf, t in selected:
         first_leaf.setdefault(t.name, leaf.name)
-    shared = sorted(n for n in first_leaf if sum(1 for _, t in selected if t.name == n) > 1)
-    if shared:
-        warnings.append(f"{len(shared)} task(s) serve more than one submixture (one stream each): {', '.join(shared[:10])}"
-                        + (", ..." if len(shared) > 10 else ""))
 
     planned: list[PlannedTask] = []
     no_format: dict[str, list[str]] = {}
@@ -332,6 +337,10 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
         weight = float(min(size, leaf.sub.cap) if leaf.sub.cap else size)
         key = t.name if first_leaf[t.name] == leaf.name else f"{leaf.name}:{t.name}"
         planned.append(PlannedTask(task=t, submixture=leaf.name, size=size, weight=weight, share=0.0, formats=fmts, key=key))
+    shared = sorted({p.task.name for p in planned if p.key != p.task.name})
+    if shared:
+        warnings.append(f"{len(shared)} task(s) serve more than one submixture (one stream each): {', '.join(shared[:10])}"
+                        + (", ..." if len(shared) > 10 else ""))
     for leaf in leaves:
         if leaf.name in no_format:
             names = no_format[leaf.name]
@@ -368,6 +377,7 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
     val = _largest_remainder(config.validation_size * VALIDATION_OVERSAMPLE, [p.share for p in planned])
     for p, c, v in zip(planned, counts, val):
         p.count, p.val_count = c, v
+    excluded = list({e["name"]: e for e in reversed(excluded)}.values())[::-1]  # once per task, first mention
     return Plan(config=config, data_dir=d, tasks=planned, submixtures=subs, size=size, excluded=excluded,
                 warnings=warnings, template_sets=sets, requested_tasks=requested)
 
