@@ -12,7 +12,7 @@ Security
     requests whose Host header is not that loopback address are refused (DNS rebinding);
   - all model and user text is HTML-escaped, and the Content-Security-Policy allows only our own script and
     style files, so an answer containing <script> renders as text and could not run even if it got through;
-  - GET never changes state; every POST needs a CSRF token: the session's token for /rate and /logout, a
+  - GET never changes server state; every POST needs a CSRF token: the session's token for /rate and /logout, a
     double-submit cookie for /login (there is no session yet); a cross-origin Origin header is refused;
   - routes are two literal dicts (GET and POST, exact paths); nothing from the request reaches the file
     system: the page assets are Python strings served from memory.

@@ -121,8 +121,8 @@ def plot_png(rows: list[dict], untrained: dict[str, bool] | None = None) -> byte
     def label(m: str) -> str:
         return _short(m) + (" (UNTRAINED)" if untrained.get(m) else "")
 
-    height = 1.2 + 0.38 * max(1, len(rows))
-    fig = Figure(figsize=(9, height), dpi=100)
+    height = 1.8 + 0.34 * max(1, len(rows))
+    fig = Figure(figsize=(11, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     if not rows:
@@ -145,9 +145,8 @@ def plot_png(rows: list[dict], untrained: dict[str, bool] | None = None) -> byte
                             for r in rows], fontsize=8)
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of ratings")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.9 / height * 2.2), ncol=4, fontsize=8, frameon=False)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
     ax.set_title("Blind pairwise ratings: model_a vs model_b (ties count half)", fontsize=10)
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
