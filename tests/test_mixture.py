@@ -104,6 +104,8 @@ def test_two_builds_are_byte_identical(files_config, tmp_path):
     assert "train-00002-of-00003.parquet" in names and "validation.jsonl" in names and "stats.json" in names
     for name in names:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    for line in (tmp_path / "one" / "train-00000-of-00003.jsonl").read_text(encoding="utf-8").splitlines():
+        assert json.dumps(json.loads(line), ensure_ascii=False) == line  # the fast writer writes json.dumps' bytes
     import pyarrow.parquet as pq
 
     table = pq.read_table(tmp_path / "one" / "train-00000-of-00003.parquet")

@@ -2,8 +2,8 @@
 
 Tokens are lower-cased whitespace-separated words (`text.lower().split()`). A training record is contaminated
 when one of its text fields (question, answer, rationale, options; NIV2 definition and examples) shares an
-n-gram (n = 13 by default) with a benchmark item, or when its question equals a benchmark question (the
-whole text, normalised the same way; this catches items shorter than n words, which no n-gram can).
+n-gram (n = 13 by default) with a benchmark item, or when its question equals a benchmark item shorter than
+n words (normalised the same way; no n-gram can catch those).
 
 Benchmark items are read here, straight from their raw files in the data dir (BENCHMARK_FILES, a literal
 dict), independently of the evaluation code:
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DECONTAM_VERSION = 2
+DECONTAM_VERSION = 3
 SYNTHETIC_EVAL_ITEMS = 200  # per held-out family; the synthetic benchmark uses the first 50 of split "eval", seed 0
 STRIDE = 4  # a text's m-grams are tested at every STRIDE-th word (see NgramIndex)
 
@@ -134,10 +134,6 @@ def synthetic_eval_items(n: int = SYNTHETIC_EVAL_ITEMS) -> Iterator[str]:
 # --- the index -------------------------------------------------------------------------------------------------
 
 
-def _question_digest(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(" ".join(words(text)).encode("utf-8"), digest_size=8).digest(), "little")
-
-
 @dataclass
 class NgramIndex:
     """Benchmark n-grams and whole-question digests, each mapped to the benchmark's index in `names`.
@@ -153,7 +149,7 @@ class NgramIndex:
     vocab: dict[str, int] = field(default_factory=dict)  # word -> id (1-based), in order of first appearance
     ngrams: dict[int, int] = field(default_factory=dict)  # hash of an n-gram of ids -> benchmark index
     filter: set[int] = field(default_factory=set)  # hashes of every benchmark m-gram
-    questions: dict[int, int] = field(default_factory=dict)  # whole-question digest -> benchmark index
+    questions: dict[str, int] = field(default_factory=dict)  # item shorter than n words, normalised -> benchmark
     items: dict[str, int] = field(default_factory=dict)  # benchmark -> number of items indexed
     short_items: dict[str, int] = field(default_factory=dict)  # items shorter than n words (question match only)
     files: dict[str, str] = field(default_factory=dict)  # file -> sha256
@@ -170,10 +166,10 @@ class NgramIndex:
         self.items[bench] = self.items.get(bench, 0) + 1
         if not toks:
             return
-        self.questions.setdefault(_question_digest(text), b)
         n, m = self.n, self.m
-        if len(toks) < n:
+        if len(toks) < n:  # no n-gram can match it: it is matched as a whole question
             self.short_items[bench] = self.short_items.get(bench, 0) + 1
+            self.questions.setdefault(" ".join(toks), b)
             return
         vocab = self.vocab
         ids = []
@@ -191,7 +187,25 @@ class NgramIndex:
         """The benchmark a text shares an n-gram with, or None."""
         if not text or not self.ngrams:
             return None
-        ids = list(map(self.vocab.get, text.lower().split()))  # None for a word no benchmark has
+        return self._match_words(text.lower().split())
+
+    def match_record(self, question: str, rest: str) -> str | None:
+        """The benchmark a record overlaps: its question equals a benchmark item (normalised; this is what
+        catches items shorter than n words), or the question or `rest` (its other texts, joined by a word no
+        benchmark has) shares an n-gram with one. The question is split once for both checks."""
+        q = question.lower().split()
+        if len(q) < self.n and self.questions:
+            b = self.questions.get(" ".join(q))
+            if b is not None:
+                return self.names[b]
+        if not self.ngrams:
+            return None
+        q.append("\x00")
+        q += rest.lower().split()
+        return self._match_words(q)
+
+    def _match_words(self, toks: list[str]) -> str | None:
+        ids = list(map(self.vocab.get, toks))  # None for a word no benchmark has
         n, m, flt = self.n, self.m, self.filter
         last = len(ids) - n  # the last start of an n-gram
         if last < 0:
@@ -205,21 +219,6 @@ class NgramIndex:
                     if b is not None:
                         return self.names[b]
         return None
-
-    def match_question(self, text: str) -> str | None:
-        """The benchmark whose item is exactly this text (lower-cased, whitespace-normalised), or None."""
-        b = self.questions.get(_question_digest(text)) if self.questions else None
-        return None if b is None else self.names[b]
-
-    def match_short_question(self, text: str) -> str | None:
-        """match_question for texts shorter than n words (an equal longer text already shares an n-gram)."""
-        if not self.questions:
-            return None
-        toks = text.lower().split()
-        if len(toks) >= self.n:
-            return None
-        b = self.questions.get(int.from_bytes(hashlib.blake2b(" ".join(toks).encode("utf-8"), digest_size=8).digest(), "little"))
-        return None if b is None else self.names[b]
 
     def summary(self) -> dict:
         return {"n": self.n, "benchmarks": {b: {"items": self.items.get(b, 0), "shorter_than_n": self.short_items.get(b, 0)}
@@ -253,11 +252,9 @@ def _save(index: NgramIndex, path: Path) -> None:
         ngram_keys=np.fromiter(index.ngrams.keys(), dtype=np.int64, count=len(index.ngrams)),
         filter=np.fromiter(index.filter, dtype=np.int64, count=len(index.filter)),
         ngram_vals=np.fromiter(index.ngrams.values(), dtype=np.uint8, count=len(index.ngrams)),
-        q_keys=np.fromiter(index.questions.keys(), dtype=np.uint64, count=len(index.questions)),
-        q_vals=np.fromiter(index.questions.values(), dtype=np.uint8, count=len(index.questions)),
         meta=np.frombuffer(json.dumps({
             "n": index.n, "names": index.names, "vocab": list(index.vocab), "items": index.items,
-            "short_items": index.short_items, "files": index.files,
+            "short_items": index.short_items, "files": index.files, "questions": index.questions,
         }).encode("utf-8"), dtype=np.uint8),
     )
     atomic_write_bytes(path, buf.getvalue())
@@ -273,7 +270,7 @@ def _load(path: Path) -> NgramIndex:
         index.vocab = {w: i + 1 for i, w in enumerate(meta["vocab"])}
         index.ngrams = dict(zip(z["ngram_keys"].tolist(), z["ngram_vals"].tolist()))
         index.filter = set(z["filter"].tolist())
-        index.questions = dict(zip(z["q_keys"].tolist(), z["q_vals"].tolist()))
+        index.questions = meta["questions"]
     return index
 
 

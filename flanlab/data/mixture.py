@@ -178,7 +178,7 @@ class PlannedTask:
     val_count: int = 0
     key: str = ""  # the stream's name: the task name, or "submixture:task" for its second and later submixtures
     json_task: str = field(default="", repr=False)  # encoded constant fields (see _json_line)
-    json_tail: str = field(default="", repr=False)
+    json_tail: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -433,10 +433,10 @@ class _Context:
         if idx is None:
             return None
         # the record's own texts in one pass; the separator is no benchmark word, so no n-gram spans two fields
-        parts = [rec.get("question") or "", rec.get("answer") or "", rec.get("rationale") or ""]
+        others = [rec.get("answer") or "", rec.get("rationale") or ""]
         if rec.get("options"):
-            parts.append(" ".join(rec["options"]))
-        hit = idx.match(_FIELD_SEPARATOR.join(parts)) or idx.match_short_question(parts[0])
+            others.append(" ".join(rec["options"]))
+        hit = idx.match_record(rec.get("question") or "", _FIELD_SEPARATOR.join(others))
         if hit:
             return hit
         for key in ("definition", "positive_examples"):  # shared by every record of an NIV2 task: check once
@@ -468,6 +468,8 @@ class _TaskStream:
         self.fmt_names = list(pt.formats)
         total = sum(pt.formats[f][0] for f in self.fmt_names)
         self.fmt_cum = list(itertools.accumulate(pt.formats[f][0] / total for f in self.fmt_names))
+        # per format, in fmt_names order: (format, its templates, few-shot?)
+        self.fmt_choices = [(f, pt.formats[f][1], f in FEW_SHOT_FORMATS) for f in self.fmt_names]
         self.buffer: list[dict] = []
         self.recent: deque = deque(maxlen=8)
         self.records = self._records()
@@ -528,14 +530,15 @@ class _TaskStream:
         self.buffer.pop()
         return rec
 
-    def _values(self, rec: dict, style: str, trigger: str) -> dict[str, str]:
+    def _values(self, rec: dict, fields: frozenset, style: str, trigger: str) -> dict[str, str]:
+        """The values a template with these fields needs (options rendered in the chosen style)."""
         v = {"question": rec["question"], "answer": rec["answer"], "trigger": trigger,
              "instruction": self.task.instruction}
-        if "rationale" in rec:
+        if "rationale" in fields:
             v["rationale"] = rec["rationale"].strip()
-        if rec.get("options"):
+        if "options" in fields:
             v["options"] = OPTION_STYLES[style](rec["options"])
-        if "definition" in rec:
+        if "definition" in fields:
             v["definition"] = rec["definition"]
         return v
 
@@ -543,13 +546,12 @@ class _TaskStream:
         """(inputs, targets, template id, format) for one record."""
         rng, cfg, ctx = self.rng, self.ctx.cfg, self.ctx
         rand = rng.random
-        fmt = self.fmt_names[min(bisect.bisect(self.fmt_cum, rand()), len(self.fmt_names) - 1)]
-        templates = self.pt.formats[fmt][1]
+        fmt, templates, few_shot = self.fmt_choices[min(bisect.bisect(self.fmt_cum, rand()), len(self.fmt_cum) - 1)]
         t = templates[int(rand() * len(templates))]
         style = OPTION_STYLE_KEYS[int(rand() * len(OPTION_STYLE_KEYS))]
         trigger = TRIGGERS[int(rand() * len(TRIGGERS))]
-        values = self._values(rec, style, trigger)
-        if fmt in FEW_SHOT_FORMATS:
+        values = self._values(rec, t.fields, style, trigger)
+        if few_shot:
             if "examples" in t.fields:  # NIV2: the task's positive examples
                 pos = rec.get("positive_examples") or []
                 k = min(len(pos), 1 + int(rand() * max(1, cfg.fewshot)))
@@ -577,7 +579,7 @@ class _TaskStream:
                 if k:
                     shots = []
                     for ex in picked:
-                        ev = self._values(ex, style, trigger)
+                        ev = self._values(ex, t.fields, style, trigger)
                         shots.append((t.render_input(ev), t.render_target(ev)))
                     query = (t.render_input(values), t.render_target(values))
                     inputs, kept = render_few_shot(t, query, shots, cfg.max_input_tokens, ctx.count_tokens)
@@ -586,6 +588,7 @@ class _TaskStream:
             fmt = ZERO_SHOT_OF[fmt]  # no exemplar fits (or none exists): the zero-shot format instead
             zs = self.pt.formats[fmt][1] if fmt in self.pt.formats else self._zero_shot_templates(fmt)
             t = zs[int(rand() * len(zs))]
+            values = self._values(rec, t.fields, style, trigger)
         return t.render_input(values), t.render_target(values), t.id, fmt
 
     def _zero_shot_templates(self, fmt: str) -> list:
@@ -597,6 +600,7 @@ class _TaskStream:
     def next_example(self, seen: set | None) -> tuple[str, str, str, str] | None:
         """The task's next example that passes the length and duplicate checks, or None when it has no more."""
         ctx, cfg = self.ctx, self.ctx.cfg
+        count = ctx.count_tokens
         fails = 0
         while fails < MAX_RETRIES:
             rec = self._next_record()
@@ -604,7 +608,7 @@ class _TaskStream:
                 break
             self.recent.append(rec)
             inputs, targets, tid, fmt = self.render(rec)
-            if ctx.count_tokens(inputs) > cfg.max_input_tokens or ctx.count_tokens(targets) > cfg.max_target_tokens:
+            if count(inputs) > cfg.max_input_tokens or count(targets) > cfg.max_target_tokens:
                 if cfg.overlong == "drop":
                     ctx.removed.add("too_long", self.task.name, inputs)
                     fails += 1
@@ -806,12 +810,14 @@ _encode = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kep
 def _json_line(pt: PlannedTask, ex: tuple) -> str:
     """json.dumps(_row(pt, ex), ensure_ascii=False) + newline: the same bytes, built faster."""
     inputs, targets, tid, fmt = ex
-    if not pt.json_tail:  # the task's constant fields, encoded once
+    if not pt.json_task:  # the task's constant fields, encoded once
         t = pt.task
-        pt.json_tail = f", {_encode('source')}: {_encode(t.source)}}}\n"
-        pt.json_task = f", {_encode('task')}: {_encode(t.name)}, {_encode('category')}: {_encode(t.category)}"
-    return (f'{{"inputs": {_encode(inputs)}, "targets": {_encode(targets)}{pt.json_task}, '
-            f'"template_id": {_encode(tid)}, "format": {_encode(fmt)}{pt.json_tail}')
+        pt.json_task = f", {_encode('task')}: {_encode(t.name)}, {_encode('category')}: {_encode(t.category)}, "
+    tail = pt.json_tail.get((tid, fmt))
+    if tail is None:  # template id, format and source: few combinations per task
+        tail = pt.json_tail[tid, fmt] = (f'"template_id": {_encode(tid)}, "format": {_encode(fmt)}, '
+                                         f'"source": {_encode(pt.task.source)}}}\n')
+    return f'{{"inputs": {_encode(inputs)}, "targets": {_encode(targets)}{pt.json_task}{tail}'
 
 
 def _row(pt: PlannedTask, ex: tuple) -> dict:
