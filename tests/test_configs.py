@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 
 from flanlab.data.mixture import load_mixture_config
+from flanlab.scale import load_scale_config
+from flanlab.train.config import load_train_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 # configs/<folder>/*.yaml -> the function that loads one (add your config kind here)
 LOADERS = {
     "mixtures": load_mixture_config,
+    "scale": load_scale_config,
+    "train": load_train_config,
 }
 
 SHIPPED = sorted(CONFIGS.rglob("*.yaml")) + sorted(CONFIGS.rglob("*.yml"))
