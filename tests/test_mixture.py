@@ -374,3 +374,16 @@ def test_hf_dataset_task_and_tokenizer_lengths(offline, tmp_path):
     assert stats["length_measure"] == "tokenizer tiny-t5"
     assert all(len(r["inputs"].encode()) <= 40 for r in rows)  # ByT5: bytes (the len // 4 estimate allows 160)
     assert stats["removed"]["too_long"]["count"] > 0
+
+
+def test_digest_set_keeps_old_digests_compactly():
+    from flanlab.data.mixture import DigestSet
+
+    s = DigestSet(flush_at=100)
+    values = [(i * 0x9E3779B97F4A7C15) % (1 << 64) for i in range(1050)]
+    for v in values:
+        assert v not in s
+        s.add(v)
+    assert len(s) == 1050 and s.frozen is not None and len(s.frozen) == 1000 and len(s.recent) == 50
+    assert all(v in s for v in values)
+    assert (1 << 64) - 1 not in s and 12345 not in s

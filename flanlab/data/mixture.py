@@ -14,8 +14,9 @@ A mixture config (MixtureConfig, from YAML) lists submixtures, each with a rate 
      few-shot exemplars; a finite task repeats with fresh template draws once it runs out), merged by
      deterministic stratified interleaving: the k-th example of a task with n examples gets the key
      (k + u)/n, u uniform in [0, 1) from the task's seeded RNG, and a heap emits keys in order. Only the
-     buffers and one 8-byte digest per written example (exact-duplicate removal) stay in memory.
-  3. filter: records sharing a 13-gram with a benchmark item, or equal to a benchmark question, are dropped
+     buffers and one 8-byte digest per written example (exact-duplicate removal; DigestSet keeps all but the
+     newest million in a sorted numpy array, 8 bytes each) stay in memory.
+  3. filter: records sharing a 13-gram with a benchmark item, or equal to a short benchmark item, are dropped
      (flanlab/data/decontam.py); rendered examples that duplicate one already written are dropped and the
      task draws again; over-long inputs are pruned (fewer exemplars), then dropped or truncated. All removals
      are counted by reason with a few examples.
@@ -393,6 +394,38 @@ def _digest(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+class DigestSet:
+    """A set of 8-byte digests that stays small: the newest `flush_at` in a Python set (~78 bytes each), older
+    ones in one sorted numpy array (8 bytes each), searched only when the set misses."""
+
+    def __init__(self, flush_at: int = 1 << 20):
+        self.flush_at = flush_at
+        self.recent: set[int] = set()
+        self.frozen = None  # sorted np.uint64 array
+
+    def __contains__(self, d: int) -> bool:
+        if d in self.recent:
+            return True
+        if self.frozen is None:
+            return False
+        import numpy as np
+
+        i = int(np.searchsorted(self.frozen, np.uint64(d)))
+        return i < len(self.frozen) and int(self.frozen[i]) == d
+
+    def add(self, d: int) -> None:
+        self.recent.add(d)
+        if len(self.recent) >= self.flush_at:
+            import numpy as np
+
+            new = np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent))
+            self.frozen = np.sort(new if self.frozen is None else np.concatenate([self.frozen, new]))
+            self.recent = set()
+
+    def __len__(self) -> int:
+        return len(self.recent) + (0 if self.frozen is None else len(self.frozen))
+
+
 class _Removed:
     """Counts of removed items by reason, with a few examples each."""
 
@@ -597,7 +630,7 @@ class _TaskStream:
         ts = self.task.template_sets(self.ctx.plan.template_sets)[group]
         return [t for t in ts.templates if fmt in t.formats and t.fields <= have]
 
-    def next_example(self, seen: set | None) -> tuple[str, str, str, str] | None:
+    def next_example(self, seen: DigestSet | None) -> tuple[str, str, str, str] | None:
         """The task's next example that passes the length and duplicate checks, or None when it has no more."""
         ctx, cfg = self.ctx, self.ctx.cfg
         count = ctx.count_tokens
@@ -632,7 +665,7 @@ class _TaskStream:
 OPTION_STYLE_KEYS = tuple(OPTION_STYLES)
 
 
-def _interleave(plan: Plan, ctx: _Context, split: str, seen: set | None) -> Iterator[tuple[PlannedTask, tuple]]:
+def _interleave(plan: Plan, ctx: _Context, split: str, seen: DigestSet | None) -> Iterator[tuple[PlannedTask, tuple]]:
     """Merge the task streams: the k-th of a task's n examples has key (k + u) / n; a heap emits keys in order."""
     streams = {}
     heap = []
@@ -719,7 +752,7 @@ def preview_mixture(config: MixtureConfig, n: int, data_dir=None) -> list[Exampl
     plan = plan_mixture(config, data_dir)
     ctx, _ = _make_context(plan)
     out = []
-    for pt, (inputs, targets, tid, fmt) in _interleave(plan, ctx, "train", set() if config.dedup else None):
+    for pt, (inputs, targets, tid, fmt) in _interleave(plan, ctx, "train", DigestSet() if config.dedup else None):
         out.append(Example(inputs=inputs, targets=targets, task=pt.task.name, template_id=tid, format=fmt,
                            source=pt.task.source, category=pt.task.category))
         if len(out) >= n:
@@ -838,7 +871,7 @@ def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool 
         raise FileExistsError(f"{out_dir} already exists (pass overwrite=True / --overwrite to replace it)")
     plan = plan_mixture(config, data_dir)
     ctx, decontam_info = _make_context(plan)
-    seen: set | None = set() if config.dedup else None
+    seen: DigestSet | None = DigestSet() if config.dedup else None
     task_counts = {pt.key: 0 for pt in plan.tasks}
     sub_counts = {name: 0 for name in plan.submixtures}
     fmt_counts = {f: 0 for f in FORMATS}
