@@ -280,6 +280,7 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
     """Resolve tasks, weights, shares, exact example counts and templates; fails before reading any record."""
     from flanlab.settings import data_dir as resolve_data_dir
 
+    _check_config(config, config.source_path or "mixture config")  # also for configs built in code
     d = resolve_data_dir(data_dir)
     sets = load_template_file(_resolve(config, config.template_file)) if config.template_file else TEMPLATE_SETS
     cache: dict[str, list] = {}
@@ -451,16 +452,18 @@ class _Removed:
 class _Context:
     """What every task stream shares: settings, the decontamination index, the removal counters."""
 
-    def __init__(self, plan: Plan, index, removed: _Removed, count_tokens: Callable[[str], int], truncate: Callable):
+    def __init__(self, plan: Plan, index, count_tokens: Callable[[str], int], truncate: Callable, length_desc: str):
         self.plan = plan
         self.cfg = plan.config
-        self.index = index
-        self.removed = removed
+        self.index = index  # decontam.NgramIndex, or None when decontamination is off
+        self.removed = _Removed()
         self.count_tokens = count_tokens
         self.truncate = truncate
+        self.length_desc = length_desc  # how lengths are measured, for stats.json
         self.checked_texts: dict[int, str | None] = {}  # digest of a shared text (NIV2 definition) -> benchmark
+        self.shortfall: dict[str, int] = {}  # stream -> examples planned but not produced (set by _interleave)
 
-    def contaminated(self, task: str, rec: dict) -> str | None:
+    def contaminated(self, rec: dict) -> str | None:
         """The benchmark a record overlaps, or None."""
         idx = self.index
         if idx is None:
@@ -518,7 +521,7 @@ class _TaskStream:
                 split = f"{split}:{self.pt.submixture}"
             stream = task.open(cfg.seed, split)
             for rec in stream:
-                hit = ctx.contaminated(task.name, rec)
+                hit = ctx.contaminated(rec)
                 if hit:
                     ctx.removed.add("decontaminated", task.name, rec.get("question", ""), hit)
                     continue
@@ -537,7 +540,7 @@ class _TaskStream:
                     in_val = _seed(task.name, rec["question"], rec["answer"]) < threshold
                     if in_val != (self.split == "validation"):
                         continue
-                hit = ctx.contaminated(task.name, rec)
+                hit = ctx.contaminated(rec)
                 if hit:
                     if epoch == 0:
                         ctx.removed.add("decontaminated", task.name, rec["question"], hit)
@@ -738,10 +741,7 @@ def _make_context(plan: Plan) -> tuple[_Context, dict]:
         info.update(index.summary())
         info["index"] = how  # not written to stats.json (it names the cache path)
     count, truncate, length_desc = _token_functions(cfg)
-    ctx = _Context(plan, index, _Removed(), count, truncate)
-    ctx.shortfall = {}
-    ctx.length_desc = length_desc
-    return ctx, info
+    return _Context(plan, index, count, truncate, length_desc), info
 
 
 # --- public API --------------------------------------------------------------------------------------------------
