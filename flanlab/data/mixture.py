@@ -599,24 +599,22 @@ class _TaskStream:
                     k -= 1
             else:
                 # exemplars: other records of the task (buffered upcoming ones and recent ones), never this one
-                pool = self.buffer + list(self.recent)
+                buffer, recent = self.buffer, self.recent
+                nb, total = len(buffer), len(buffer) + len(recent)
                 want = 1 + int(rand() * max(1, cfg.fewshot))
-                picked, used = [], set()
-                for _ in range(4 * want):
-                    if len(picked) == want or not pool:
-                        break
-                    j = int(rand() * len(pool))
-                    ex = pool[j]
-                    if j in used or ex["question"] == rec["question"]:
+                question = rec["question"]
+                shots, used = [], set()
+                for _ in range(4 * want if total else 0):
+                    j = int(rand() * total)
+                    ex = buffer[j] if j < nb else recent[j - nb]
+                    if j in used or ex["question"] == question:
                         continue
                     used.add(j)
-                    picked.append(ex)
-                k = len(picked)
-                if k:
-                    shots = []
-                    for ex in picked:
-                        ev = self._values(ex, t.fields, style, trigger)
-                        shots.append((t.render_input(ev), t.render_target(ev)))
+                    ev = self._values(ex, t.fields, style, trigger)
+                    shots.append((t.render_input(ev), t.render_target(ev)))
+                    if len(shots) == want:
+                        break
+                if shots:
                     query = (t.render_input(values), t.render_target(values))
                     inputs, kept = render_few_shot(t, query, shots, cfg.max_input_tokens, ctx.count_tokens)
                     if kept:
