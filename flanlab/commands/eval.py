@@ -1,0 +1,77 @@
+"""`flanlab eval`: evaluate a model on held-out benchmarks; `flanlab eval score`: rescore saved generations.
+
+    flanlab eval --model M (--suite S | --benchmark B [--benchmark B2 ...]) [--modes direct,cot] [--limit N]
+                 [--data-dir D] -o DIR [--scoring auto|generate|rank] [--zero-shot-cot]
+                 [--self-consistency K --temperature T] [--batch-size N]
+    flanlab eval score --benchmark NAME --predictions FILE.jsonl [-o DIR] [--data-dir D]
+
+Both call one library function (flanlab.eval.runner.evaluate / rescore) and print a summary; the files are
+out_dir/results.json and out_dir/samples.jsonl. Under `accelerate launch` the items are sharded over processes.
+"""
+
+from __future__ import annotations
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", help="preset name, local folder, or hub id")
+    parser.add_argument("--suite", help="a benchmark suite: flan-heldout, synthetic, all")
+    parser.add_argument("--benchmark", action="append", dest="benchmarks", metavar="B",
+                        help="a benchmark (repeatable): mmlu, bbh, tydiqa, mgsm, synthetic")
+    parser.add_argument("--modes", default="direct,cot", help="comma-separated: direct, cot (default both)")
+    parser.add_argument("--limit", type=int, default=None, help="at most N items per subtask (the first N)")
+    parser.add_argument("--data-dir", default=None, help="real data in original formats (default FLANLAB_DATA_DIR)")
+    parser.add_argument("-o", "--out", dest="out_dir", help="output folder for results.json and samples.jsonl")
+    parser.add_argument("--scoring", choices=("auto", "generate", "rank"), default="auto",
+                        help="auto: rank classification for direct modes with choices, generation otherwise")
+    parser.add_argument("--zero-shot-cot", action="store_true", help="cot mode without exemplars + \"Let's think step by step.\"")
+    parser.add_argument("--self-consistency", type=int, default=1, metavar="K", help="K samples per CoT item, majority vote")
+    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for self-consistency")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--shots", type=int, default=None, help="override the benchmarks' number of exemplars")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", default=None, help="resume cache folder (default OUT/cache)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the resume cache")
+    parser.add_argument("--no-prefix-cache", action="store_true", help="recompute the few-shot prefix for every item")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub = parser.add_subparsers(dest="eval_action", metavar="{score}")
+    score = sub.add_parser("score", help="rescore saved generations with no model (writes the same results.json)",
+                           description="Rescore saved generations (our samples.jsonl, or JSONL rows with task, "
+                                       "prediction, target) with today's extractors; no model is loaded.")
+    score.add_argument("--benchmark", required=True, dest="score_benchmark", metavar="NAME")
+    score.add_argument("--predictions", required=True, metavar="FILE.jsonl")
+    score.add_argument("-o", "--out", dest="score_out", default=None, help="write results.json + samples.jsonl here")
+    score.add_argument("--data-dir", dest="score_data_dir", default=None,
+                       help="rebuild items from the data for aliases and chance rates (default FLANLAB_DATA_DIR)")
+
+
+def run(args) -> int:
+    from flanlab.eval.runner import evaluate, rescore, summary_text
+
+    if getattr(args, "eval_action", None) == "score":
+        results = rescore(args.score_benchmark, args.predictions, args.score_out,
+                          data_dir=args.score_data_dir or args.data_dir)
+        print(summary_text(results))
+        if args.score_out:
+            print(f"wrote {args.score_out}/results.json and samples.jsonl")
+        else:
+            print("(not written: pass -o DIR to write results.json and samples.jsonl)")
+        return 0
+
+    missing = [flag for flag, value in (("--model", args.model), ("-o/--out", args.out_dir)) if not value]
+    if missing:
+        raise ValueError(f"flanlab eval needs {' and '.join(missing)} (or use `flanlab eval score ...`)")
+    if bool(args.suite) == bool(args.benchmarks):
+        raise ValueError("give exactly one of --suite S or --benchmark B [--benchmark B2 ...]")
+    results = evaluate(
+        args.model, benchmarks=args.benchmarks, suite=args.suite, modes=args.modes, data_dir=args.data_dir,
+        out_dir=args.out_dir, limit=args.limit, scoring=args.scoring, zero_shot_cot=args.zero_shot_cot,
+        self_consistency=args.self_consistency, temperature=args.temperature, batch_size=args.batch_size,
+        seed=args.seed, progress=not args.no_progress, prefix_cache=not args.no_prefix_cache,
+        cache_dir=False if args.no_cache else args.cache_dir, shots=args.shots,
+    )
+    from flanlab.eval.runner import distributed_state
+
+    if distributed_state().is_main_process:
+        print(summary_text(results))
+        print(f"wrote {args.out_dir}/results.json and samples.jsonl")
+    return 0

@@ -1,0 +1,502 @@
+"""The evaluation engine: EvalItems in, generations or option log-likelihoods out. It knows no benchmark.
+
+Two operations, for causal (decoder-only) and seq2seq models alike:
+  - `Engine.generate(items, settings)`: greedy by default, or k samples at a temperature (self-consistency);
+    generation stops at the first stop string (the output is cut there) or at EOS, and a batch stops as soon
+    as every row has stopped.
+  - `Engine.rank(items)`: the summed log-probability of each of `item.choices` as a continuation of the prompt
+    (rank classification); the argmax of the summed log-prob is the prediction, as lm-evaluation-harness's
+    `acc`. A length-normalized variant (log-prob per character of the choice, lm-eval's `acc_norm`) is
+    reported beside it but not used for the argmax.
+
+How it is fast:
+  - `plan(items)` groups items by their shared few-shot prefix, sorts them by token length inside a group and
+    cuts batches of similar length; batches never mix prefixes. The plan depends only on the item list, so a
+    distributed run (batches dealt round-robin over processes) computes exactly the batches of a single run.
+  - Causal models: the KV cache of an EvalItem.prefix is computed once and reused (expanded, never copied)
+    for every batch of its group; only the item's own tokens go through the model.
+  - Rank classification, causal: one forward over the context per item; choices of one token (" A".." D")
+    are read from the last position's logits; longer choices are teacher-forced in a second forward that
+    continues from the context's cache, all choices of all items of the batch as rows.
+    Seq2seq: the encoder runs once per item, the decoder once over all (item, choice) rows.
+
+Tokenization and the prefix boundary. A causal prompt is encoded whole: [BOS if the tokenizer adds one] +
+tokens(prompt) (rank: tokens(context) + tokens(context+choice)[len(context):], lm-eval's pairing, with the
+context's trailing spaces moved to the choice). The prefix is encoded alone; BPE may merge across the
+prefix/query boundary ("\\n\\n" + "Question" is not "\\n\\n" then "Question" for GPT-2-style tokenizers), so
+for each item we take the longest common run of the prefix's tokens and the whole prompt's tokens, and the
+batch reuses the cache of the shortest such run (the cache is cut there; the few tokens after it are
+recomputed with the query). Every row therefore sees exactly the token sequence of the plain path: no item
+ever falls back, and nothing is tokenized differently because of the cache.
+
+Padding. Causal rows are [prefix cache | left padding | query]: the padding sits between the shared prefix
+and each query, masked out by a per-row attention mask, with per-row position ids that continue the prefix's
+positions, so that every row's last token is at the same column and new tokens are appended in step. With an
+empty prefix this is ordinary left padding (the plain path). Models with sliding-window attention layers
+(e.g. Gemma 3) never use the prefix cache: their cache layers drop old positions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flanlab.eval.spec import EvalItem
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to generate for one (benchmark, mode)."""
+
+    max_new_tokens: int = 16
+    stop: tuple[str, ...] = ()
+    num_samples: int = 1  # k > 1: self-consistency, k samples per item
+    temperature: float = 0.0  # 0: greedy; > 0: sampling at this temperature
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """Rank classification of one item: one entry per choice."""
+
+    logprobs: tuple[float, ...]  # summed log-probability of each choice's tokens
+    num_tokens: tuple[int, ...]  # tokens per choice
+    normalized: tuple[float, ...]  # log-probability per character of the choice (not used for the argmax)
+    best: int  # argmax of logprobs (first one on ties)
+
+
+def stable_seed(*parts) -> int:
+    """A 63-bit seed from strings/ints that is the same in every process and every run."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """`text` up to (not including) the earliest occurrence of any stop string."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            i = text.find(s)
+            if i != -1 and i < cut:
+                cut = i
+    return text[:cut]
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Engine:
+    """Runs EvalItems through one loaded model (flanlab.models.LoadedModel).
+
+    `forward_calls` counts model forward passes (tests use it to check that resumed runs redo nothing)."""
+
+    def __init__(self, lm, batch_size: int = 8, prefix_cache: bool = True):
+        import torch
+
+        self.lm = lm
+        self.model = lm.model
+        self.tokenizer = lm.tokenizer
+        self.kind = lm.kind
+        self.batch_size = max(1, int(batch_size))
+        self.device = lm.device
+        self.torch = torch
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        self.eos_ids = self._eos_ids()
+        self.bos = self._bos_prefix() if self.kind == "causal" else []
+        self.prefix_cache = bool(prefix_cache) and self.kind == "causal" and not self._has_sliding_layers()
+        # transformers >= 5.x names the cache argument `cache` (`past_key_values` before); the cache object is
+        # updated in place either way, so we keep our own reference to it
+        params = inspect.signature(self.model.forward).parameters
+        self.cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.forward_calls = 0
+        self._encoded: dict[str, list[int]] = {}
+        self._prefix_kv: tuple[str, list[int], list] | None = None  # (prefix text, its ids, [(k, v) per layer])
+
+    # ------------------------------------------------------------------------------------------------------
+    # tokenization
+
+    def _eos_ids(self) -> set[int]:
+        ids = set()
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(gen_eos, int):
+            ids.add(gen_eos)
+        elif isinstance(gen_eos, (list, tuple)):
+            ids.update(int(i) for i in gen_eos)
+        return ids
+
+    def _bos_prefix(self) -> list[int]:
+        """[BOS] when the tokenizer puts one in front of its encodings by default (Llama, Gemma), else []."""
+        bos = self.tokenizer.bos_token_id
+        if bos is None:
+            return []
+        default = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        return [int(bos)] if default and default[0] == bos else []
+
+    def _has_sliding_layers(self) -> bool:
+        from transformers import DynamicCache
+
+        try:
+            cache = DynamicCache(config=self.model.config)
+        except Exception:  # noqa: BLE001 - a config the cache cannot read: take the plain path
+            return True
+        return any(getattr(layer, "is_sliding", False) for layer in cache.layers)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text` without special tokens (memoized: prompts are encoded by plan() and again later)."""
+        ids = self._encoded.get(text)
+        if ids is None:
+            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            self._encoded[text] = ids
+        return ids
+
+    def prompt_ids(self, item: EvalItem) -> list[int]:
+        """The model input for generation: causal [BOS] + tokens(prompt); seq2seq with the tokenizer's specials."""
+        if self.kind == "causal":
+            return self.bos + self.encode(item.prompt)
+        return list(self.tokenizer(item.prompt, add_special_tokens=True)["input_ids"])
+
+    def rank_ids(self, item: EvalItem) -> tuple[list[int], list[list[int]]]:
+        """(context ids, one continuation id list per choice), paired as lm-evaluation-harness pairs them."""
+        context = item.prompt
+        n_spaces = len(context) - len(context.rstrip())
+        moved, context = (context[len(context) - n_spaces:], context[: len(context) - n_spaces]) if n_spaces else ("", context)
+        if self.kind == "causal":
+            ctx = self.encode(context)
+            conts = [self.encode(context + moved + c)[len(ctx):] for c in item.choices]
+            return self.bos + ctx, conts
+        ctx = list(self.tokenizer(context, add_special_tokens=True)["input_ids"])
+        conts = [self.encode(moved + c) for c in item.choices]
+        return ctx, conts
+
+    # ------------------------------------------------------------------------------------------------------
+    # planning
+
+    def plan(self, items: Sequence[EvalItem], rank: bool = False) -> list[list[int]]:
+        """Batches of item indices: grouped by prefix (causal with the prefix cache), longest first in a group.
+
+        The result depends only on `items` (and the batch size), never on which process runs it."""
+        def length(i: int) -> int:
+            if rank:
+                ctx, conts = self.rank_ids(items[i])
+                return len(ctx) + max((len(c) for c in conts), default=0)
+            return len(self.prompt_ids(items[i]))
+
+        groups: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            key = item.prefix if self.prefix_cache else ""
+            groups.setdefault(key, []).append(i)
+        batches = []
+        for indices in groups.values():
+            indices = sorted(indices, key=lambda i: (-length(i), i))
+            batches.extend(indices[j:j + self.batch_size] for j in range(0, len(indices), self.batch_size))
+        return batches
+
+    # ------------------------------------------------------------------------------------------------------
+    # the shared-prefix KV cache (causal)
+
+    def _prefix_state(self, prefix: str) -> tuple[list[int], list]:
+        """(prefix ids, per-layer (keys, values) of shape (1, heads, len, head_dim)), computed once per prefix."""
+        torch = self.torch
+        if self._prefix_kv is not None and self._prefix_kv[0] == prefix:
+            return self._prefix_kv[1], self._prefix_kv[2]
+        ids = self.bos + self.encode(prefix)
+        if not ids:
+            kv = []
+        else:
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self.model.config)
+            x = torch.tensor([ids], device=self.device)  # (1, Lp)
+            with torch.inference_mode():
+                self.model(input_ids=x, use_cache=True, logits_to_keep=1, **{self.cache_kw: cache})
+            self.forward_calls += 1
+            kv = [(layer.keys, layer.values) for layer in cache.layers]  # each (1, H, Lp, D)
+        self._prefix_kv = (prefix, ids, kv)
+        return ids, kv
+
+    def _causal_context(self, prefix: str, rows: list[list[int]]):
+        """Run the context rows (each a full token list starting with the shared prefix's tokens).
+
+        Returns (last-position logits (R, V), cache covering [prefix | pad | row], attention mask (R, T),
+        next position per row (R,)). The rows see exactly their own tokens; see the module docstring."""
+        torch = self.torch
+        from transformers import DynamicCache
+
+        shared = 0
+        kv = []
+        if self.prefix_cache and prefix:
+            p_ids, kv = self._prefix_state(prefix)
+            shared = min(min(common_prefix_length(p_ids, r), len(r) - 1) for r in rows)
+        n_rows = len(rows)
+        tails = [r[shared:] for r in rows]
+        width = max(len(t) for t in tails)
+        input_ids = torch.full((n_rows, width), self.pad_id, dtype=torch.long)  # (R, W) left-padded tails
+        mask = torch.zeros((n_rows, shared + width), dtype=torch.long)  # (R, S+W)
+        mask[:, :shared] = 1
+        position_ids = torch.ones((n_rows, width), dtype=torch.long)  # (R, W); padding positions are masked
+        for r, tail in enumerate(tails):
+            pad = width - len(tail)
+            input_ids[r, pad:] = torch.tensor(tail)
+            mask[r, shared + pad:] = 1
+            position_ids[r, pad:] = torch.arange(shared, shared + len(tail))
+        if shared:
+            cache = DynamicCache(
+                ddp_cache_data=[
+                    (k[:, :, :shared].expand(n_rows, -1, -1, -1), v[:, :, :shared].expand(n_rows, -1, -1, -1))
+                    for k, v in kv
+                ],  # each (R, H, S, D), a view of the one prefix cache
+                config=self.model.config,
+            )
+        else:
+            cache = DynamicCache(config=self.model.config)
+        dev = self.device
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=position_ids.to(dev),
+                use_cache=True, logits_to_keep=1, **{self.cache_kw: cache},
+            )
+        self.forward_calls += 1
+        logits = out.logits[:, -1, :].float()  # (R, V)
+        next_pos = torch.tensor([len(r) for r in rows], dtype=torch.long)  # (R,)
+        return logits, cache, mask, next_pos
+
+    # ------------------------------------------------------------------------------------------------------
+    # generation
+
+    def generate(self, items: Sequence[EvalItem], settings: GenerationSettings) -> list[list[str]]:
+        """For each item, `settings.num_samples` generations (cut at the first stop string)."""
+        results: list[list[str] | None] = [None] * len(items)
+        for batch in self.plan(items):
+            for i, outs in zip(batch, self.generate_batch([items[i] for i in batch], settings)):
+                results[i] = outs
+        return results  # type: ignore[return-value]
+
+    def generate_batch(self, items: Sequence[EvalItem], settings: GenerationSettings) -> list[list[str]]:
+        """One batch (items sharing a prefix when the prefix cache is on; see plan())."""
+        if not items:
+            return []
+        if self.kind == "causal":
+            texts = self._generate_causal(items, settings)
+        else:
+            texts = self._generate_seq2seq(items, settings)
+        k = settings.num_samples
+        return [[cut_at_stop(t, settings.stop) for t in texts[i * k:(i + 1) * k]] for i in range(len(items))]
+
+    def _row_generators(self, items: Sequence[EvalItem], settings: GenerationSettings):
+        """One torch.Generator per row (item x sample), seeded from the item's identity and the sample index,
+        so that a sampled output does not depend on which batch or process the item landed in."""
+        if settings.temperature <= 0:
+            return None
+        gens = []
+        for it in items:
+            for j in range(settings.num_samples):
+                g = self.torch.Generator(device="cpu")
+                g.manual_seed(stable_seed(settings.seed, it.benchmark, it.subtask, it.mode, it.item_id, j))
+                gens.append(g)
+        return gens
+
+    def _next_tokens(self, logits, settings: GenerationSettings, generators):
+        """Greedy argmax, or one sample per row at the temperature. logits (R, V) -> (R,)."""
+        torch = self.torch
+        if settings.temperature <= 0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits.float().cpu() / settings.temperature, dim=-1)  # (R, V)
+        picks = [torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(generators)]  # R x (1,)
+        return torch.cat(picks).to(logits.device)
+
+    def _generate_causal(self, items: Sequence[EvalItem], settings: GenerationSettings) -> list[str]:
+        """Greedy/sampled decoding with the shared-prefix cache; rows are items repeated num_samples times."""
+        torch = self.torch
+        k = settings.num_samples
+        prefix = items[0].prefix
+        if self.prefix_cache and any(it.prefix != prefix for it in items):
+            raise ValueError("generate_batch: the items of a batch must share one prefix (use Engine.plan)")
+        rows = [self.prompt_ids(it) for it in items for _ in range(k)]
+        generators = self._row_generators(items, settings)
+        logits, cache, mask, pos = self._causal_context(prefix, rows)
+        n_rows = len(rows)
+        generated: list[list[int]] = [[] for _ in range(n_rows)]
+        done = [False] * n_rows
+        texts = [""] * n_rows
+        dev = self.device
+        for step in range(settings.max_new_tokens):
+            nxt = self._next_tokens(logits, settings, generators)  # (R,)
+            for r in range(n_rows):
+                if done[r]:
+                    continue
+                tok = int(nxt[r])
+                if tok in self.eos_ids:
+                    done[r] = True
+                    continue
+                generated[r].append(tok)
+                if settings.stop:
+                    texts[r] = self.tokenizer.decode(generated[r], skip_special_tokens=True)
+                    if any(s and s in texts[r] for s in settings.stop):
+                        done[r] = True
+            if all(done) or step == settings.max_new_tokens - 1:
+                break
+            feed = torch.where(torch.tensor(done, device=nxt.device), torch.full_like(nxt, self.pad_id), nxt)  # (R,)
+            mask = torch.cat([mask, torch.ones((n_rows, 1), dtype=mask.dtype)], dim=1)  # (R, T+1)
+            with torch.inference_mode():
+                out = self.model(
+                    input_ids=feed[:, None].to(dev), attention_mask=mask.to(dev), position_ids=pos[:, None].to(dev),
+                    use_cache=True, logits_to_keep=1, **{self.cache_kw: cache},
+                )
+            self.forward_calls += 1
+            logits = out.logits[:, -1, :].float()  # (R, V)
+            pos = pos + 1
+        return [self.tokenizer.decode(g, skip_special_tokens=True) for g in generated]
+
+    def _generate_seq2seq(self, items: Sequence[EvalItem], settings: GenerationSettings) -> list[str]:
+        """transformers' generate with a stop-string criterion; encoder inputs right-padded."""
+        torch = self.torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        tokenizer, stop, k = self.tokenizer, settings.stop, settings.num_samples
+
+        class StopOnStrings(StoppingCriteria):
+            """Per row: True once the decoded output contains a stop string."""
+
+            def __call__(self, input_ids, scores, **kwargs):  # input_ids (R, t)
+                texts = tokenizer.batch_decode(input_ids, skip_special_tokens=True)
+                return torch.tensor([any(s and s in t for s in stop) for t in texts], device=input_ids.device)
+
+        rows = [self.prompt_ids(it) for it in items]
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # (B, S) right-padded
+        mask = torch.zeros((len(rows), width), dtype=torch.long)  # (B, S)
+        for r, ids in enumerate(rows):
+            input_ids[r, :len(ids)] = torch.tensor(ids)
+            mask[r, :len(ids)] = 1
+        sampling = settings.temperature > 0
+        if sampling:  # transformers samples from the global generator: seeded per batch (depends on the batch)
+            torch.manual_seed(stable_seed(settings.seed, *(f"{it.benchmark}/{it.subtask}/{it.mode}/{it.item_id}" for it in items)))
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+                max_new_tokens=settings.max_new_tokens, do_sample=sampling,
+                temperature=settings.temperature if sampling else None, top_k=0 if sampling else None,
+                top_p=None, num_return_sequences=k, pad_token_id=self.pad_id,
+                stopping_criteria=StoppingCriteriaList([StopOnStrings()]) if stop else None,
+            )  # (B*k, t)
+        self.forward_calls += 1
+        return tokenizer.batch_decode(out, skip_special_tokens=True)
+
+    # ------------------------------------------------------------------------------------------------------
+    # rank classification
+
+    def rank(self, items: Sequence[EvalItem]) -> list[RankResult]:
+        """Log-likelihood of every choice of every item."""
+        results: list[RankResult | None] = [None] * len(items)
+        for batch in self.plan(items, rank=True):
+            for i, res in zip(batch, self.rank_batch([items[i] for i in batch])):
+                results[i] = res
+        return results  # type: ignore[return-value]
+
+    def rank_batch(self, items: Sequence[EvalItem]) -> list[RankResult]:
+        if not items:
+            return []
+        for it in items:
+            if not it.choices:
+                raise ValueError(f"rank: item {it.benchmark}/{it.subtask}/{it.item_id} has no choices")
+        pairs = [self.rank_ids(it) for it in items]
+        if self.kind == "causal":
+            scores = self._rank_causal(items, pairs)
+        else:
+            scores = self._rank_seq2seq(pairs)
+        results = []
+        for it, (_, conts), lps in zip(items, pairs, scores):
+            normalized = tuple(lp / max(1, len(c)) for lp, c in zip(lps, it.choices))
+            best = max(range(len(lps)), key=lambda j: (lps[j], -j))
+            results.append(RankResult(tuple(lps), tuple(len(c) for c in conts), normalized, best))
+        return results
+
+    def _rank_causal(self, items: Sequence[EvalItem], pairs) -> list[list[float]]:
+        torch = self.torch
+        prefix = items[0].prefix
+        if self.prefix_cache and any(it.prefix != prefix for it in items):
+            raise ValueError("rank_batch: the items of a batch must share one prefix (use Engine.plan)")
+        contexts = [ctx for ctx, _ in pairs]
+        logits, cache, mask, pos = self._causal_context(prefix, contexts)
+        first = torch.log_softmax(logits, dim=-1).cpu()  # (B, V): log p(first continuation token | context)
+        scores = [[float(first[b, c[0]]) if c else 0.0 for c in conts] for b, (_, conts) in enumerate(pairs)]
+        # continuations of more than one token: teacher-force tokens 2.. in one more forward over (item, choice) rows
+        rows = [(b, j) for b, (_, conts) in enumerate(pairs) for j, c in enumerate(conts) if len(c) > 1]
+        if not rows:
+            return scores
+        width = max(len(pairs[b][1][j]) - 1 for b, j in rows)
+        feed = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # (R, M) right-padded c[:-1]
+        position_ids = torch.zeros((len(rows), width), dtype=torch.long)  # (R, M)
+        for r, (b, j) in enumerate(rows):
+            c = pairs[b][1][j]
+            feed[r, :len(c) - 1] = torch.tensor(c[:-1])
+            position_ids[r] = pos[b] + torch.arange(width)
+        index = torch.tensor([b for b, _ in rows], device=self.device)  # (R,)
+        cache.batch_select_indices(index)  # (B, ...) -> (R, ...)
+        ext_mask = torch.cat([mask[index.cpu()], torch.ones((len(rows), width), dtype=mask.dtype)], dim=1)  # (R, T+M)
+        dev = self.device
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=feed.to(dev), attention_mask=ext_mask.to(dev), position_ids=position_ids.to(dev),
+                use_cache=True, **{self.cache_kw: cache},
+            )
+        self.forward_calls += 1
+        logp = torch.log_softmax(out.logits.float(), dim=-1).cpu()  # (R, M, V): position t predicts c[t+1]
+        for r, (b, j) in enumerate(rows):
+            c = pairs[b][1][j]
+            targets = torch.tensor(c[1:])  # (len-1,)
+            scores[b][j] += float(logp[r, torch.arange(len(c) - 1), targets].double().sum())
+        return scores
+
+    def _rank_seq2seq(self, pairs) -> list[list[float]]:
+        torch = self.torch
+        contexts = [ctx for ctx, _ in pairs]
+        width = max(len(c) for c in contexts)
+        enc_ids = torch.full((len(contexts), width), self.pad_id, dtype=torch.long)  # (B, S) right-padded
+        enc_mask = torch.zeros((len(contexts), width), dtype=torch.long)  # (B, S)
+        for b, ctx in enumerate(contexts):
+            enc_ids[b, :len(ctx)] = torch.tensor(ctx)
+            enc_mask[b, :len(ctx)] = 1
+        dev = self.device
+        with torch.inference_mode():
+            encoded = self.model.get_encoder()(input_ids=enc_ids.to(dev), attention_mask=enc_mask.to(dev))
+        self.forward_calls += 1
+        rows = [(b, j) for b, (_, conts) in enumerate(pairs) for j in range(len(conts))]
+        start = self.model.config.decoder_start_token_id
+        start = self.pad_id if start is None else start
+        dec_width = max(1, max(len(pairs[b][1][j]) for b, j in rows))
+        dec_in = torch.full((len(rows), dec_width), self.pad_id, dtype=torch.long)  # (R, M): start + c[:-1]
+        dec_mask = torch.zeros((len(rows), dec_width), dtype=torch.long)  # (R, M)
+        for r, (b, j) in enumerate(rows):
+            c = pairs[b][1][j]
+            shifted = [start] + c[:-1] if c else [start]
+            dec_in[r, :len(shifted)] = torch.tensor(shifted)
+            dec_mask[r, :len(shifted)] = 1
+        index = torch.tensor([b for b, _ in rows], device=dev)  # (R,)
+        from transformers.modeling_outputs import BaseModelOutput
+
+        hidden = encoded.last_hidden_state.index_select(0, index)  # (R, S, d)
+        with torch.inference_mode():
+            out = self.model(
+                encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=enc_mask.to(dev)[index],
+                decoder_input_ids=dec_in.to(dev), decoder_attention_mask=dec_mask.to(dev), use_cache=False,
+            )
+        self.forward_calls += 1
+        logp = torch.log_softmax(out.logits.float(), dim=-1).cpu()  # (R, M, V)
+        scores = [[0.0] * len(conts) for _, conts in pairs]
+        for r, (b, j) in enumerate(rows):
+            c = pairs[b][1][j]
+            if c:
+                scores[b][j] = float(logp[r, torch.arange(len(c)), torch.tensor(c)].double().sum())
+        return scores

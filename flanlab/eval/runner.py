@@ -1,0 +1,446 @@
+"""Running an evaluation: benchmarks x modes through the engine, scored, summarized, written. And rescoring.
+
+`evaluate(model, ...)` is what `flanlab eval` calls:
+    for each benchmark, for each mode it supports:
+        build the items of every subtask (Benchmark.items, at most `limit` per subtask)
+        choose the scoring per subtask (rank / generate; see `choose_scoring`)
+        run the items not already in the resume cache through the engine, batch by batch, appending each
+            finished batch to the cache (under `accelerate launch` each process takes every world-th batch
+            and the outputs are gathered, so every process ends with all of them)
+        extract answers (self-consistency: k samples, each extracted, majority vote), score, summarize
+    normalized average, provenance, timings; the main process writes out_dir/results.json and samples.jsonl.
+
+`rescore(benchmark, predictions, out_dir)` recomputes the same results.json from saved generations with no
+model (our own samples.jsonl, or any JSONL with task/subtask, prediction/output and target per line).
+
+Scoring "auto" is rank classification for the direct mode of benchmarks offering choices, generation
+otherwise; "rank" is the same (rank needs choices, and only direct prompts end where an option can follow);
+"generate" generates everywhere. results.json says which was used per mode ("rank", "generate", or "mixed"
+when some subtasks have no choices, each subtask then carrying its own "scoring").
+Self-consistency (k > 1) applies to the CoT modes: k samples at `temperature`, majority vote.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from flanlab.eval.engine import Engine, GenerationSettings
+from flanlab.eval.results import SCHEMA, ResultCache, cache_key, model_section, provenance, write_run
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+
+COT_MODES = ("cot", "zs_cot")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# distributed helpers: a no-op single-process state unless launched with accelerate/torchrun
+
+
+class _Single:
+    num_processes = 1
+    process_index = 0
+    is_main_process = True
+    device = None
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
+def distributed_state():
+    """accelerate's PartialState when launched with several processes (WORLD_SIZE > 1), else a single-process one."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return _Single()
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def _gather(state, objects: list) -> list:
+    if state.num_processes == 1:
+        return objects
+    from accelerate.utils import gather_object
+
+    return gather_object(objects)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# choices
+
+
+def resolve_benchmarks(benchmarks=None, suite: str | None = None) -> list[Benchmark]:
+    """Benchmark objects from names and/or Benchmark objects, or a suite name."""
+    from flanlab.eval.benchmarks import get_benchmark, get_suite
+
+    if benchmarks and suite:
+        raise ValueError("give either benchmarks or a suite, not both")
+    if suite:
+        return get_suite(suite)
+    if not benchmarks:
+        raise ValueError("no benchmarks: give benchmarks=[...] or suite=... (e.g. 'synthetic')")
+    if isinstance(benchmarks, (str, Benchmark)):
+        benchmarks = [benchmarks]
+    return [b if isinstance(b, Benchmark) else get_benchmark(b) for b in benchmarks]
+
+
+def choose_scoring(bench: Benchmark, mode: str, items: Sequence[EvalItem], scoring: str) -> str:
+    """"rank" or "generate" for the items of one subtask in one mode (see the module docstring)."""
+    if scoring not in ("auto", "rank", "generate"):
+        raise ValueError(f"scoring must be auto, rank or generate, not {scoring!r}")
+    if scoring == "generate":
+        return "generate"
+    can_rank = "rank" in bench.scorings and mode == "direct" and bool(items) and all(it.choices for it in items)
+    return "rank" if can_rank else "generate"
+
+
+def generation_settings(bench: Benchmark, mode: str, self_consistency: int, temperature: float, seed: int):
+    max_new = bench.max_new_tokens.get(mode) or bench.max_new_tokens.get("cot" if mode in COT_MODES else "direct") or 64
+    k = self_consistency if (self_consistency > 1 and mode in COT_MODES) else 1
+    return GenerationSettings(
+        max_new_tokens=int(max_new), stop=tuple(bench.stop), num_samples=k,
+        temperature=float(temperature) if k > 1 else 0.0, seed=seed,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# running items, with the resume cache and sharding
+
+
+def run_items(engine: Engine, bench: Benchmark, items: list[EvalItem], op: str, settings: GenerationSettings | None,
+              cache: ResultCache, fingerprint: str, state, bar=None) -> list[dict]:
+    """The engine's output for every item: {"outputs": [...]} (generate) or rank fields; cached items are reused."""
+    settings_key = {"op": op} if op == "rank" else {
+        "max_new_tokens": settings.max_new_tokens, "stop": list(settings.stop), "k": settings.num_samples,
+        "temperature": settings.temperature, "seed": settings.seed,
+    }
+    keys = [cache_key(fingerprint, bench, it, op, settings_key) for it in items]
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    batches = engine.plan([items[i] for i in todo], rank=op == "rank")  # indices into todo
+    mine = batches[state.process_index::state.num_processes]
+    computed = []
+    for batch in mine:
+        batch_items = [items[todo[j]] for j in batch]
+        if op == "rank":
+            values = [
+                {"logprobs": list(r.logprobs), "num_tokens": list(r.num_tokens), "normalized": list(r.normalized),
+                 "best": r.best}
+                for r in engine.rank_batch(batch_items)
+            ]
+        else:
+            values = [{"outputs": outs} for outs in engine.generate_batch(batch_items, settings)]
+        pairs = [(keys[todo[j]], v) for j, v in zip(batch, values)]
+        cache.put_many(pairs)
+        computed.extend(pairs)
+        if bar is not None:
+            bar.update(len(batch))
+    if state.num_processes > 1:
+        cache.put_many(_gather(state, computed), persist=False)
+    missing = [items[i].item_id for i, k in enumerate(keys) if k not in cache]
+    if missing:
+        raise RuntimeError(f"{bench.name}: no output for items {missing[:5]} (a process failed?)")
+    return [cache.get(k) for k in keys]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# scoring
+
+
+def score_item(bench: Benchmark, item: EvalItem, op: str, value: dict) -> dict:
+    """One samples.jsonl row from the engine's output for an item."""
+    from flanlab.eval.metrics import majority_vote
+
+    row = {"benchmark": item.benchmark, "subtask": item.subtask, "mode": item.mode, "item_id": item.item_id,
+           "prompt": item.prompt}
+    if op == "rank":
+        output = item.choices[value["best"]]
+        extracted = bench.extract(output, item)
+        extras = {"choices": list(item.choices), "logprobs": value["logprobs"], "normalized": value["normalized"]}
+    else:
+        outputs = value["outputs"]
+        answers = [bench.extract(o, item) for o in outputs]
+        output = outputs[0]
+        extracted = answers[0] if len(answers) == 1 else majority_vote(answers)
+        extras = {"outputs": outputs, "answers": answers} if len(outputs) > 1 else {}
+    metrics = bench.score(extracted, item)
+    row.update(output=output, extracted=extracted, target=item.target,
+               correct=bool(metrics.get(bench.metric, 0.0) >= 1.0))
+    row.update(scoring=op, metrics=metrics, chance=item.chance, **extras)
+    if item.choices and "choices" not in row:
+        row["choices"] = list(item.choices)
+    if item.aliases:
+        row["aliases"] = list(item.aliases)
+    return row
+
+
+def summarize(bench: Benchmark, mode: str, rows: list[dict], scorings: dict[str, str]) -> dict:
+    """The per-mode section of results.json from the mode's sample rows (see flanlab.eval.metrics.summarize_mode)."""
+    from flanlab.eval.metrics import summarize_mode
+
+    per_item: dict[str, list[dict]] = {}
+    chance: dict[str, float] = {}
+    for row in rows:
+        per_item.setdefault(row["subtask"], []).append(row["metrics"])
+        chance[row["subtask"]] = float(row.get("chance") or 0.0)
+    used = set(scorings.values())
+    scoring = used.pop() if len(used) == 1 else "mixed"
+    section = summarize_mode(bench, mode, scoring, per_item, chance)
+    if scoring == "mixed":
+        for name, entry in section["subtasks"].items():
+            entry["scoring"] = scorings.get(name)
+    return section
+
+
+# ----------------------------------------------------------------------------------------------------------
+# evaluate
+
+
+def evaluate(
+    model,
+    *,
+    benchmarks=None,
+    suite: str | None = None,
+    modes: Sequence[str] = ("direct", "cot"),
+    data_dir=None,
+    out_dir,
+    limit: int | None = None,
+    scoring: str = "auto",
+    zero_shot_cot: bool = False,
+    self_consistency: int = 1,
+    temperature: float = 0.7,
+    batch_size: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+    prefix_cache: bool = True,
+    cache_dir=None,
+    shots: int | None = None,
+) -> dict:
+    """Evaluate `model` (a name/path for flanlab.models.load, or a LoadedModel); write and return results.json.
+
+    cache_dir: the resume cache (default out_dir/cache; False disables it). See the module docstring."""
+    import torch
+
+    from flanlab.eval.metrics import normalized_average
+    from flanlab.models import LoadedModel, load
+    from flanlab.settings import data_dir as resolve_data_dir
+
+    t_start = time.time()
+    state = distributed_state()
+    benches = resolve_benchmarks(benchmarks, suite)
+    if isinstance(modes, str):
+        modes = [m.strip() for m in modes.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in ("direct", "cot"):
+            raise ValueError(f"unknown mode {mode!r}: use direct and/or cot (zero-shot CoT: zero_shot_cot=True)")
+    if self_consistency < 1:
+        raise ValueError(f"self_consistency must be >= 1, got {self_consistency}")
+    data_path = resolve_data_dir(data_dir)
+    lm = model if isinstance(model, LoadedModel) else load(model, device=str(state.device) if state.device else None)
+    torch.manual_seed(seed)
+    engine = Engine(lm, batch_size=batch_size, prefix_cache=prefix_cache)
+    out = Path(out_dir)
+    folder = None if cache_dir is False else Path(cache_dir) if cache_dir else out / "cache"
+    cache = ResultCache(folder, rank=state.process_index)
+    n_cached = cache.load()
+    state.wait_for_everyone()  # every process has read the cache before any appends to it
+    fingerprint = model_section(lm)["fingerprint"]
+    options = EvalOptions(limit=limit, zero_shot_cot=zero_shot_cot, shots=shots)
+
+    results = {
+        "schema": SCHEMA,
+        "model": model_section(lm),
+        "settings": {
+            "benchmarks": [b.name for b in benches], "suite": suite, "modes": list(modes), "limit": limit,
+            "scoring": scoring, "zero_shot_cot": zero_shot_cot, "shots": shots,
+            "self_consistency": self_consistency, "self_consistency_modes": list(COT_MODES),
+            "temperature": temperature if self_consistency > 1 else None, "batch_size": batch_size, "seed": seed,
+            "prefix_cache": engine.prefix_cache, "processes": state.num_processes,
+            "rank_argmax": "summed log-probability of the choice tokens (lm-eval acc)",
+            "benchmark_versions": {b.name: b.version for b in benches},
+        },
+        "benchmarks": {},
+        "timings": {},
+    }
+    samples: list[dict] = []
+    skipped = []
+    for bench in benches:
+        for requested in modes:
+            if requested not in bench.modes:
+                skipped.append(f"{bench.name}/{requested}")
+                continue
+            t0 = time.time()
+            calls0 = engine.forward_calls
+            by_subtask = {s: bench.items(data_path, s, requested, options) for s in bench.subtasks(data_path)}
+            by_subtask = {s: its[:limit] if limit is not None else its for s, its in by_subtask.items()}
+            by_subtask = {s: its for s, its in by_subtask.items() if its}
+            if not by_subtask:
+                skipped.append(f"{bench.name}/{requested}")
+                continue
+            mode = next(iter(by_subtask.values()))[0].mode  # "zs_cot" when zero_shot_cot turned cot into it
+            scorings = {s: choose_scoring(bench, mode, its, scoring) for s, its in by_subtask.items()}
+            settings = generation_settings(bench, mode, self_consistency, temperature, seed)
+            n_items = sum(len(its) for its in by_subtask.values())
+            bar = _progress(f"{bench.name}/{mode}", n_items, progress and state.is_main_process)
+            rows = []
+            for op in ("rank", "generate"):
+                op_items = [it for s, its in by_subtask.items() if scorings[s] == op for it in its]
+                if not op_items:
+                    continue
+                values = run_items(engine, bench, op_items, op, settings if op == "generate" else None,
+                                   cache, fingerprint, state, bar)
+                rows.extend(score_item(bench, it, op, v) for it, v in zip(op_items, values))
+            if bar is not None:
+                bar.close()
+            order = {s: i for i, s in enumerate(by_subtask)}
+            rows.sort(key=lambda r: order[r["subtask"]])  # subtask order, items in their order within
+            samples.extend(rows)
+            results["benchmarks"].setdefault(bench.name, {})[mode] = summarize(bench, mode, rows, scorings)
+            seconds = time.time() - t0
+            results["timings"][f"{bench.name}/{mode}"] = {
+                "seconds": round(seconds, 3), "items": n_items, "items_per_s": round(n_items / seconds, 3) if seconds else None,
+                "forward_calls": engine.forward_calls - calls0,
+            }
+    cache.close()
+    results["normalized_average"] = normalized_average(results["benchmarks"])
+    results["skipped"] = skipped
+    results["provenance"] = provenance(benches, data_path)
+    results["provenance"]["cache"] = {"folder": str(folder) if folder else None, "entries_at_start": n_cached}
+    results["timings"]["total_s"] = round(time.time() - t_start, 3)
+    if state.is_main_process:
+        write_run(out, results, samples)
+    state.wait_for_everyone()
+    return results
+
+
+def _progress(desc: str, total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="item", dynamic_ncols=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# rescore saved generations
+
+
+def _prediction_rows(path: Path):
+    """(line number, row) pairs of a predictions JSONL, with the accepted field names checked."""
+    from flanlab.fileio import read_jsonl
+
+    for lineno, row in enumerate(read_jsonl(path), 1):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object")
+        subtask = row.get("subtask", row.get("task"))
+        output = row.get("output", row.get("prediction"))
+        if subtask is None or output is None or "target" not in row:
+            raise ValueError(f"{path}:{lineno}: needs 'task' (or 'subtask'), 'prediction' (or 'output') and 'target'")
+        yield lineno, row
+
+
+def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None) -> dict:
+    """Results from saved generations, no model: re-extract each output with today's extractor, score, summarize.
+
+    Items are rebuilt from the benchmark where its data is available (for aliases and chance rates); otherwise
+    from the row (fields choices, aliases, chance, mode; mode defaults to the benchmark's first)."""
+    from flanlab.eval.metrics import normalized_average
+    from flanlab.settings import data_dir as resolve_data_dir
+
+    t0 = time.time()
+    bench = resolve_benchmarks([benchmark_name])[0]
+    path = Path(predictions_path)
+    data_path = resolve_data_dir(data_dir)
+    rebuilt: dict[tuple[str, str], dict[str, EvalItem] | None] = {}
+
+    def known_item(subtask: str, mode: str, item_id: str) -> EvalItem | None:
+        if (subtask, mode) not in rebuilt:
+            try:
+                its = bench.items(data_path, subtask, mode, EvalOptions(zero_shot_cot=mode == "zs_cot"))
+                rebuilt[(subtask, mode)] = {it.item_id: it for it in its}
+            except Exception:  # noqa: BLE001 - no data here, unknown subtask: fall back to the row's fields
+                rebuilt[(subtask, mode)] = None
+        table = rebuilt[(subtask, mode)]
+        return table.get(item_id) if table else None
+
+    by_mode: dict[str, list[dict]] = {}
+    scorings: dict[str, dict[str, str]] = {}
+    for lineno, row in _prediction_rows(path):
+        if row.get("benchmark") not in (None, bench.name):
+            continue
+        subtask = str(row.get("subtask", row.get("task")))
+        mode = str(row.get("mode") or bench.modes[0])
+        item_id = str(row.get("item_id", lineno - 1))
+        item = known_item(subtask, mode, item_id)
+        if item is None or str(item.target) != str(row["target"]):
+            item = EvalItem(
+                benchmark=bench.name, subtask=subtask, mode=mode, item_id=item_id, prefix="",
+                query=str(row.get("prompt", "")), target=str(row["target"]),
+                choices=tuple(row.get("choices") or ()), aliases=tuple(row.get("aliases") or ()),
+                chance=float(row.get("chance") or 0.0),
+            )
+        outputs = row.get("outputs") or [row.get("output", row.get("prediction"))]
+        op = row.get("scoring") or "generate"
+        # a rank-scored row's output is the chosen option, and extract(option) is the option's answer text
+        # (the benchmarks' convention), so every row is rescored through extract + score
+        new = score_item(bench, item, "generate", {"outputs": [str(o) for o in outputs]})
+        new["scoring"] = op
+        new["prompt"] = row.get("prompt", item.prompt)
+        for key in ("choices", "logprobs", "normalized"):
+            if key in row:
+                new[key] = row[key]
+        by_mode.setdefault(mode, []).append(new)
+        scorings.setdefault(mode, {})[subtask] = op
+    if not by_mode:
+        raise ValueError(f"{path}: no predictions for benchmark {bench.name!r}")
+
+    beside = path.parent / "results.json"
+    previous = None
+    if beside.is_file():
+        try:
+            from flanlab.eval.results import read_results
+
+            previous = read_results(beside)
+        except ValueError:
+            previous = None
+    results = {
+        "schema": SCHEMA,
+        "model": (previous or {}).get("model") or {"name": None, "kind": None, "parameters": None, "untrained": None},
+        "settings": {**((previous or {}).get("settings") or {}), "rescored_from": str(path.resolve()),
+                     "benchmark_versions": {bench.name: bench.version}},
+        "benchmarks": {bench.name: {m: summarize(bench, m, rows, scorings[m]) for m, rows in by_mode.items()}},
+    }
+    results["normalized_average"] = normalized_average(results["benchmarks"])
+    results["provenance"] = provenance([bench], data_path)
+    results["timings"] = {"total_s": round(time.time() - t0, 3)}
+    samples = [r for rows in by_mode.values() for r in rows]
+    if out_dir is not None:
+        write_run(out_dir, results, samples)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the printed summary
+
+
+def summary_text(results: dict) -> str:
+    """A few lines for the terminal: one per benchmark/mode, then the normalized average."""
+    model = results.get("model") or {}
+    lines = []
+    label = model.get("name") or "(rescored predictions)"
+    if model.get("untrained"):
+        label += "  [UNTRAINED: random weights, every score below is meaningless]"
+    lines.append(f"model: {label}")
+    for bench, modes in results.get("benchmarks", {}).items():
+        for mode, sec in modes.items():
+            timing = results.get("timings", {}).get(f"{bench}/{mode}") or {}
+            speed = f"  {timing['items_per_s']:.2f} items/s" if timing.get("items_per_s") else ""
+            lines.append(f"  {bench + '/' + mode:<22} {sec['metric']} {sec['score']:6.2f}  normalized {sec['normalized']:7.2f}"
+                         f"  (n={sec['n']}, {sec['scoring']}){speed}")
+    avg = results.get("normalized_average") or {}
+    if avg.get("value") is not None:
+        lines.append(f"normalized average: {avg['value']:.2f}")
+    else:
+        lines.append(f"normalized average: n/a (missing {', '.join(avg.get('missing', [])) or 'components'})")
+    for s in results.get("skipped") or []:
+        lines.append(f"  skipped {s} (mode not offered by the benchmark or no items)")
+    return "\n".join(lines)
