@@ -12,8 +12,12 @@ The synthetic families generate their records on the fly, and that generation (f
 part of the measured build. So the script also times the generators alone on a sample and prints the
 pipeline's own cost (reading, decontamination, rendering, dedup, writing) with generation subtracted.
 
-There is no peer measured here: FLAN's pipeline (seqio) needs TensorFlow and the full FLAN collection, neither
-of which is available on this machine; the issue quotes its users' reports (hours, 22 GB) for the full mixture.
+Peer: FLAN's own pipeline (seqio) needs TensorFlow and the full FLAN collection, neither available here (the
+issue quotes its users' reports: hours and 22 GB for the full mixture). What an engineer would write instead
+with Hugging Face `datasets` is measured in the same run on the same synthetic families (--peer-size examples):
+Dataset.from_generator per family, interleave_datasets with equal probabilities, map() through one template,
+to_json. It does less than flanlab (one template and format, no few-shot, no decontamination, no dedup), so
+the ratio flatters the peer.
 """
 
 from __future__ import annotations
@@ -52,6 +56,34 @@ def time_generators(n: int, seed: int) -> float:
     return (cpu_seconds() - start) / n
 
 
+def peer_datasets(n: int, seed: int, folder: Path) -> tuple[int, float, float]:
+    """The same families mixed with Hugging Face datasets: (examples, wall s, CPU s of this process)."""
+    import datasets
+
+    from flanlab.data.generators import FAMILIES, iter_generate
+
+    datasets.disable_progress_bars()
+    fams = [f for f in FAMILIES.values() if not f.held_out]
+    per = n // len(fams) + 1
+
+    def records(name: str, count: int):
+        fam = FAMILIES[name]
+        for i, rec in zip(range(count), iter_generate(fam, seed, "train")):
+            yield {"question": rec["question"], "answer": rec["answer"], "instruction": fam.instruction}
+
+    def render(row):
+        return {"inputs": f"{row['instruction']}\n\n{row['question']}", "targets": row["answer"]}
+
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    parts = [datasets.Dataset.from_generator(records, gen_kwargs={"name": f.name, "count": per},
+                                             cache_dir=str(folder / "hf-cache")) for f in fams]
+    mixed = datasets.interleave_datasets(parts, probabilities=[1 / len(parts)] * len(parts), seed=seed,
+                                         stopping_strategy="first_exhausted")
+    mixed = mixed.select(range(min(n, len(mixed)))).map(render, remove_columns=["question", "answer", "instruction"])
+    mixed.to_json(str(folder / "peer.jsonl"))
+    return len(mixed), time.perf_counter() - wall0, cpu_seconds() - cpu0
+
+
 def main() -> int:
     here = Path(__file__).resolve().parent.parent
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,6 +93,7 @@ def main() -> int:
     p.add_argument("--out", default=None, help="output folder (default: a temporary folder, removed afterwards)")
     p.add_argument("--output-kinds", default="jsonl", help="jsonl, parquet or jsonl,parquet")
     p.add_argument("--generator-sample", type=int, default=20_000, help="records timed for the generator-only figure")
+    p.add_argument("--peer-size", type=int, default=100_000, help="examples for the Hugging Face datasets peer (0: skip)")
     p.add_argument("overrides", nargs="*", help="extra key=value config overrides")
     args = p.parse_args()
 
@@ -106,6 +139,16 @@ def main() -> int:
               f"{args.generator_sample:,} records timed); {synthetic:,} of the examples came from synthetic families")
         if pipeline_cpu > 0:
             print(f"pipeline without generation (approx.): {written / pipeline_cpu:,.0f} examples/s per core")
+    if args.peer_size > 0:
+        folder = Path(tempfile.mkdtemp(prefix="flanlab-mixbench-peer-"))
+        try:
+            n, peer_wall, peer_cpu = peer_datasets(args.peer_size, cfg.seed, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        # datasets may use helper threads: per core counts the CPU time of the whole process
+        print(f"peer: HF datasets interleave+map+to_json, {n:,} examples: {n / peer_wall:,.0f} examples/s (wall), "
+              f"{n / peer_cpu:,.0f} per core")
+        print(f"ratio flanlab / peer (examples/s per core): {per_core / (n / peer_cpu):.2f}")
     return 0
 
 
