@@ -570,8 +570,9 @@ class _TaskStream:
         """The values a template with these fields needs (options rendered in the chosen style)."""
         v = {"question": rec["question"], "answer": rec["answer"], "trigger": trigger,
              "instruction": self.task.instruction}
-        if "rationale" in fields:
-            v["rationale"] = rec["rationale"].strip()
+        if "rationale" in fields:  # a sentence before "So the answer is ...": end it with a full stop
+            r = rec["rationale"].strip()
+            v["rationale"] = r if not r or r[-1] in ".!?:;" else r + "."
         if "options" in fields:
             v["options"] = OPTION_STYLES[style](rec["options"])
         if "definition" in fields:
