@@ -83,7 +83,7 @@ def find_results(paths) -> list[Path]:
             rel = r.relative_to(p)
             if any(part.startswith(".") for part in rel.parts):
                 continue  # an atomic write still in progress, or a moved-aside old copy
-            if any((p / Path(*rel.parts[:i]) / "results.json").is_file() for i in range(1, len(rel.parts) - 1)):
+            if any((p / Path(*rel.parts[:i]) / "results.json").is_file() for i in range(len(rel.parts) - 1)):
                 continue  # a part of an enclosing run (its per-mode pieces), already merged into its results.json
             found.append(r)
     unique = list(dict.fromkeys(f.resolve() for f in found))
@@ -114,7 +114,7 @@ def load_train(path: Path) -> TrainInfo | None:
     summary = _read_json(summary_path)
     log_path = path / "log.jsonl"
     log = [row for row in read_jsonl(log_path) if "loss" in row] if log_path.is_file() else []
-    mixture = summary.get("mixture") or summary.get("data") or summary.get("data_dir")
+    mixture = summary.get("mixture") or summary.get("data") or (summary.get("config") or {}).get("data")
     num_tasks = summary.get("num_tasks")
     if num_tasks is None and isinstance(mixture, str) and Path(mixture).is_dir():
         num_tasks = mixture_num_tasks(Path(mixture))

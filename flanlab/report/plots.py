@@ -16,6 +16,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from flanlab.report.load import Run
 from flanlab.report.tables import Headline, ordered_keys, entry
@@ -120,6 +121,7 @@ def plot_loss(runs: list[Run], head: Headline) -> bytes | None:
         rows = [row for row in run.train.log if isinstance(row.get("loss"), (int, float))]
         label = run.label + (f" ({UNTRAINED})" if run.untrained else "")
         ax.plot([row.get("step", i) for i, row in enumerate(rows)], [row["loss"] for row in rows], label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (targets only)")
     ax.set_title("fine-tuning loss")

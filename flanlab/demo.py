@@ -1,0 +1,157 @@
+"""The end-to-end demo behind `make demo` / `flanlab demo`: the paper's method, small enough for a laptop CPU.
+
+Stages, each printed with its wall time; a rerun skips the finished ones (a killed training resumes):
+  1. mixture  build a small instruction-tuning mixture from the built-in task families
+              (configs/mixtures/demo.yaml; with --data-dir, plus the real training sources found there)
+  2. before   evaluate the model (default: the SmolLM2-135M-Instruct preset) on the synthetic held-out suite:
+              direct answers by rank scoring, a small chain-of-thought generation subset (generation is the
+              slow part on CPU: ~25 tokens/s for SmolLM2); with --data-dir also the real benchmarks (MMLU, BBH,
+              TyDiQA, MGSM), a subset of --limit items per subtask
+  3. train    fine-tune briefly (configs/train/smollm2-demo.yaml)
+  4. after    evaluate the fine-tuned model exactly as in stage 2
+  5. report   the HTML page and its Markdown twin with before/after, deltas and plots
+
+Layout of the output folder (default runs/demo):
+  mixture/  before/  train/  after/  report/index.html  report/report.md  stages.json
+
+Everything runs offline on these embedded defaults (DemoConfig); `flanlab demo key=value` changes any of them,
+e.g. `model=tiny-llama` for a smoke test.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flanlab.config import apply_overrides, from_dict, read_yaml, to_dict
+from flanlab.fileio import atomic_write_json
+from flanlab.scale import EvalPart, TrainPart, build_mixture_once, evaluate_cell, resolve_path, stage, train_cell
+
+HERE = Path(__file__)  # configs/ paths below are found from here (the repo) when not found from the current folder
+
+
+@dataclass
+class DemoConfig:
+    model: str = "smollm2-135m-instruct"
+    mixture: str = "configs/mixtures/demo.yaml"
+    mixture_overrides: list[str] = field(default_factory=list)
+    train: TrainPart = field(default_factory=lambda: TrainPart(config="configs/train/smollm2-demo.yaml"))
+    # the synthetic held-out suite: every family, `limit` items each for direct (rank scoring), fewer for CoT
+    synthetic: EvalPart = field(default_factory=lambda: EvalPart(
+        suite="synthetic", modes=["direct", "cot"], limit=30, mode_limits={"cot": 3}, scoring="auto", batch_size=8))
+    # the real benchmarks, only with a data dir; --limit sets their items per subtask
+    real: EvalPart = field(default_factory=lambda: EvalPart(
+        suite="flan-heldout", modes=["direct", "cot"], limit=1, scoring="auto", batch_size=8))
+    output_dir: str = "runs/demo"
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_demo_config(path=None, overrides: list[str] | None = None) -> DemoConfig:
+    """The embedded defaults, updated field by field by a YAML file and key=value overrides.
+
+    (Nested defaults are kept: `real.limit=5` changes the limit and leaves real.suite at flan-heldout.)"""
+    data = to_dict(DemoConfig())
+    if path is not None:
+        _deep_merge(data, read_yaml(path))
+    apply_overrides(data, overrides)
+    return from_dict(DemoConfig, data, str(path) if path is not None else "demo config")
+
+
+def _eval_parts(config: DemoConfig, data_dir) -> list[EvalPart]:
+    return [config.synthetic] + ([config.real] if data_dir is not None else [])
+
+
+def _evaluate(model_name: str, out_dir: Path, config: DemoConfig, data_dir, info: dict, progress: bool) -> dict:
+    from flanlab.models import load
+
+    lm = load(model_name, verbose=progress)
+    results = evaluate_cell(lm, out_dir, _eval_parts(config, data_dir), data_dir, info, progress)
+    del lm
+    gc.collect()
+    return results
+
+
+def run_demo(config: DemoConfig, data_dir=None, progress: bool = True, log=print) -> Path:
+    """Run (or finish) the demo; return the path of the report's index.html."""
+    from flanlab.report import write_report
+    from flanlab.settings import data_dir as resolve_data_dir
+
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = resolve_data_dir(data_dir)
+    times: dict[str, float] = {}
+    t0 = time.time()
+    log(f"[flanlab] demo: {config.model}, output in {out.resolve()}"
+        + (f", real data from {data}" if data else ", offline on the built-in task families"))
+
+    mixture_yaml = resolve_path(config.mixture, HERE)
+    with stage("1/5 mixture: build from the task families", times, log):
+        num_tasks = build_mixture_once(mixture_yaml, out / "mixture", data, config.mixture_overrides, progress)
+    log(f"[flanlab]   {num_tasks if num_tasks is not None else '?'} tasks in {out / 'mixture'}")
+
+    before_info = {"label": f"{config.model} · before fine-tuning", "model": config.model, "num_tasks": 0,
+                   "mixture": None, "train_dir": None, "stage": "before"}
+    if (out / "before" / "results.json").is_file():
+        log("[flanlab] ✓ 2/5 before: done (skipped)")
+    else:
+        with stage(f"2/5 before: evaluate {config.model}", times, log):
+            _evaluate(config.model, out / "before", config, data, before_info, progress)
+
+    train_part = config.train
+    if train_part.config:
+        train_part = TrainPart(config=str(resolve_path(train_part.config, HERE)), overrides=train_part.overrides,
+                               per_model=train_part.per_model)
+    if (out / "train" / "summary.json").is_file() and (out / "train" / "model" / "config.json").is_file():
+        log("[flanlab] ✓ 3/5 train: done (skipped)")
+        folder = out / "train" / "model"
+    else:
+        with stage("3/5 train: fine-tune briefly", times, log):
+            folder = train_cell(config.model, out / "mixture", out / "train", train_part, progress=progress)
+
+    after_info = {"label": f"{config.model} · after fine-tuning", "model": config.model, "num_tasks": num_tasks,
+                  "mixture": "demo", "train_dir": "../train", "stage": "after"}
+    if (out / "after" / "results.json").is_file():
+        log("[flanlab] ✓ 4/5 after: done (skipped)")
+    else:
+        with stage("4/5 after: evaluate the fine-tuned model", times, log):
+            _evaluate(str(folder), out / "after", config, data, after_info, progress)
+
+    with stage("5/5 report", times, log):
+        index = write_report([out / "before", out / "after"], out / "report", title=f"flanlab demo: {config.model}")
+
+    previous = json.loads((out / "stages.json").read_text()).get("stages_s", {}) if (out / "stages.json").is_file() else {}
+    atomic_write_json(out / "stages.json", {"stages_s": {**previous, **times}, "this_invocation_s": round(time.time() - t0, 1)})
+    log(summary_text(out))
+    log(f"[flanlab] demo finished in {time.time() - t0:.0f} s (this invocation). Stage times: "
+        + ", ".join(f"{k.split(':')[0]} {v:.0f} s" for k, v in times.items()))
+    log(f"[flanlab] report: {index.resolve()}")
+    return index
+
+
+def summary_text(out: Path) -> str:
+    """Before/after per benchmark and mode, and the headline, as a small text table."""
+    from flanlab.report.load import load_runs
+    from flanlab.report.tables import fmt_score, headline, results_rows
+
+    runs = load_runs([out / "before", out / "after"])
+    head = headline(runs)
+    labels = [r.label for r in runs]
+    lines = [f"{'benchmark/mode':<24}" + "".join(f"{lab.split(' · ')[-1]:>22}" for lab in labels)]
+    for row in results_rows(runs):
+        cells = [row["cells"][lab] for lab in labels]
+        lines.append(f"{row['benchmark'] + '/' + row['mode']:<24}" + "".join(
+            f"{fmt_score(c.score) + (' (' + fmt_score(c.delta, signed=True) + ')' if c.delta is not None else ''):>22}"
+            for c in cells))
+    lines.append(f"{head.name:<24}" + "".join(f"{fmt_score(head.values.get(lab)):>22}" for lab in labels))
+    return "\n".join(lines)

@@ -1,0 +1,326 @@
+"""The scaling grid behind `flanlab scale CONFIG`: models x mixtures, each cell fine-tuned and evaluated.
+
+A grid is the paper's experiment (Figure 4: the normalized average against the number of fine-tuning tasks,
+one line per model size). For every model of the config:
+  - the model before fine-tuning is evaluated once: the "0 tasks" column;
+  - for every mixture (a task-count preset, built once and shared by all rows) the model is fine-tuned on it
+    and the result evaluated.
+A cell is finished when its eval/results.json exists; a rerun skips finished cells, and a killed training
+run resumes from its last checkpoint (flanlab.train does that itself).
+
+Layout of the output folder:
+  scale.yaml                        the resolved config, as run
+  mixtures/<mixture>/               each mixture, built once (train-*.jsonl, validation.jsonl, stats.json)
+  cells/<model>/base/eval/          the model before fine-tuning: results.json, samples.jsonl, run_info.json
+  cells/<model>/<mixture>/train/    the fine-tuning run: model/, log.jsonl, summary.json, checkpoints/
+  cells/<model>/<mixture>/eval/     its evaluation
+  grid.json                         every cell: model, mixture, number of tasks, headline score, times, paths
+  report/index.html, report.md      the report over every cell (flanlab.report)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flanlab.config import load_config, to_dict
+from flanlab.fileio import atomic_write_json, atomic_write_text
+
+
+@dataclass
+class TrainPart:
+    config: str | None = None  # a configs/train/*.yaml; model, data and output_dir are set per cell
+    overrides: list[str] = field(default_factory=list)  # key=value for every cell, e.g. ["steps=200"]
+    # extra key=value per model (a T5 row may want another lr than a decoder row): model name -> overrides
+    per_model: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class EvalPart:
+    suite: str | None = "synthetic"  # "synthetic" (offline) or "flan-heldout" (needs the data dir)
+    benchmarks: list[str] | None = None  # instead of a suite: benchmark names
+    modes: list[str] = field(default_factory=lambda: ["direct", "cot"])
+    limit: int | None = 20  # items per subtask (null: all)
+    mode_limits: dict[str, int] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
+    scoring: str = "auto"  # "auto" | "rank" | "generate"
+    batch_size: int = 8
+
+
+@dataclass
+class ScaleConfig:
+    models: list[str]  # presets, folders or hub ids: the rows
+    mixtures: list[str]  # mixture config files (configs/mixtures/*.yaml): the columns
+    output_dir: str = "runs/scale"
+    train: TrainPart = field(default_factory=TrainPart)
+    eval: EvalPart = field(default_factory=EvalPart)
+    mixture_overrides: list[str] = field(default_factory=list)  # key=value applied to every mixture config
+    data_dir: str | None = None  # real data (else the --data-dir / FLANLAB_DATA_DIR setting; None: synthetic only)
+    offline: bool = False  # ignore any data dir: built-in task families and the synthetic suite only
+    report: bool = True  # write output_dir/report at the end
+
+
+def load_scale_config(path: str | os.PathLike, overrides: list[str] | None = None) -> ScaleConfig:
+    config = load_config(ScaleConfig, path, overrides)
+    if not config.models or not config.mixtures:
+        raise ValueError(f"{path}: a grid needs at least one model (models:) and one mixture (mixtures:)")
+    return config
+
+
+def resolve_path(value: str, config_path: str | os.PathLike | None) -> Path:
+    """A path from a config: as given (absolute, or relative to the current folder), else relative to the
+    config file's folder or one of its parents (so configs/scale/x.yaml may name configs/mixtures/y.yaml)."""
+    path = Path(value).expanduser()
+    if path.is_absolute() or path.exists() or config_path is None:
+        return path
+    for base in Path(config_path).resolve().parents:
+        if (base / path).exists():
+            return base / path
+    return path
+
+
+def slug(name: str) -> str:
+    """A folder name for a model or mixture: 'HuggingFaceTB/SmolLM2-135M' -> 'HuggingFaceTB_SmolLM2-135M'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_.") or "model"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# stages: printed with their wall time
+
+
+@contextlib.contextmanager
+def stage(name: str, times: dict | None = None, log=print):
+    """Print the start and the wall time of a stage; record it in `times` (name -> seconds)."""
+    log(f"[flanlab] ▶ {name}")
+    t0 = time.time()
+    yield
+    seconds = time.time() - t0
+    if times is not None:
+        times[name] = round(seconds, 1)
+    log(f"[flanlab] ✓ {name} ({seconds:.1f} s)")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the three steps of a cell
+
+
+def build_mixture_once(mixture_config: Path, out_dir: Path, data_dir, overrides=None, progress=True) -> int | None:
+    """Build the mixture into out_dir unless its stats.json exists; return its number of tasks."""
+    from flanlab.data.mixture import build_mixture, load_mixture_config
+    from flanlab.report.load import mixture_num_tasks
+
+    if not (out_dir / "stats.json").is_file():
+        config = load_mixture_config(mixture_config, overrides=list(overrides or []))
+        build_mixture(config, out_dir, data_dir=data_dir, progress=progress)
+    return mixture_num_tasks(out_dir)
+
+
+def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None, progress=True) -> Path:
+    """Fine-tune `model` on the mixture into out_dir (resuming a killed run); return the model folder."""
+    from flanlab.train.config import load_train_config
+    from flanlab.train.sft import train
+
+    if (out_dir / "summary.json").is_file() and (out_dir / "model" / "config.json").is_file():
+        return out_dir / "model"
+    train_yaml = resolve_path(part.config, config_path) if part.config else None
+    overrides = list(part.overrides) + list(part.per_model.get(model, []))
+    config = load_train_config(train_yaml, overrides, model=model, data=str(mixture_dir), output_dir=str(out_dir))
+    train(config, progress=progress)
+    return out_dir / "model"
+
+
+def merge_results(parts: list[dict]) -> dict:
+    """One results.json from evaluations of the same model in different modes (each with its own limit)."""
+    from flanlab.eval.metrics import normalized_average
+
+    merged = dict(parts[0])
+    merged["benchmarks"] = {}
+    merged["settings"] = dict(parts[0].get("settings") or {})
+    merged["settings"]["limit"] = {}
+    merged["timings"] = {"total_s": 0.0}
+    for part in parts:
+        for bench, modes in (part.get("benchmarks") or {}).items():
+            merged["benchmarks"].setdefault(bench, {}).update(modes)
+        for bench, modes in (part.get("benchmarks") or {}).items():
+            for mode in modes:
+                merged["settings"]["limit"][f"{bench}/{mode}"] = (part.get("settings") or {}).get("limit")
+        for key, value in (part.get("timings") or {}).items():
+            if key == "total_s":
+                merged["timings"]["total_s"] += float(value or 0)
+            else:
+                merged["timings"][key] = value
+    merged["settings"]["modes"] = list(dict.fromkeys(m for modes in merged["benchmarks"].values() for m in modes))
+    merged["settings"]["benchmarks"] = list(merged["benchmarks"])
+    merged["normalized_average"] = normalized_average(merged["benchmarks"])
+    return merged
+
+
+def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=True) -> dict:
+    """Evaluate `model` (a LoadedModel) into out_dir: results.json + samples.jsonl + run_info.json.
+
+    `parts` is one EvalPart or a list of them (e.g. the synthetic suite and the real benchmarks). Modes that
+    share a suite and a limit are evaluated in one call; when there are several such groups, each goes to
+    out_dir/parts/<n>-<suite>-limit-<limit>/ and they are merged into one results.json (samples concatenated)."""
+    from flanlab.eval.runner import evaluate
+    from flanlab.fileio import read_jsonl
+
+    parts = [parts] if isinstance(parts, EvalPart) else list(parts)
+    atomic_write_json(out_dir / "run_info.json", info)
+    groups: dict[tuple, list[str]] = {}  # (suite, benchmarks, limit, scoring, batch_size) -> modes
+    for part in parts:
+        for mode in part.modes:
+            what = (None if part.benchmarks else part.suite, tuple(part.benchmarks or ()) or None)
+            key = what + (part.mode_limits.get(mode, part.limit), part.scoring, part.batch_size)
+            groups.setdefault(key, []).append(mode)
+
+    def run_group(key, modes, where):
+        suite, benchmarks, limit, scoring, batch_size = key
+        return evaluate(model, benchmarks=list(benchmarks) if benchmarks else None, suite=suite, modes=tuple(modes),
+                        data_dir=data_dir, out_dir=where, limit=limit, scoring=scoring, batch_size=batch_size,
+                        progress=progress)
+
+    if len(groups) == 1:
+        (key, modes), = groups.items()
+        return run_group(key, modes, out_dir)
+    results, samples = [], []
+    for i, (key, modes) in enumerate(groups.items()):
+        name = slug(f"{i}-{key[0] or '-'.join(key[1] or ())}-limit-{key[2] if key[2] is not None else 'all'}")
+        sub = out_dir / "parts" / name
+        results.append(run_group(key, modes, sub))
+        if (sub / "samples.jsonl").is_file():
+            samples.extend(read_jsonl(sub / "samples.jsonl"))
+    merged = merge_results(results)
+    atomic_write_text(out_dir / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
+    atomic_write_json(out_dir / "results.json", merged)  # written last: it marks the cell finished
+    return merged
+
+
+def _free():
+    gc.collect()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the grid
+
+
+@contextlib.contextmanager
+def no_data_dir_env(active: bool):
+    """With active=True, hide FLANLAB_DATA_DIR for the duration, so every step falls back to the built-in data."""
+    saved = os.environ.pop("FLANLAB_DATA_DIR", None) if active else None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["FLANLAB_DATA_DIR"] = saved
+
+
+def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bool = True, log=print) -> dict:
+    """Run (or finish) the grid; return grid.json's content. See the module docstring for the layout."""
+    with no_data_dir_env(config.offline):
+        return _run_scale(config, config_path, data_dir, progress, log)
+
+
+def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) -> dict:
+    from flanlab.models import load
+    from flanlab.settings import data_dir as resolve_data_dir
+
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "scale.json", to_dict(config))
+    data = None if config.offline else resolve_data_dir(data_dir or config.data_dir)
+    times: dict[str, float] = {}
+
+    mixtures: dict[str, tuple[Path, int | None]] = {}
+    for m in config.mixtures:
+        path = resolve_path(m, config_path)
+        name = slug(path.stem)
+        with stage(f"mixture {name}", times, log):
+            n = build_mixture_once(path, out / "mixtures" / name, data, config.mixture_overrides, progress)
+        mixtures[name] = (out / "mixtures" / name, n)
+        log(f"[flanlab]   {name}: {n if n is not None else '?'} tasks")
+
+    for model in config.models:
+        cell = out / "cells" / slug(model) / "base"
+        if (cell / "eval" / "results.json").is_file():
+            log(f"[flanlab] ✓ {model} · not fine-tuned: done (skipped)")
+            continue
+        with stage(f"evaluate {model} · not fine-tuned", times, log):
+            lm = load(model, verbose=progress)
+            info = {"model": model, "num_tasks": 0, "mixture": None, "train_dir": None, "stage": "before"}
+            evaluate_cell(lm, cell / "eval", config.eval, data, info, progress)
+            del lm
+            _free()
+
+    for name, (mixture_dir, n) in mixtures.items():
+        for model in config.models:
+            cell = out / "cells" / slug(model) / name
+            if (cell / "eval" / "results.json").is_file():
+                log(f"[flanlab] ✓ {model} · {name}: done (skipped)")
+                continue
+            with stage(f"fine-tune {model} on {name}", times, log):
+                folder = train_cell(model, mixture_dir, cell / "train", config.train, config_path, progress)
+            with stage(f"evaluate {model} · {name}", times, log):
+                lm = load(str(folder), verbose=progress)
+                info = {"model": model, "num_tasks": n, "mixture": name, "train_dir": "../train", "stage": "after"}
+                evaluate_cell(lm, cell / "eval", config.eval, data, info, progress)
+                del lm
+                _free()
+
+    grid = aggregate(out, times)
+    log(format_table(grid))
+    if config.report:
+        from flanlab.report import write_report
+
+        index = write_report([out / "cells"], out / "report", title=f"flanlab scale: {out.name}")
+        grid["report"] = str(index)
+        log(f"[flanlab] report: {index.resolve()}")
+    return grid
+
+
+def aggregate(out: Path, times: dict | None = None) -> dict:
+    """grid.json: one entry per finished cell, with the report's headline score."""
+    from flanlab.report.load import load_runs
+    from flanlab.report.tables import headline
+
+    runs = load_runs([out / "cells"])
+    head = headline(runs)
+    cells = []
+    for run in runs:
+        s = run.train.summary if run.train else {}
+        cells.append({
+            "model": run.model, "mixture": run.mixture, "num_tasks": run.num_tasks if run.fine_tuned else 0,
+            "untrained": run.untrained, "parameters": run.parameters, "score": head.values.get(run.label),
+            "results": str(run.path / "results.json"),
+            "train_steps": s.get("steps"), "train_tokens": s.get("tokens"), "train_flops": s.get("train_flops"),
+            "train_wall_time_s": s.get("wall_time_s"),
+            "eval_s": (run.results.get("timings") or {}).get("total_s"),
+        })
+    previous = {}
+    if (out / "grid.json").is_file():  # keep the stage times of earlier (resumed) invocations
+        previous = json.loads((out / "grid.json").read_text()).get("stage_times_s") or {}
+    grid = {"headline": head.name, "headline_description": head.description, "cells": cells,
+            "stage_times_s": {**previous, **(times or {})}}
+    atomic_write_json(out / "grid.json", grid)
+    return grid
+
+
+def format_table(grid: dict) -> str:
+    """Rows: models; columns: number of fine-tuning tasks; cells: the headline score."""
+    cells = grid["cells"]
+    models = list(dict.fromkeys(c["model"] for c in cells))
+    counts = sorted({c["num_tasks"] for c in cells if c["num_tasks"] is not None})
+    by = {(c["model"], c["num_tasks"]): c["score"] for c in cells}
+    names = {m: m + (" [UNTRAINED]" if any(c["untrained"] for c in cells if c["model"] == m) else "") for m in models}
+    width = max(len(n) for n in list(names.values()) + ["model"]) + 2
+    head = f"{'model':<{width}}" + "".join(f"{(str(n) + ' tasks') if n else 'no FT':>12}" for n in counts)
+    lines = [f"{grid['headline']} (rows: models; columns: number of fine-tuning tasks)", head, "-" * len(head)]
+    for m in models:
+        name = names[m]
+        row = "".join(f"{by[(m, n)]:>12.1f}" if by.get((m, n)) is not None else f"{'—':>12}" for n in counts)
+        lines.append(f"{name:<{width}}{row}")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""`flanlab scale`: the tiny grid end to end (two untrained tiny models x two task counts, plus each model
+before fine-tuning), resume by skipping finished cells, the aggregated table, and the grid's report in Chromium."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from browser import chromium, images_loaded
+
+from flanlab.cli import main
+from flanlab.config import ConfigError
+from flanlab.scale import format_table, load_scale_config, merge_results
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "scale" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tmp_path_factory):
+    """The tiny grid, run once through the CLI; returns (output folder, printed text)."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("scale") / "grid"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["scale", str(TINY), f"output_dir={out}", "--no-progress"])
+    assert code == 0, buf.getvalue()
+    return out, buf.getvalue()
+
+
+def test_tiny_grid_runs_every_cell(tiny_grid):
+    out, printed = tiny_grid
+    grid = json.loads((out / "grid.json").read_text())
+    cells = grid["cells"]
+    config = load_scale_config(TINY)
+    assert len(cells) == len(config.models) * (1 + len(config.mixtures))  # + the row's un-fine-tuned model
+    assert {c["model"] for c in cells} == set(config.models)
+    counts = sorted({c["num_tasks"] for c in cells})
+    assert counts[0] == 0 and len(counts) == 1 + len(config.mixtures) and all(counts[1:])
+    assert all(c["score"] is not None and c["untrained"] for c in cells)
+    for c in cells:
+        assert Path(c["results"]).is_file()
+        if c["num_tasks"]:
+            assert c["train_steps"] and c["train_tokens"] and c["train_flops"]
+    # every mixture built once, shared by the rows
+    assert len(list((out / "mixtures").iterdir())) == len(config.mixtures)
+    # one table: rows models, columns task counts
+    assert "tiny-llama [UNTRAINED]" in printed and "tiny-t5 [UNTRAINED]" in printed
+    assert f"{counts[1]} tasks" in printed and "no FT" in printed
+    assert (out / "report" / "index.html").is_file() and "report:" in printed
+
+
+def test_rerun_skips_finished_cells(tiny_grid, capsys):
+    out, _ = tiny_grid
+    results = sorted(out.glob("cells/*/*/eval/results.json"))
+    before = {p: p.stat().st_mtime_ns for p in results}
+    assert main(["scale", str(TINY), f"output_dir={out}", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("done (skipped)") == len(results)
+    assert {p: p.stat().st_mtime_ns for p in results} == before
+    assert main(["scale", str(TINY), f"output_dir={out}", "--table"]) == 0
+    assert "tiny-llama" in capsys.readouterr().out
+
+
+@pytest.mark.browser
+def test_grid_report_renders_in_chromium(tiny_grid, tmp_path):
+    out, _ = tiny_grid
+    page = (out / "report" / "index.html").read_text()
+    assert "untrained — random weights" in page and "tiny-t5" in page
+    with chromium(tmp_path) as driver:
+        driver.get((out / "report" / "index.html").as_uri())
+        images = images_loaded(driver)
+        shot = tmp_path / "grid.png"
+        driver.save_screenshot(str(shot))
+    from browser import check_png
+
+    check_png(shot, min_colors=8)
+    assert len(images) >= 4 and all(i["width"] > 0 for i in images), images
+
+
+def test_format_table():
+    grid = {"headline": "synthetic suite average", "cells": [
+        {"model": "a", "num_tasks": 0, "score": 1.0, "untrained": False},
+        {"model": "a", "num_tasks": 9, "score": 2.5, "untrained": False},
+        {"model": "b", "num_tasks": 9, "score": None, "untrained": True},
+    ]}
+    lines = format_table(grid).splitlines()
+    assert "no FT" in lines[1] and "9 tasks" in lines[1]
+    assert lines[3].split() == ["a", "1.0", "2.5"]
+    assert lines[4].split() == ["b", "[UNTRAINED]", "—", "—"]
+
+
+def test_merge_results_recomputes_the_average():
+    def part(bench, mode, norm, limit):
+        return {"model": {"name": "m"}, "settings": {"limit": limit}, "timings": {"total_s": 1.0},
+                "benchmarks": {bench: {mode: {"score": norm, "normalized": norm, "n": 1}}}}
+
+    merged = merge_results([part("synthetic", "direct", 10.0, 20), part("synthetic", "cot", 30.0, 2)])
+    assert set(merged["benchmarks"]["synthetic"]) == {"direct", "cot"}
+    assert merged["settings"]["limit"] == {"synthetic/direct": 20, "synthetic/cot": 2}
+    assert merged["timings"]["total_s"] == 2.0
+    assert merged["normalized_average"]["value"] is None and "mmlu/direct" in merged["normalized_average"]["missing"]
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\nmodles: []\n")
+    with pytest.raises(ConfigError, match="Did you mean 'models'"):
+        load_scale_config(bad)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("models: []\nmixtures: [x.yaml]\n")
+    with pytest.raises(ValueError, match="at least one model"):
+        load_scale_config(empty)
