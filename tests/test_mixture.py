@@ -348,6 +348,14 @@ def test_cli_mix_real_preset_over_the_data_dir(data_dir, tmp_path, capsys):
     assert set(stats["decontamination"]["benchmarks"]) >= {"mmlu", "bbh", "tydiqa", "mgsm", "synthetic"}
     for f in sorted(p.name for p in one.iterdir()):
         assert (one / f).read_bytes() == (two / f).read_bytes(), f
+    rows = all_train_rows(one)
+    niv2 = [r for r in rows if r["source"] == "niv2"]
+    assert {r["format"] for r in niv2} == {"zs_noopt", "fs_noopt"}
+    assert all(("Positive Example 1 -" in r["inputs"]) == (r["format"] == "fs_noopt") for r in niv2)
+    cot = [r for r in rows if r["format"].startswith("cot")]
+    import re
+
+    assert cot and all(re.search(r"[.!?:;] So the answer is .+\.$", r["targets"], re.S) for r in cot)
 
 
 def test_cli_tasks(capsys, data_dir):
