@@ -222,7 +222,6 @@ def test_seq2seq_generation_batched_equals_transformers(t5_lively):
 @pytest.mark.slow
 def test_smollm2_cached_equals_plain(smollm2):
     """The real model on MMLU-shaped prompts: prefix cache vs plain path, log-likelihoods and greedy outputs."""
-    torch.set_num_threads(2)
     prefix = ("The following are multiple choice questions (with answers) about astronomy.\n\n"
               "What is the closest star to Earth?\nA. Sirius\nB. The Sun\nC. Proxima Centauri\nD. Vega\nAnswer: B\n\n"
               "Which planet is known as the red planet?\nA. Venus\nB. Jupiter\nC. Mars\nD. Saturn\nAnswer: C\n\n")
