@@ -49,12 +49,17 @@ class _Single:
 
 
 def distributed_state():
-    """accelerate's PartialState when launched with several processes (WORLD_SIZE > 1), else a single-process one."""
+    """accelerate's PartialState when launched with several processes (WORLD_SIZE > 1), else a single-process one.
+
+    Launch with `torchrun --nproc_per_node N -m flanlab.cli eval ...` or `accelerate launch --multi_gpu
+    --num_processes N -m flanlab.cli eval ...`; without CUDA the processes talk over gloo on the CPU. (Plain
+    `accelerate launch --cpu --num_processes N` starts a single process unless an MPI hostfile is configured.)"""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return _Single()
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def _gather(state, objects: list) -> list:
