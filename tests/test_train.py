@@ -170,3 +170,15 @@ def test_lr_schedule():
     c = load_train_config(None, ["schedule=cosine", "warmup_steps=2", "steps=10"], model="m", data="d", output_dir="o")
     values = [lr_factor(c, s) for s in range(10)]
     assert values[2] == 1.0 and values[-1] < 0.1 and values == sorted(values[:2]) + sorted(values[2:], reverse=True)
+
+
+def test_eval_suite_during_training(tmp_path):
+    """eval_suite runs flanlab.eval on the model being trained; its results land in the log and evals/."""
+    run = train(tiny_config(tmp_path, steps=2, eval_suite="synthetic", eval_limit=1), progress=False)
+    evals = [e["eval"] for e in read_log(run) if "eval" in e]
+    assert len(evals) == 1 and "loss" in evals[0]
+    bench = evals[0]["benchmark"]
+    assert bench["suite"] == "synthetic" and "skipped" not in bench
+    results = json.loads((run / "evals" / "step-000002" / "results.json").read_text())
+    assert results["model"]["untrained"] is True
+    assert bench["normalized_average"] == results["normalized_average"]["value"]

@@ -63,6 +63,7 @@ class TrainConfig:
     eval_batch_size: int = 16
     eval_suite: str | None = None  # e.g. "synthetic": also run flanlab.eval on the model at each evaluation
     eval_limit: int = 20  # items per subtask for eval_suite
+    eval_modes: list[str] = field(default_factory=lambda: ["direct"])  # eval_suite modes: direct and/or cot
     tensorboard: bool = False  # also write TensorBoard events to output_dir/tensorboard
     pretrain_tokens: float | None = None  # the base model's pretraining tokens, for "% of pretraining" in the summary
     device: str | None = None  # cpu | cuda (default: what accelerate picks; CUDA runs in bf16 autocast)
@@ -105,7 +106,7 @@ class TrainConfig:
 # Settings that may change between a run and its resumption without changing what is trained.
 RESUMABLE_CHANGES = (
     "output_dir", "steps", "save_every", "keep_checkpoints", "log_every", "eval_every", "eval_examples",
-    "eval_batch_size", "eval_suite", "eval_limit", "tensorboard", "pretrain_tokens", "device", "threads",
+    "eval_batch_size", "eval_suite", "eval_limit", "eval_modes", "tensorboard", "pretrain_tokens", "device", "threads",
 )
 
 

@@ -175,7 +175,9 @@ def held_out_loss(module, rows, kind: str, pad_id: int, batch_size: int, acceler
 
 
 def benchmark_eval(hf_model, tokenizer, kind: str, config: TrainConfig, untrained: bool, out_dir: Path) -> dict:
-    """flanlab.eval on the model being trained (optional; skipped with a note when the harness is missing)."""
+    """flanlab.eval on the model being trained (optional; skipped with a note when the harness is missing).
+
+    Called in every process: under several processes the harness shares the items out and gathers them."""
     try:
         from flanlab.eval.runner import evaluate
     except ImportError as e:
@@ -188,7 +190,8 @@ def benchmark_eval(hf_model, tokenizer, kind: str, config: TrainConfig, untraine
     hf_model.eval()
     try:
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            results = evaluate(lm, suite=config.eval_suite, limit=config.eval_limit, out_dir=out_dir)
+            results = evaluate(lm, suite=config.eval_suite, limit=config.eval_limit, modes=config.eval_modes,
+                               out_dir=out_dir, progress=False)
     finally:
         hf_model.train(was_training)
     record = {"suite": config.eval_suite, "out_dir": str(out_dir)}
@@ -361,9 +364,10 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             _evaluate(accelerator, module, model, tokenizer, kind, config, lm.untrained, val_rows, pad_id, out, done, log)
     bar.close()
     wall = elapsed_before + time.time() - t_start
+    peak_rss_training = _peak_rss_mb()  # before the export, which copies weights
 
     # --- export and summary ---------------------------------------------------------------------------------
-    if config.steps > start_step:  # a final checkpoint, so that a later run with more steps can continue
+    if config.save_every and config.steps > start_step:  # a final checkpoint: a rerun with more steps continues
         _save(accelerator, module, trainable, optimizer, scheduler, stream, config, out, config.steps, fingerprint,
               tokens, enc_tokens, target_tokens, positions, wall)
     state_dict = accelerator.get_state_dict(module) if fsdp else None
@@ -374,6 +378,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         evals = [e["eval"] for e in entries if "eval" in e]
         summary = _summary(config, lm, kind, total_params, encoder_params, trainable, tokens, enc_tokens,
                            target_tokens, positions, wall, train_losses, evals, train_data, world)
+        summary["peak_rss_mb_training"] = peak_rss_training
         atomic_write_json(out / "summary.json", summary)
         log.close()
         print(f"[flanlab train] done: {config.steps} steps, {tokens} tokens, loss {summary['first_loss']} -> "
@@ -398,6 +403,10 @@ def _check_resumable(state: dict, config: TrainConfig, fingerprint: str, path: P
     if state.get("data_fingerprint") != fingerprint:
         raise ValueError(f"{path}: the training data changed since this checkpoint (files, sizes or times); "
                          "use a new output_dir")
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _jsonable(value):
@@ -443,7 +452,7 @@ def _evaluate(accelerator, module, model, tokenizer, kind, config, untrained, va
     record: dict = {}
     if val_rows:
         record["loss"] = held_out_loss(module, val_rows, kind, pad_id, config.eval_batch_size, accelerator)
-    if config.eval_suite and accelerator.is_main_process:
+    if config.eval_suite:
         record["benchmark"] = benchmark_eval(model, tokenizer, kind, config, untrained,
                                              out / "evals" / f"step-{step:06d}")
     if record:
@@ -502,6 +511,6 @@ def _summary(config, lm, kind, total_params, encoder_params, trainable, tokens, 
         "truncated_inputs": data.truncated_inputs,
         "truncated_targets": data.truncated_targets,
         "processes": world,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": _peak_rss_mb(),
         "config": _jsonable(to_dict(config)),
     }

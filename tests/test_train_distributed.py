@@ -1,0 +1,57 @@
+"""Two CPU processes (DDP over gloo, started by `accelerate launch`) train like one process on the same
+global batch: the logged losses agree to ~1e-5."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flanlab.train import load_train_config, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_train import write_mixture  # noqa: E402
+
+FIELDS = dict(model="tiny-llama", steps=6, batch_size=8, lr=1e-2, max_input_len=64, max_target_len=32,
+              pack_len=128, save_every=3, threads=1)
+
+
+def _losses(run: Path) -> list[float]:
+    return [e["loss"] for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "loss" in e]
+
+
+def test_two_processes_match_one(tmp_path):
+    accelerate = Path(sys.executable).parent / "accelerate"
+    if not accelerate.exists():
+        pytest.skip("the accelerate launcher is not installed next to this python")
+    data = write_mixture(tmp_path / "mix")
+    # one process, the global batch of 8 in two micro-batches of 4
+    single = train(load_train_config(None, None, **FIELDS, grad_accum=2, data=str(data),
+                                     output_dir=str(tmp_path / "one")), progress=False)
+
+    # two processes, each a micro-batch of 4 of the same global batch
+    config = tmp_path / "two.yaml"
+    config.write_text(yaml.safe_dump(dict(FIELDS, grad_accum=1, data=str(data), output_dir=str(tmp_path / "two"))))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]), OMP_NUM_THREADS="1")
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "flanlab.cli", "train", str(config),
+           "--no-progress"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 process(es)" in proc.stderr
+    two = tmp_path / "two"
+    assert json.loads((two / "summary.json").read_text())["processes"] == 2
+
+    one_losses, two_losses = _losses(single), _losses(two)
+    assert len(one_losses) == len(two_losses) == 6
+    assert one_losses[-1] < one_losses[0]
+    for a, b in zip(one_losses, two_losses):
+        assert b == pytest.approx(a, rel=1e-5, abs=1e-5)
+    # the 2-process checkpoint holds one random-generator state per process
+    state = json.loads((two / "checkpoints" / "step-000006" / "state.json").read_text())
+    assert state["world_size"] == 2 and len(state["rng"]) == 2
