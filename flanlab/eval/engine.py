@@ -97,6 +97,8 @@ class Engine:
 
     `forward_calls` counts model forward passes (tests use it to check that resumed runs redo nothing)."""
 
+    MEMO_SIZE = 4096
+
     def __init__(self, lm, batch_size: int = 8, prefix_cache: bool = True):
         import torch
 
@@ -153,10 +155,13 @@ class Engine:
         return any(getattr(layer, "is_sliding", False) for layer in cache.layers)
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of `text` without special tokens (memoized: prompts are encoded by plan() and again later)."""
+        """Token ids of `text` without special tokens (memoized: prompts are encoded by plan() and again later;
+        the memo is emptied when it holds MEMO_SIZE texts, so a long run does not keep every prompt's ids)."""
         ids = self._encoded.get(text)
         if ids is None:
             ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            if len(self._encoded) >= self.MEMO_SIZE:
+                self._encoded.clear()
             self._encoded[text] = ids
         return ids
 
