@@ -2,7 +2,8 @@
 
 Stages, each printed with its wall time; a rerun skips the finished ones (a killed training resumes):
   1. mixture  build a small instruction-tuning mixture from the built-in task families
-              (configs/mixtures/demo.yaml; with --data-dir, plus the real training sources found there)
+              (configs/mixtures/demo.yaml; with --data-dir, configs/mixtures/real.yaml cut to the same size:
+              the real training sources found there beside the built-in families)
   2. before   evaluate the model (default: the SmolLM2-135M-Instruct preset) on the synthetic held-out suite:
               direct answers by rank scoring, a small chain-of-thought generation subset (generation is the
               slow part on CPU: ~25 tokens/s for SmolLM2); with --data-dir also the real benchmarks (MMLU, BBH,
@@ -11,7 +12,7 @@ Stages, each printed with its wall time; a rerun skips the finished ones (a kill
   4. after    evaluate the fine-tuned model exactly as in stage 2
   5. report   the HTML page and its Markdown twin with before/after, deltas and plots
 
-Layout of the output folder (default runs/demo):
+Layout of the output folder (default runs/demo; with a data dir runs/demo-data):
   mixture/  before/  train/  after/  report/index.html  report/report.md  stages.json
 
 Everything runs offline on these embedded defaults (DemoConfig); `flanlab demo key=value` changes any of them,
@@ -36,8 +37,12 @@ HERE = Path(__file__)  # configs/ paths below are found from here (the repo) whe
 @dataclass
 class DemoConfig:
     model: str = "smollm2-135m-instruct"
-    mixture: str = "configs/mixtures/demo.yaml"
+    mixture: str = "configs/mixtures/demo.yaml"  # offline: the built-in task families
     mixture_overrides: list[str] = field(default_factory=list)
+    # with a data dir: the real training sources beside the built-in families, cut to the demo's size and lengths
+    mixture_with_data: str = "configs/mixtures/real.yaml"
+    mixture_with_data_overrides: list[str] = field(default_factory=lambda: [
+        "size=3000", "validation_size=200", "max_input_tokens=256", "max_target_tokens=128", "fewshot=2"])
     train: TrainPart = field(default_factory=lambda: TrainPart(config="configs/train/smollm2-demo.yaml"))
     # the synthetic held-out suite: every family, `limit` items each for direct (rank scoring), fewer for CoT
     synthetic: EvalPart = field(default_factory=lambda: EvalPart(
@@ -45,7 +50,7 @@ class DemoConfig:
     # the real benchmarks, only with a data dir; --limit sets their items per subtask
     real: EvalPart = field(default_factory=lambda: EvalPart(
         suite="flan-heldout", modes=["direct", "cot"], limit=1, scoring="auto", batch_size=8))
-    output_dir: str = "runs/demo"
+    output_dir: str | None = None  # default: runs/demo, or runs/demo-data with a data dir (kept apart for resuming)
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:
@@ -87,17 +92,20 @@ def run_demo(config: DemoConfig, data_dir=None, progress: bool = True, log=print
     from flanlab.report import write_report
     from flanlab.settings import data_dir as resolve_data_dir
 
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     data = resolve_data_dir(data_dir)
+    out = Path(config.output_dir or ("runs/demo-data" if data else "runs/demo"))
+    out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     t0 = time.time()
     log(f"[flanlab] demo: {config.model}, output in {out.resolve()}"
         + (f", real data from {data}" if data else ", offline on the built-in task families"))
 
-    mixture_yaml = resolve_path(config.mixture, HERE)
-    with stage("1/5 mixture: build from the task families", times, log):
-        num_tasks = build_mixture_once(mixture_yaml, out / "mixture", data, config.mixture_overrides, progress)
+    if data is None:
+        mixture_yaml, mixture_overrides = resolve_path(config.mixture, HERE), config.mixture_overrides
+    else:
+        mixture_yaml, mixture_overrides = resolve_path(config.mixture_with_data, HERE), config.mixture_with_data_overrides
+    with stage(f"1/5 mixture: build {mixture_yaml.name}", times, log):
+        num_tasks = build_mixture_once(mixture_yaml, out / "mixture", data, mixture_overrides, progress)
     log(f"[flanlab]   {num_tasks if num_tasks is not None else '?'} tasks in {out / 'mixture'}")
 
     before_info = {"label": f"{config.model} · before fine-tuning", "model": config.model, "num_tasks": 0,

@@ -8,7 +8,7 @@ def add_arguments(parser) -> None:
                         help="change the embedded defaults, e.g. model=tiny-llama train.overrides=[steps=5]")
     parser.add_argument("--data-dir", default=None,
                         help="real data: adds the real benchmarks and training sources (default: FLANLAB_DATA_DIR)")
-    parser.add_argument("-o", "--output-dir", default=None, help="where to write (default: runs/demo)")
+    parser.add_argument("-o", "--output-dir", default=None, help="where to write (default: runs/demo; runs/demo-data with a data dir)")
     parser.add_argument("--limit", type=int, default=None,
                         help="items per subtask of the real benchmarks, with --data-dir (default: 1)")
     parser.add_argument("--model", default=None, help="the model to fine-tune (default: smollm2-135m-instruct)")
