@@ -98,7 +98,8 @@ def run_flanlab(args, data: dict, packed: bool, out: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     return {"losses": [e["loss"] for e in steps], "tokens": steps[-1]["tokens"],
             "tokens_per_s": steady_rate([(e["elapsed_s"], e["tokens"]) for e in steps]),
-            "peak_rss_mb": summary["peak_rss_mb_training"]}  # before exporting model/, which TRL does not do here
+            "peak_rss_mb": summary["peak_rss_mb_training"],  # before exporting model/, which TRL does not do here
+            "padding_fraction": summary["padding_fraction"]}
 
 
 def run_trl(args, data: dict, packed: bool, out: Path) -> dict:
@@ -201,6 +202,9 @@ def main() -> int:
             print(f"  {name:15s} {r['tokens_per_s']:8.1f} tok/s   peak RSS {r['peak_rss_mb']:7.0f} MB   "
                   f"({r['tokens']} tokens, {r['wall_s']}s)", flush=True)
 
+    print("\npadding (padded positions / positions computed): " + ", ".join(
+        f"{n} {r['padding_fraction']:.0%}" for n, r in results.items() if r and r.get("padding_fraction") is not None)
+        + " (trl's unpacked batches are flanlab's)")
     print("\nloss per step")
     print("step  " + "".join(f"{n:>16s}" for n in names))
     for s in range(args.steps):

@@ -51,12 +51,14 @@ def test_causal_packed_run_folder(tmp_path):
 
     from flanlab.models import load
 
-    run = train(tiny_config(tmp_path, steps=16, eval_every=8, tensorboard=True, pretrain_tokens=1e6), progress=False)
+    run = train(tiny_config(tmp_path, steps=16, eval_every=8, tensorboard=True, pretrain_tokens=1e6, warmup_steps=2),
+                progress=False)
     log = read_log(run)
     steps = [e for e in log if "loss" in e]
     assert [e["step"] for e in steps] == list(range(1, 17))
     assert set(steps[0]) >= {"step", "loss", "lr", "tokens", "tokens_per_s", "elapsed_s"}
     assert steps[-1]["loss"] < 0.7 * steps[0]["loss"]
+    assert [e["lr"] for e in steps[:3]] == pytest.approx([0.5e-2, 1e-2, 1e-2])  # the rate each step used (warmup)
     assert [e["step"] for e in log if "eval" in e] == [8, 16]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["untrained"] is True and summary["steps"] == 16

@@ -1,5 +1,5 @@
-"""Two CPU processes (DDP over gloo, started by `accelerate launch`) train like one process on the same
-global batch: the logged losses agree to ~1e-5."""
+"""Two CPU processes (gloo, started by `accelerate launch`) train like one process on the same global batch:
+the logged losses agree to ~1e-5. DDP (the default), and FSDP (version 2) selected through accelerate."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from flanlab.train import load_train_config, train
@@ -25,7 +26,8 @@ def _losses(run: Path) -> list[float]:
     return [e["loss"] for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "loss" in e]
 
 
-def test_two_processes_match_one(tmp_path):
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_two_processes_match_one(tmp_path, mode):
     accelerate = Path(sys.executable).parent / "accelerate"
     if not accelerate.exists():
         pytest.skip("the accelerate launcher is not installed next to this python")
@@ -36,9 +38,13 @@ def test_two_processes_match_one(tmp_path):
 
     # two processes, each a micro-batch of 4 of the same global batch
     config = tmp_path / "two.yaml"
-    config.write_text(yaml.safe_dump(dict(FIELDS, grad_accum=1, data=str(data), output_dir=str(tmp_path / "two"))))
+    fields = dict(FIELDS, grad_accum=1, data=str(data), output_dir=str(tmp_path / "two"))
+    if mode == "fsdp":
+        fields["save_every"] = 0  # flanlab writes no checkpoints under FSDP (it says so)
+    config.write_text(yaml.safe_dump(fields))
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]), OMP_NUM_THREADS="1")
-    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+    launcher = ["--multi_gpu"] if mode == "ddp" else ["--use_fsdp", "--fsdp_version", "2"]
+    cmd = [str(accelerate), "launch", *launcher, "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "flanlab.cli", "train", str(config),
            "--no-progress"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -52,6 +58,14 @@ def test_two_processes_match_one(tmp_path):
     assert one_losses[-1] < one_losses[0]
     for a, b in zip(one_losses, two_losses):
         assert b == pytest.approx(a, rel=1e-5, abs=1e-5)
+    # the exported model is the same
+    from safetensors.torch import load_file
+
+    ours, theirs = load_file(str(two / "model" / "model.safetensors")), load_file(str(single / "model" / "model.safetensors"))
+    assert ours.keys() == theirs.keys()
+    assert all(torch.allclose(ours[k], theirs[k], atol=1e-5) for k in ours)
+    if mode == "fsdp":
+        return
     # the 2-process checkpoint holds one random-generator state per process
     state = json.loads((two / "checkpoints" / "step-000006" / "state.json").read_text())
     assert state["world_size"] == 2 and len(state["rng"]) == 2

@@ -27,13 +27,13 @@ def test_smollm2_demo_config_trains_and_loads(tmp_path, smollm2):
                    check=True, capture_output=True, cwd=ROOT)
     # the shipped config, made smaller so that the test stays near a minute
     config = load_train_config(ROOT / "configs/train/smollm2-demo.yaml",
-                               [f"data={mix}", f"output_dir={tmp_path / 'run'}", "steps=4", "batch_size=2",
-                                "pack_len=256", "max_input_len=192", "max_target_len=64", "eval_examples=12",
-                                "lr=2e-4"])
+                               [f"data={mix}", f"output_dir={tmp_path / 'run'}", "steps=3", "batch_size=2",
+                                "pack_len=160", "max_input_len=112", "max_target_len=48", "eval_examples=8",
+                                "lr=2e-4", "warmup_steps=1"])
 
     # the base model's held-out loss on the same validation examples
     _, val_files = find_data_files(mix)
-    val = tokenize_pairs(read_pairs(val_files, limit=12), smollm2.tokenizer, "causal", 192, 64)
+    val = tokenize_pairs(read_pairs(val_files, limit=8), smollm2.tokenizer, "causal", 112, 48)
     rows = eval_rows(val)
     batch = collate(rows, "causal", smollm2.tokenizer.pad_token_id, packed=False)
     with torch.no_grad():
@@ -41,7 +41,7 @@ def test_smollm2_demo_config_trains_and_loads(tmp_path, smollm2):
 
     run = train(config, progress=False)
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["untrained"] is False and summary["steps"] == 4
+    assert summary["untrained"] is False and summary["steps"] == 3
     assert summary["final_eval"]["loss"] < base_loss, (summary["final_eval"], base_loss)
     assert summary["percent_of_pretraining"] == pytest.approx(100 * summary["tokens"] / 2e12)
 

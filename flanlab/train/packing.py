@@ -180,7 +180,8 @@ def attention_mask_for(model, allowed, dtype):
 
     impl = getattr(model.config, "_attn_implementation", "sdpa")
     if impl == "eager":
-        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+        blocked = torch.finfo(dtype).min
+        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, blocked)
     if impl != "sdpa":
         raise ValueError(
             f"packing needs an attention implementation that accepts a 4D mask (sdpa or eager); this model uses "

@@ -157,18 +157,24 @@ class RunLog:
 
 
 def held_out_loss(module, rows, kind: str, pad_id: int, batch_size: int, accelerator) -> float | None:
-    """Token-level mean loss over validation rows (unpacked), shared out over the processes."""
-    mine = rows[accelerator.process_index :: accelerator.num_processes]
+    """Token-level mean loss over validation rows (unpacked), shared out over the processes.
+
+    Every process runs the same number of forward passes (FSDP gathers weights collectively in each): a process
+    short of a batch repeats the first one and discards the result."""
+    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    world, rank = accelerator.num_processes, accelerator.process_index
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)  # (loss sum, target tokens)
     inner = accelerator.unwrap_model(module)
     was_training = inner.training
     inner.eval()
     with torch.no_grad(), accelerator.autocast():
-        for i in range(0, len(mine), batch_size):
-            part = mine[i : i + batch_size]
+        for j in range(rank, -(-len(batches) // world) * world, world):
+            part = batches[j] if j < len(batches) else batches[0]
             batch = _to_device(collate(part, kind, pad_id, packed=False), accelerator.device)
-            total[0] += inner(batch).double()
-            total[1] += sum(r.target_tokens for r in part)
+            loss_sum = inner(batch).double()
+            if j < len(batches):
+                total[0] += loss_sum
+                total[1] += sum(r.target_tokens for r in part)
     inner.train(was_training)
     total = accelerator.reduce(total, reduction="sum") if accelerator.num_processes > 1 else total
     return float(total[0] / total[1]) if total[1] > 0 else None
@@ -228,8 +234,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     main = accelerator.is_main_process
     world = accelerator.num_processes
     fsdp = accelerator.distributed_type == DistributedType.FSDP
-    if fsdp and config.lora.enabled:
-        raise ValueError("LoRA with FSDP is not supported by flanlab train; use DDP (the default) for LoRA")
+    if fsdp and (config.lora.enabled or config.save_every or config.eval_suite):
+        raise ValueError("under FSDP, flanlab train supports neither LoRA, nor checkpoints (save_every), nor "
+                         "eval_suite: set lora.enabled=false save_every=0 eval_suite=null, or use DDP (the default)")
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
@@ -272,6 +279,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
     module = SFTLoss(model, kind)
     module, optimizer = accelerator.prepare(module, optimizer)  # the scheduler is stepped by hand, once per step
+    # FSDP may replace parameter objects (sharded DTensors): take them again from the prepared module
+    trainable = [(n, p) for n, p in accelerator.unwrap_model(module).model.named_parameters() if p.requires_grad]
 
     # --- resume -----------------------------------------------------------------------------------------------
     fingerprint = data_fingerprint(train_files)
@@ -318,39 +327,39 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
                dynamic_ncols=True, desc="train")
     t_start = time.time()
     t_last, tokens_last = t_start, tokens
-    losses_this_run: list[float] = []
     for step in range(start_step, config.steps):
         rows = stream.global_batch(step, config.batch_size)
         step_targets = sum(r.target_tokens for r in rows)
         scale = world / max(step_targets, 1)  # DDP averages gradients over processes; we want sum / tokens
         local_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+        positions += sum(_padded_size(rows[i : i + per_forward]) for i in range(0, len(rows), per_forward))
         for a in range(config.grad_accum):
             first = (a * world + accelerator.process_index) * per_forward
             part = rows[first : first + per_forward]
             batch = _to_device(collate(part, kind, pad_id, packed=config.packing), accelerator.device)
-            positions += batch["input_ids"].numel() + (batch["labels"].numel() if kind == "seq2seq" else 0)
             sync = contextlib.nullcontext() if a == config.grad_accum - 1 else accelerator.no_sync(module)
             with sync, accelerator.autocast():
                 loss_sum = module(batch)
                 accelerator.backward(loss_sum * scale)
             local_loss += loss_sum.detach().double()
-        step_loss = float(accelerator.reduce(local_loss, reduction="sum") if world > 1 else local_loss) / max(step_targets, 1)
+        total_loss = accelerator.reduce(local_loss, reduction="sum") if world > 1 else local_loss
+        step_loss = float(total_loss) / max(step_targets, 1)
         grad_norm = float(accelerator.clip_grad_norm_([p for _, p in trainable], config.clip_grad or float("inf")))
         if not (math.isfinite(step_loss) and math.isfinite(grad_norm)):
             _diverged(out, step + 1, step_loss, grad_norm, main)
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         tokens += sum(r.tokens for r in rows)
         enc_tokens += sum(len(r.input_ids) for r in rows) if kind == "seq2seq" else 0
         target_tokens += step_targets
-        losses_this_run.append(step_loss)
         done = step + 1
 
         now = time.time()
         if done % config.log_every == 0 or done == config.steps:
             rate = (tokens - tokens_last) / max(now - t_last, 1e-9)
-            log.write({"step": done, "loss": round(step_loss, 6), "lr": scheduler.get_last_lr()[0], "tokens": tokens,
+            log.write({"step": done, "loss": round(step_loss, 6), "lr": lr, "tokens": tokens,
                        "tokens_per_s": round(rate, 2), "elapsed_s": round(elapsed_before + now - t_start, 3),
                        "grad_norm": round(grad_norm, 6)})
             t_last, tokens_last = now, tokens
@@ -361,7 +370,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             _save(accelerator, module, trainable, optimizer, scheduler, stream, config, out, done, fingerprint,
                   tokens, enc_tokens, target_tokens, positions, elapsed_before + time.time() - t_start)
         if (config.eval_every and done % config.eval_every == 0) or done == config.steps:
-            _evaluate(accelerator, module, model, tokenizer, kind, config, lm.untrained, val_rows, pad_id, out, done, log)
+            _evaluate(accelerator, module, model, tokenizer, kind, config, lm.untrained, val_rows, pad_id, out, done,
+                      log)
     bar.close()
     wall = elapsed_before + time.time() - t_start
     peak_rss_training = _peak_rss_mb()  # before the export, which copies weights
@@ -405,6 +415,14 @@ def _check_resumable(state: dict, config: TrainConfig, fingerprint: str, path: P
                          "use a new output_dir")
 
 
+def _padded_size(part) -> int:
+    """Token positions a forward pass over these rows computes, padding included (encoder + decoder)."""
+    size = len(part) * max(len(r.input_ids) for r in part)
+    if part[0].decoder_input_ids is not None:
+        size += len(part) * max(len(r.decoder_input_ids) for r in part)
+    return size
+
+
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -420,13 +438,15 @@ def _save(accelerator, module, trainable, optimizer, scheduler, stream, config, 
 
     for name, p in trainable:
         if not torch.isfinite(p).all():
-            _diverged(out, step, float("nan"), float("nan"), accelerator.is_main_process, f"parameter {name} is not finite")
+            _diverged(out, step, float("nan"), float("nan"), accelerator.is_main_process,
+                      f"parameter {name} is not finite")
     rng = gather_object([capture_rng()]) if accelerator.num_processes > 1 else [capture_rng()]  # one per process
     if accelerator.is_main_process:
         state = {
             "data_position": stream.position(step, config.batch_size),
             "data_fingerprint": fingerprint,
-            "tokens": tokens, "encoder_tokens": enc_tokens, "target_tokens": target_tokens, "positions": positions, "elapsed_s": elapsed,
+            "tokens": tokens, "encoder_tokens": enc_tokens, "target_tokens": target_tokens,
+            "positions": positions, "elapsed_s": elapsed,
             "world_size": accelerator.num_processes,
             "config": _jsonable(to_dict(config)),
         }
