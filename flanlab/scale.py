@@ -154,6 +154,8 @@ def merge_results(parts: list[dict]) -> dict:
                 merged["timings"]["total_s"] += float(value or 0)
             else:
                 merged["timings"][key] = value
+    merged["provenance"] = dict(parts[0].get("provenance") or {})
+    merged["provenance"]["data_files"] = {k: v for part in parts for k, v in ((part.get("provenance") or {}).get("data_files") or {}).items()}
     merged["settings"]["modes"] = list(dict.fromkeys(m for modes in merged["benchmarks"].values() for m in modes))
     merged["settings"]["benchmarks"] = list(merged["benchmarks"])
     merged["normalized_average"] = normalized_average(merged["benchmarks"])
