@@ -116,16 +116,31 @@ def test_helpers():
     assert common_prefix_length([], [1]) == 0
 
 
-def test_plan_groups_by_prefix_and_covers_every_item(llama):
+def test_plan_keeps_prefix_groups_together_and_covers_every_item(llama):
     items = make_items() + make_items(prefix="Other prefix.\n\n") + make_items(prefix="")
     engine = Engine(llama, batch_size=2)
     batches = engine.plan(items)
-    flat = sorted(i for b in batches for i in b)
-    assert flat == list(range(len(items)))
-    for b in batches:
-        assert len({items[i].prefix for i in b}) == 1
-        assert len(b) <= 2
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(items)))
+    assert all(len(b) <= 2 for b in batches) and len(batches) == 8
+    prefixes = [items[i].prefix for i in flat]
+    assert prefixes == sorted(prefixes, key=[PREFIX, "Other prefix.\n\n", ""].index)  # groups stay contiguous
     assert engine.plan(items) == batches  # deterministic
+
+
+def test_batches_mixing_prefixes_equal_plain(llama):
+    items = make_items(choices=(" A", " B", " two tokens")) + make_items(prefix="Other prefix.\n\n")[:2] + \
+        make_items(prefix="")[:2]
+    settings = GenerationSettings(max_new_tokens=16, stop=("\n",))
+    engine = Engine(llama, batch_size=4)
+    assert any(len({items[i].prefix for i in b}) > 1 for b in engine.plan(items))
+    assert engine.generate(items, settings) == Engine(llama, batch_size=4, prefix_cache=False).generate(items, settings)
+    mixed_rank = [it for it in items if it.choices]
+    ranked = Engine(llama, batch_size=4).rank(mixed_rank + [EvalItem("test", "s", "direct", "x", "Other prefix.\n\n",
+                                                                     "Q: y\nA:", "A", choices=(" A", " B"))])
+    ref = Engine(llama)
+    for r, it in zip(ranked, mixed_rank):
+        assert r.logprobs == pytest.approx(reference_logprobs(ref, it), abs=TOL)
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 8])

@@ -27,7 +27,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from flanlab.eval.engine import Engine, GenerationSettings
 from flanlab.eval.results import SCHEMA, ResultCache, cache_key, model_section, provenance, write_run
 from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
 
@@ -100,6 +99,8 @@ def choose_scoring(bench: Benchmark, mode: str, items: Sequence[EvalItem], scori
 
 
 def generation_settings(bench: Benchmark, mode: str, self_consistency: int, temperature: float, seed: int):
+    from flanlab.eval.engine import GenerationSettings
+
     max_new = bench.max_new_tokens.get(mode) or bench.max_new_tokens.get("cot" if mode in COT_MODES else "direct") or 64
     k = self_consistency if (self_consistency > 1 and mode in COT_MODES) else 1
     return GenerationSettings(
@@ -112,7 +113,7 @@ def generation_settings(bench: Benchmark, mode: str, self_consistency: int, temp
 # running items, with the resume cache and sharding
 
 
-def run_items(engine: Engine, bench: Benchmark, items: list[EvalItem], op: str, settings: GenerationSettings | None,
+def run_items(engine, bench: Benchmark, items: list[EvalItem], op: str, settings,
               cache: ResultCache, fingerprint: str, state, bar=None) -> list[dict]:
     """The engine's output for every item: {"outputs": [...]} (generate) or rank fields; cached items are reused."""
     settings_key = {"op": op} if op == "rank" else {
@@ -225,6 +226,7 @@ def evaluate(
     cache_dir: the resume cache (default out_dir/cache; False disables it). See the module docstring."""
     import torch
 
+    from flanlab.eval.engine import Engine
     from flanlab.eval.metrics import normalized_average
     from flanlab.models import LoadedModel, load
     from flanlab.settings import data_dir as resolve_data_dir
