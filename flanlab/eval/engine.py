@@ -10,11 +10,14 @@ Two operations, for causal (decoder-only) and seq2seq models alike:
     reported beside it but not used for the argmax.
 
 How it is fast:
-  - `plan(items)` groups items by their shared few-shot prefix, sorts them by token length inside a group and
-    cuts batches of similar length; batches never mix prefixes. The plan depends only on the item list, so a
-    distributed run (batches dealt round-robin over processes) computes exactly the batches of a single run.
-  - Causal models: the KV cache of an EvalItem.prefix is computed once and reused (expanded, never copied)
-    for every batch of its group; only the item's own tokens go through the model.
+  - `plan(items)` groups items by their few-shot prefix, sorts them by token length inside a group, lays the
+    groups end to end and cuts batches (a batch may hold the end of one group and the start of the next).
+    The plan depends only on the item list, so a distributed run (batches dealt round-robin over processes)
+    computes exactly the batches of a single run.
+  - Causal models: the KV cache of each EvalItem.prefix is computed once (the last PREFIX_STATES prefixes are
+    kept) and copied into the rows of every batch that uses it; only the item's own tokens go through the model.
+  - The batch's cache is allocated once with room for every token to come (PreallocatedLayer): decoding
+    writes in place instead of re-concatenating the whole cache at each step.
   - Rank classification, causal: one forward over the context per item; choices of one token (" A".." D")
     are read from the last position's logits; longer choices are teacher-forced in a second forward that
     continues from the context's cache, all choices of all items of the batch as rows.
@@ -24,16 +27,17 @@ Tokenization and the prefix boundary. A causal prompt is encoded whole: [BOS if 
 tokens(prompt) (rank: tokens(context) + tokens(context+choice)[len(context):], lm-eval's pairing, with the
 context's trailing spaces moved to the choice). The prefix is encoded alone; BPE may merge across the
 prefix/query boundary ("\\n\\n" + "Question" is not "\\n\\n" then "Question" for GPT-2-style tokenizers), so
-for each item we take the longest common run of the prefix's tokens and the whole prompt's tokens, and the
-batch reuses the cache of the shortest such run (the cache is cut there; the few tokens after it are
-recomputed with the query). Every row therefore sees exactly the token sequence of the plain path: no item
-ever falls back, and nothing is tokenized differently because of the cache.
+for each row we take the longest common run of the prefix's tokens and the whole prompt's tokens and reuse
+the cache of that run only (the boundary moves back to where the tokenizations agree; the few tokens after
+it are recomputed with the query). Every row therefore sees exactly the token sequence of the plain path: no
+item ever falls back, and nothing is tokenized differently because of the cache.
 
-Padding. Causal rows are [prefix cache | left padding | query]: the padding sits between the shared prefix
-and each query, masked out by a per-row attention mask, with per-row position ids that continue the prefix's
-positions, so that every row's last token is at the same column and new tokens are appended in step. With an
-empty prefix this is ordinary left padding (the plain path). Models with sliding-window attention layers
-(e.g. Gemma 3) never use the prefix cache: their cache layers drop old positions.
+Padding. Causal rows are, as columns, [prefix cache | gap | left padding | query]: the gap (up to the longest
+reused prefix of the batch) and the padding sit between each row's prefix and its query, masked out by a
+per-row attention mask, with per-row position ids that continue the row's prefix positions, so that every
+row's last token is at the same column and new tokens are appended in step. With no prefix this is ordinary
+left padding (the plain path, `prefix_cache=False`). Models with sliding-window attention layers (e.g. Gemma 3)
+never use the prefix cache nor preallocated layers: their cache layers drop old positions.
 """
 
 from __future__ import annotations
