@@ -414,33 +414,40 @@ class Engine:
         n_rows = len(rows)
         generated: list[list[int]] = [[] for _ in range(n_rows)]
         done = [False] * n_rows
-        texts = [""] * n_rows
+        active = list(range(n_rows))  # the rows still in the batch tensors, in tensor order
         dev = self.device
         for step in range(settings.max_new_tokens):
-            nxt = self._next_tokens(logits, settings, generators)  # (R,)
-            for r in range(n_rows):
-                if done[r]:
-                    continue
-                tok = int(nxt[r])
+            gens = [generators[r] for r in active] if generators else None
+            nxt = self._next_tokens(logits, settings, gens)  # (A,)
+            for j, r in enumerate(active):
+                tok = int(nxt[j])
                 if tok in self.eos_ids:
                     done[r] = True
                     continue
                 generated[r].append(tok)
                 if settings.stop:
-                    texts[r] = self.tokenizer.decode(generated[r], skip_special_tokens=True)
-                    if any(s and s in texts[r] for s in settings.stop):
-                        done[r] = True
+                    text = self.tokenizer.decode(generated[r], skip_special_tokens=True)
+                    done[r] = any(s and s in text for s in settings.stop)
             if all(done) or step == settings.max_new_tokens - 1:
                 break
-            feed = torch.where(torch.tensor(done, device=nxt.device), torch.full_like(nxt, self.pad_id), nxt)  # (R,)
-            mask = torch.cat([mask, torch.ones((n_rows, 1), dtype=mask.dtype)], dim=1)  # (R, T+1)
+            finished = [j for j, r in enumerate(active) if done[r]]
+            if finished and 4 * len(finished) >= len(active):
+                # a quarter of the rows have stopped: drop them from the batch (one copy of the cache) so that
+                # the stragglers decode alone
+                keep = torch.tensor([j for j, r in enumerate(active) if not done[r]])  # (A',)
+                cache.batch_select_indices(keep.to(dev))
+                mask, pos, nxt = mask[keep], pos[keep], nxt[keep.to(nxt.device)]
+                active = [active[j] for j in keep.tolist()]
+            done_now = torch.tensor([done[r] for r in active], device=nxt.device)  # (A,)
+            feed = torch.where(done_now, torch.full_like(nxt, self.pad_id), nxt)  # (A,)
+            mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype)], dim=1)  # (A, T+1)
             with torch.inference_mode():
                 out = self.model(
                     input_ids=feed[:, None].to(dev), attention_mask=mask.to(dev), position_ids=pos[:, None].to(dev),
                     use_cache=True, logits_to_keep=1, **{self.cache_kw: cache},
                 )
             self.forward_calls += 1
-            logits = out.logits[:, -1, :].float()  # (R, V)
+            logits = out.logits[:, -1, :].float()  # (A, V)
             pos = pos + 1
         return [self.tokenizer.decode(g, skip_special_tokens=True) for g in generated]
 
