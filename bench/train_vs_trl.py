@@ -5,7 +5,8 @@
 
 Contenders, each in its own process (so that each peak RSS is its own):
   trl            TRL SFTTrainer, prompt-completion data (loss on the completion), batches of --batch-size
-                 examples padded to the longest, AdamW, constant LR: TRL's default way of training.
+                 examples padded to the longest, AdamW, constant LR; gradient checkpointing OFF like flanlab
+                 (TRL's default is on: --trl-gradient-checkpointing measures that).
   flanlab        flanlab train, packing off: the SAME batches in the same order (TRL reads the data in the
                  order flanlab's epoch-0 permutation visits it, with a sequential sampler), same optimizer and LR.
                  Its loss curve must equal TRL's: this is the equal-loss-curve check.
@@ -131,6 +132,8 @@ def run_trl(args, data: dict, packed: bool, out: Path) -> dict:
         report_to="none", use_cpu=True, bf16=False, fp16=False, seed=SEED, data_seed=SEED,
         max_length=args.max_len, packing=packed, completion_only_loss=True, train_sampling_strategy="sequential",
         dataloader_num_workers=0, disable_tqdm=True, shuffle_dataset=False,
+        # TRL turns gradient checkpointing on by default (less memory, ~1/3 more compute); flanlab does not use it
+        gradient_checkpointing=args.trl_gradient_checkpointing,
     )
     trainer = SFTTrainer(model=lm.model, args=config, train_dataset=dataset, processing_class=lm.tokenizer,
                          callbacks=[Clock()])
@@ -163,6 +166,8 @@ def main() -> int:
     p.add_argument("--examples", type=int, default=400)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--no-trl-packed", action="store_true")
+    p.add_argument("--trl-gradient-checkpointing", action="store_true",
+                   help="TRL's default; off here by default, as flanlab trains without it")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--data-json", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
@@ -181,7 +186,8 @@ def main() -> int:
         work = Path(tmp)
         data = prepare_data(args, work)
         (work / "data.json").write_text(json.dumps(data))
-        print(f"model {args.model}; {data['n']} examples (prompt <= {data['max_in']}, target + EOS <= {data['max_tgt']} "
+        print(f"TRL gradient checkpointing: {'on' if args.trl_gradient_checkpointing else 'off'}; "
+              f"model {args.model}; {data['n']} examples (prompt <= {data['max_in']}, target + EOS <= {data['max_tgt']} "
               f"tokens); {args.steps} steps; {args.batch_size} examples/step unpacked, {args.batch_size // 2} rows of "
               f"{args.max_len} packed; torch threads {torch.get_num_threads()}", flush=True)
         results = {}
@@ -191,6 +197,7 @@ def main() -> int:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--data-json",
                    str(work / "data.json"), "--out", str(out), "--model", args.model, "--steps", str(args.steps),
                    "--batch-size", str(args.batch_size), "--max-len", str(args.max_len), "--lr", str(args.lr)]
+            cmd += ["--trl-gradient-checkpointing"] if args.trl_gradient_checkpointing else []
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
             if proc.returncode != 0:

@@ -49,5 +49,5 @@ def test_demo_smoke_with_tiny_model(tmp_path, capsys, monkeypatch):
 def test_demo_config_overrides_keep_nested_defaults():
     config = load_demo_config(None, ["real.limit=5", "synthetic.mode_limits.cot=1", "model=tiny-t5"])
     assert config.real.limit == 5 and config.real.suite == "flan-heldout"
-    assert config.synthetic.mode_limits == {"cot": 1} and config.synthetic.limit == 30
+    assert config.synthetic.mode_limits == {"cot": 1} and config.synthetic.limit == 20
     assert config.model == "tiny-t5" and config.train.config == "configs/train/smollm2-demo.yaml"

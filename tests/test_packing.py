@@ -34,10 +34,12 @@ def _per_example(loss_module, rows, kind, pad_id, packed):
     return [sums[k] for k in sorted(sums)]
 
 
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
 @pytest.mark.parametrize("name", ["tiny-llama", "tiny-t5"])
-def test_packed_losses_equal_unpacked(name, request):
+def test_packed_losses_equal_unpacked(name, attn, request):
     lm = request.getfixturevalue(name.replace("-", "_"))
     kind = lm.kind
+    lm.model.set_attn_implementation(attn)  # sdpa takes the boolean 4D mask, eager an additive float one
     torch.manual_seed(1)
     with torch.no_grad():  # the tiny models are random; make their outputs depend strongly on context
         for p in lm.model.parameters():
@@ -66,6 +68,7 @@ def test_packed_losses_equal_unpacked(name, request):
     with torch.no_grad():
         for p in lm.model.parameters():
             p.div_(3.0)
+    lm.model.set_attn_implementation("sdpa")
 
 
 def test_causal_fast_head_equals_model_forward(tiny_llama):

@@ -10,7 +10,7 @@ Causal (decoder-only) rows: [prompt_1 target_1 EOS | prompt_2 target_2 EOS | ...
   - position ids restart at 0 for each example (rotary embeddings see what they see unpacked);
   - labels: -100 on prompts and padding. The loss also ignores a prediction whose next token belongs to
     another segment, so an example never predicts the first token of the next one.
-  transformers >= 4.5x passes a 4D mask through unchanged (masking_utils: "If the mask is already 4D, simply
+  transformers 5.x (checked with 5.24) passes a 4D mask through unchanged (masking_utils: "If the mask is already 4D, simply
   return as-is"); the SDPA path takes it as a boolean mask, the eager path as an additive float mask, which is
   why the mask's dtype is chosen from the model's attention implementation (`attention_mask_for`).
 
