@@ -124,6 +124,8 @@ def run_items(engine, bench: Benchmark, items: list[EvalItem], op: str, settings
     todo = [i for i, k in enumerate(keys) if k not in cache]
     batches = engine.plan([items[i] for i in todo], rank=op == "rank")  # indices into todo
     mine = batches[state.process_index::state.num_processes]
+    if bar is not None and len(todo) < len(items):
+        bar.update(len(items) - len(todo))  # served from the resume cache
     computed = []
     for batch in mine:
         batch_items = [items[todo[j]] for j in batch]
