@@ -192,6 +192,7 @@ of items. Small n means large sampling noise: ±1 item of n=20 is 5 points.</p>
 <div class="scroll">{_results_table(runs)}</div>
 <h2>Plots</h2>
 {figures or '<p class="muted">Nothing to plot.</p>'}
+{'' if 'size' in pngs else '<p class="muted">No model-size plot: the runs hold a single model size.</p>'}
 <h2>Per-subtask breakdown</h2>
 {_subtask_sections(runs)}
 <h2>Training budget</h2>

@@ -4,7 +4,8 @@ PLOTS is the registry: file stem -> function(runs, headline) -> PNG bytes, or No
 to draw (for example no training run, hence no loss curve).
 - tasks:      the headline score against the number of fine-tuning tasks, one line per model (the paper's
               Figure 4-style plot); 0 tasks is the model before fine-tuning;
-- size:       the headline score against model size (parameters, log scale), one line per number of tasks;
+- size:       the headline score against model size (parameters, log scale), one line per number of tasks
+              (drawn when the runs hold at least two model sizes);
 - benchmarks: one bar per run for each benchmark and mode;
 - loss:       training loss against step, one curve per training run.
 Untrained models are labelled "untrained — random weights" in every legend.
@@ -64,8 +65,8 @@ def plot_tasks(runs: list[Run], head: Headline) -> bytes | None:
 def plot_size(runs: list[Run], head: Headline) -> bytes | None:
     points = [(r, head.values.get(r.label)) for r in runs if r.parameters and r.num_tasks is not None]
     points = [(r, v) for r, v in points if v is not None]
-    if not points:
-        return None
+    if len({r.parameters for r, _ in points}) < 2:
+        return None  # one model size: nothing to compare
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
     for n in sorted({(r.num_tasks if r.fine_tuned else 0) for r, _ in points}):

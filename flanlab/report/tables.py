@@ -280,7 +280,10 @@ def budget_sentences(runs: list[Run]) -> list[str]:
                 f"{run.label}: {run.model} ({size} parameters"
                 f"{', UNTRAINED — random weights' if run.untrained else ''}) fine-tuned on {tasks} for "
                 f"{fmt_int(s.get('steps'))} steps, {fmt_int(s.get('tokens'))} tokens, "
-                f"{fmt_flops(s.get('train_flops'))} FLOPs, {fmt_seconds(s.get('wall_time_s'))} wall time; {evaluated}."
+                f"{fmt_flops(s.get('train_flops'))} FLOPs, {fmt_seconds(s.get('wall_time_s'))} wall time"
+                + (f" ({s['percent_of_pretraining']:.2g}% of its pretraining tokens)"
+                   if isinstance(s.get("percent_of_pretraining"), (int, float)) else "")
+                + f"; {evaluated}."
             )
         else:
             out.append(
