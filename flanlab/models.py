@@ -16,15 +16,13 @@ import hashlib
 import importlib.util
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 from flanlab.fileio import atomic_dir
 from flanlab.registry import lookup
-from flanlab.settings import cache_dir
+from flanlab.settings import cache_dir, hub_reachable
 
 
 @dataclass(frozen=True)
@@ -270,18 +268,6 @@ def check_model_folder(path: Path) -> None:
         missing.append("a tokenizer (tokenizer.json or tokenizer_config.json)")
     if missing:
         raise ModelLoadError(f"{path} is not a Hugging Face model folder: missing {', '.join(missing)}")
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the hub endpoint opens within `timeout` seconds."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _offline_message(name: str, why: str) -> str:

@@ -11,7 +11,9 @@ Both are settings, never hard-coded paths:
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -47,3 +49,19 @@ def cache_dir() -> Path:
         path = Path(base) / "flanlab"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def hub_endpoint() -> str:
+    """The Hugging Face hub address: HF_ENDPOINT, else https://huggingface.co."""
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub endpoint opens within `timeout` seconds (fails fast offline)."""
+    url = urlparse(hub_endpoint())
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

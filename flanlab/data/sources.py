@@ -24,13 +24,12 @@ import csv
 import json
 import os
 import re
-import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 from flanlab.registry import lookup
+from flanlab.settings import hub_endpoint, hub_reachable
 
 
 class SourceFormatError(ValueError):
@@ -522,17 +521,6 @@ def _hub_offline() -> bool:
     return False
 
 
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the URL's host opens within `timeout` seconds."""
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def iter_hf_dataset(
     name: str,
     split: str = "train",
@@ -557,8 +545,8 @@ def iter_hf_dataset(
                 "use a local copy: kind 'table' with its file, or kind 'hf' with name='json'/'csv'/'parquet' "
                 "and data_files=PATH"
             )
-        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-        if not _reachable(endpoint):
+        endpoint = hub_endpoint()
+        if not hub_reachable():
             raise SourceUnavailableError(
                 f"Hugging Face dataset {name!r} needs the hub, but {endpoint} cannot be reached from here; "
                 "use a local copy (kind 'table', or name='json' with data_files=PATH)"
