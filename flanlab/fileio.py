@@ -68,14 +68,21 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
         raise
 
 
-def read_jsonl(path: str | os.PathLike):
-    """Yield the objects of a JSONL file; a broken line raises ValueError naming file and line."""
+def read_jsonl_numbered(path: str | os.PathLike):
+    """Yield (line number, object) for the non-blank lines of a JSONL file; a broken line raises ValueError
+    naming file and line."""
     path = Path(path)
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+
+
+def read_jsonl(path: str | os.PathLike):
+    """Yield the objects of a JSONL file; a broken line raises ValueError naming file and line."""
+    for _, obj in read_jsonl_numbered(path):
+        yield obj

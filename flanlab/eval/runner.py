@@ -335,9 +335,9 @@ def _progress(desc: str, total: int, enabled: bool):
 
 def _prediction_rows(path: Path):
     """(line number, row) pairs of a predictions JSONL, with the accepted field names checked."""
-    from flanlab.fileio import read_jsonl
+    from flanlab.fileio import read_jsonl_numbered
 
-    for lineno, row in enumerate(read_jsonl(path), 1):
+    for lineno, row in read_jsonl_numbered(path):
         if not isinstance(row, dict):
             raise ValueError(f"{path}:{lineno}: expected a JSON object")
         subtask = row.get("subtask", row.get("task"))

@@ -20,12 +20,12 @@ global batch of step s is rows [s * batch_size, (s + 1) * batch_size). Everythin
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from flanlab.fileio import read_jsonl_numbered
 from flanlab.train.packing import Row, make_row, pack
 
 
@@ -108,17 +108,10 @@ def read_pairs(files: list[Path], limit: int | None = None) -> list[tuple[str, s
                 if limit is not None and len(pairs) >= limit:
                     return pairs
             continue
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-                pairs.append(_check_pair(row, f"{path}:{lineno}"))
-                if limit is not None and len(pairs) >= limit:
-                    return pairs
+        for lineno, row in read_jsonl_numbered(path):
+            pairs.append(_check_pair(row, f"{path}:{lineno}"))
+            if limit is not None and len(pairs) >= limit:
+                return pairs
     return pairs
 
 
