@@ -11,11 +11,19 @@ from browser import chromium, images_loaded
 from test_rate import SCRIPT_ANSWER, running, write_run
 
 
+def page_text(driver) -> str:
+    """The progress line of the page now shown, else its whole text (read in one script call)."""
+    return driver.execute_script(
+        "var p = document.getElementById('progress');"
+        "return p ? p.textContent : (document.body ? document.body.textContent : '');") or ""
+
+
 @pytest.mark.browser
 def test_rate_by_mouse_and_keys_then_find_the_ratings_in_the_results(tmp_path):
     run = write_run(tmp_path / "run")
     with running(run) as (app, server), chromium(tmp_path) as driver:
-        from selenium.common.exceptions import NoAlertPresentException
+        from selenium.common.exceptions import (JavascriptException, NoAlertPresentException,
+                                                StaleElementReferenceException)
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
         from selenium.webdriver.support.ui import WebDriverWait
@@ -53,9 +61,12 @@ def test_rate_by_mouse_and_keys_then_find_the_ratings_in_the_results(tmp_path):
                 driver.find_element(By.ID, f"choose-{choice}").click()
             else:
                 driver.find_element(By.TAG_NAME, "body").send_keys(how)
-            WebDriverWait(driver, 30).until(
-                lambda d, step=step: (f"pair {step + 2} of 4" in d.find_element(By.ID, "progress").text
-                                      if d.find_elements(By.ID, "progress") else "All done" in d.page_source))
+            # The choice posts a form and the next page replaces this one: read the page in one script call
+            # (an element found a moment earlier may belong to the page being replaced), and retry while the
+            # old page is being torn down.
+            WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException, JavascriptException)).until(
+                lambda d, step=step: (f"pair {step + 2} of 4" in page_text(d) if step + 1 < len(actions)
+                                      else "All done" in page_text(d)))
             expected_winners.append({"left": left, "right": right, "tie": None}[choice])
         assert saw_script_answer
         assert "All done" in driver.page_source
