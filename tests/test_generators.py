@@ -93,6 +93,20 @@ def test_iter_generate_matches_generate():
     assert [next(stream) for _ in range(4)] == generate("navigate", 7, seed=5)[3:]
 
 
+def test_record_i_is_the_same_however_it_is_reached():
+    """Records are drawn in seeded blocks of BLOCK; starting mid-block or across a block boundary, or asking
+    for one record alone, gives the same record as the stream from 0."""
+    from flanlab.data.generators.base import BLOCK, make_record
+
+    n = 2 * BLOCK + 5
+    whole = generate("navigate", n, seed=5)
+    for start in (1, BLOCK - 1, BLOCK, BLOCK + 3):
+        stream = iter_generate("navigate", seed=5, start=start)
+        assert [next(stream) for _ in range(n - start)] == whole[start:]
+    assert make_record(FAMILIES["navigate"], 5, "train", BLOCK + 1) == whole[BLOCK + 1]
+    assert len({r["question"] for r in whole}) > n * 0.9  # blocks do not repeat each other
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_metadata(name):
     fam = FAMILIES[name]

@@ -16,6 +16,8 @@ below and added to FAMILIES in name order; tests/test_generators.py then covers 
 
 from __future__ import annotations
 
+import itertools
+
 from flanlab.data.generators import (
     anagram_check,
     arithmetic_word_problems,
@@ -48,7 +50,7 @@ from flanlab.data.generators import (
     unit_conversion,
     word_sorting,
 )
-from flanlab.data.generators.base import Family, make_record
+from flanlab.data.generators.base import Family, iter_records
 from flanlab.registry import lookup
 
 FAMILIES: dict[str, Family] = {
@@ -92,13 +94,10 @@ def get_family(name: str) -> Family:
 def generate(family: Family | str, n: int, seed: int = 0, split: str = "train") -> list[dict]:
     """n records of a family; record i depends only on (family, seed, split, i)."""
     fam = get_family(family) if isinstance(family, str) else family
-    return [make_record(fam, seed, split, i) for i in range(n)]
+    return list(itertools.islice(iter_records(fam, seed, split), n))
 
 
 def iter_generate(family: Family | str, seed: int = 0, split: str = "train", start: int = 0):
-    """An endless stream of records (for large mixtures built in bounded memory)."""
+    """An endless stream of records (for large mixtures built in bounded memory): records start, start + 1, ..."""
     fam = get_family(family) if isinstance(family, str) else family
-    i = start
-    while True:
-        yield make_record(fam, seed, split, i)
-        i += 1
+    return iter_records(fam, seed, split, start)

@@ -24,14 +24,35 @@ class Family:
     fields: tuple[str, ...] = ("question", "answer")
 
 
-def record_seed(family: str, seed: int, split: str, index: int) -> int:
-    """The RNG seed of record `index`: a hash, so splits and families draw from disjoint streams."""
-    digest = hashlib.blake2b(f"{family}|{seed}|{split}|{index}".encode(), digest_size=8).digest()
+# Records come in blocks of BLOCK: block b is drawn in sequence from one RNG seeded by a hash of
+# (family, seed, split, b). Seeding a random.Random costs about as much as drawing a whole record, so seeding
+# once per block instead of once per record makes mixtures ~10% faster, and record i still depends only on
+# (family, seed, split, i): make_record reaches it by drawing the records before it in its block.
+BLOCK = 64
+
+
+def block_seed(family: str, seed: int, split: str, block: int) -> int:
+    """The RNG seed of a block of records: a hash, so splits and families draw from disjoint streams."""
+    digest = hashlib.blake2b(f"{family}|{seed}|{split}|{block}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
 
 
+def iter_records(family: Family, seed: int, split: str, start: int = 0):
+    """Records start, start + 1, ... of a family's stream, endlessly."""
+    block, skip = divmod(start, BLOCK)
+    make = family.make
+    while True:
+        rng = random.Random(block_seed(family.name, seed, split, block))
+        for _ in range(skip):
+            make(rng)
+        for _ in range(BLOCK - skip):
+            yield make(rng)
+        block, skip = block + 1, 0
+
+
 def make_record(family: Family, seed: int, split: str, index: int) -> dict:
-    return family.make(random.Random(record_seed(family.name, seed, split, index)))
+    """Record `index` alone (draws the records before it in its block; use iter_records for many)."""
+    return next(iter_records(family, seed, split, index))
 
 
 def pattern(template: str, slots: dict[str, str]) -> re.Pattern:

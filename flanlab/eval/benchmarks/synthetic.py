@@ -127,7 +127,7 @@ def score(extracted: str, item: EvalItem) -> dict[str, float]:
 
 BENCHMARK = Benchmark(
     name="synthetic",
-    version="1",
+    version="2",  # 2: records drawn in seeded blocks (generators/base.py), new items
     description="Held-out synthetic families (BBH-style, generated in code): offline evaluation with no data",
     modes=("direct", "cot"),
     metric="accuracy",
