@@ -296,7 +296,12 @@ def test_mgsm_prompts(data_dir):
 
 @pytest.mark.parametrize("output,lang,mode,expected", [
     ("5 + 6 = 11. The answer is 11.", "en", "cot", "11"),
-    ("Die Antwort lautet 1.234,5.", "de", "cot", "1.234"),  # ambiguous German thousands: read as decimal 1.234
+    ("Die Antwort lautet 1.234,5.", "de", "cot", "1234.5"),  # German: full stop groups, comma decimal
+    ("Die Antwort lautet 80.000.", "de", "cot", "80000"), ("Antwort: 1.250.000 Euro", "de", "direct", "1250000"),
+    ("Die Antwort lautet 2.5.", "de", "cot", "2.5"),  # not a whole 3-digit group: a decimal as written
+    ("La respuesta es 80 000.", "es", "cot", "80000"), ("La respuesta es 80.000.", "es", "cot", "80000"),
+    ("La réponse est 12 500 €.", "fr", "cot", "12500"), ("Ответ — 50 000.", "ru", "cot", "50000"),
+    ("She has 5 000 coins. The answer is 80.000", "en", "cot", "80"),  # English: no such grouping
     ("So 3 + 4 = 7. The answer is $1,000.", "en", "cot", "1000"),
     ("答えは11です。", "ja", "cot", "11"), ("Ответ — 11.", "ru", "cot", "11"),
     ("Jibu ni -3.", "sw", "cot", "-3"),

@@ -13,7 +13,7 @@ zs_cot  No exemplars: "{question prefix}{question}\n{answer prefix} Let's think 
 
 Answers: the number after the language's "the answer is" phrase (ANSWER_PHRASES, or the English one), else the
 last number (cot) / the first number (direct) in the output; thousands separators and decimals handled
-(metrics.parse_number); compared numerically.
+(metrics.parse_number, plus the languages' own digit grouping: THOUSANDS_SEPARATORS); compared numerically.
 Languages: the Flan paper's MGSM is "math word problems manually translated into 10 languages": bn de es fr ja
 ru sw te th zh are averaged (macro); English is run and reported with excluded_from_mean. Chance 0.
 """
@@ -155,8 +155,25 @@ def _canonical(token: str) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
+# Thousands separators beyond metrics.parse_number's (comma, thin and no-break spaces), per language, as the
+# MGSM questions themselves write them (counted in the data files): German groups with a full stop
+# ("80.000" = 80000, decimal comma), Spanish with a full stop or a space, French and Russian with a space
+# ("80 000"). Only a run of whole 3-digit groups is joined ("1.234,5" -> "1234,5"; "2.50" stays a decimal).
+THOUSANDS_SEPARATORS: dict[str, str] = {"de": ".", "es": ". ", "fr": " ", "ru": " "}
+
+
+def join_thousands(text: str, lang: str) -> str:
+    """text with the language's digit groups joined: "Die Antwort ist 80.000." -> "Die Antwort ist 80000."."""
+    seps = THOUSANDS_SEPARATORS.get(lang)
+    if not seps:
+        return text
+    group = re.compile(r"(?<![\d.,])\d{1,3}(?:[" + re.escape(seps) + r"]\d{3})+(?![\d]|\.\d)")
+    return group.sub(lambda m: re.sub(r"\D", "", m.group(0)), text)
+
+
 def extract_number(output: str, lang: str, mode: str) -> str:
     """The final answer as a plain number string ("1,000.0" -> "1000"), or "" when there is no number."""
+    output = join_thousands(output, lang)
     phrases = ANSWER_PHRASES.get(lang, ()) + ("The answer is",)
     found = []
     for phrase in phrases:
@@ -182,7 +199,7 @@ def score(extracted: str, item: EvalItem) -> dict[str, float]:
 
 BENCHMARK = Benchmark(
     name="mgsm",
-    version="1",
+    version="2",  # 2: German/Spanish/French/Russian digit grouping ("80.000", "80 000") read as thousands
     description="MGSM: 250 grade-school math problems in 10 languages (+English), 8-shot native CoT exemplars",
     modes=("direct", "cot"),
     metric="accuracy",
