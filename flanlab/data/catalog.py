@@ -6,8 +6,10 @@ there; real tasks are discovered in the data dir when a catalog function is call
     niv2        each task file of niv2/sample/tasks/ (the metadata's other tasks are listed as unavailable)
     flan_cot    each FLAN chain-of-thought TSV flan_cot/<name>_train.tsv, as task cot_<name>
     gsm8k       gsm8k/train.jsonl
+    flan_collection  each task_name of the Flan 2022 collection submixes copied into flan_collection/<submix>/
+                (flanlab/data/flan_collection.py): rows FLAN already rendered, passed through untemplated
 Further tasks come from files named in a mixture config (`file_task`: JSONL/CSV/TSV/Parquet or a Hugging Face
-dataset with a field mapping).
+dataset with a field mapping) and from its `flan_collection` entries (a hub dataset or files).
 
 Held-out protection by name: HELD_OUT_RULES (data, below) names the benchmarks of the held-out suite and a
 pattern for tasks derived from each; a task whose name (or NIV2 source/URL) matches is excluded from training
@@ -53,7 +55,7 @@ class Task:
 
     name: str
     category: str
-    source: str  # synthetic | niv2 | flan_cot | gsm8k | file
+    source: str  # synthetic | niv2 | flan_cot | gsm8k | flan_collection | file
     style: str  # a key of templates.STYLES: plain | instruct | niv2 | gsm
     fields: frozenset  # record fields every record has (question, answer, options, rationale, definition, ...)
     count: int | None  # number of records; None for a synthetic (endless) stream
@@ -62,6 +64,10 @@ class Task:
     instruction: str = ""  # synthetic families: the one-sentence instruction the templates show
     path: str = ""  # the file it is read from, for reports
     description: str = ""
+    # Pre-rendered tasks (the Flan collection): rows already hold inputs and targets, never templated here.
+    prerendered: dict[str, int] | None = None  # flanlab format -> rows of it; None: rendered through templates
+    open_rows: Callable[[str, int], Iterator[dict]] | None = field(default=None, repr=False, compare=False)  # (format,
+    # seed) -> that format's rows {inputs, targets, format, template_id} in a seeded order
 
     @property
     def finite(self) -> bool:
@@ -92,7 +98,10 @@ class Task:
         return out
 
     def formats(self, sets: dict[str, TemplateSet] | None = None) -> dict[str, list]:
-        """format -> the templates usable for this task (every field they name is one the task has)."""
+        """format -> the templates usable for this task (every field they name is one the task has); a
+        pre-rendered task has each format it holds rows of, with no templates."""
+        if self.prerendered is not None:
+            return {fmt: [] for fmt in FORMAT_GROUP if self.prerendered.get(fmt)}
         have = self.template_fields()
         out: dict[str, list] = {}
         for group, ts in self.template_sets(sets).items():
@@ -198,6 +207,12 @@ def _cot_tasks(data_dir: Path | None) -> list[Task]:
     return tasks
 
 
+def _flan_collection_tasks(data_dir: Path | None) -> list[Task]:
+    from flanlab.data.flan_collection import discover_data_dir
+
+    return discover_data_dir(data_dir)
+
+
 def _gsm8k_tasks(data_dir: Path | None) -> list[Task]:
     from flanlab.data.sources import iter_gsm8k
 
@@ -224,6 +239,9 @@ CATALOG_SOURCES: dict[str, CatalogSource] = {
     "flan_cot": CatalogSource("flan_cot", _cot_tasks, "FLAN chain-of-thought TSVs in <data dir>/flan_cot/"),
     "gsm8k": CatalogSource("gsm8k", _gsm8k_tasks, "GSM8K train split in <data dir>/gsm8k/train.jsonl"),
     "niv2": CatalogSource("niv2", _niv2_tasks, "NIV2 task files in <data dir>/niv2/sample/tasks/"),
+    "flan_collection": CatalogSource("flan_collection", _flan_collection_tasks,
+                                     "Flan 2022 collection submixes in <data dir>/flan_collection/<submix>/ "
+                                     "(parquet/jsonl with inputs, targets, task_name, template_type)"),
 }
 
 
@@ -233,7 +251,7 @@ def discover(source: str, data_dir=None) -> list[Task]:
 
 
 def all_tasks(data_dir=None) -> list[Task]:
-    """Every task here, in the fixed catalog order: synthetic, flan_cot, gsm8k, niv2."""
+    """Every task here, in the fixed catalog order: synthetic, flan_cot, gsm8k, niv2, flan_collection."""
     d = resolve_data_dir(data_dir)
     return list(itertools.chain.from_iterable(src.discover(d) for src in CATALOG_SOURCES.values()))
 
@@ -296,11 +314,18 @@ def _info(t: Task) -> TaskInfo:
                     count=t.count if t.count is not None else "stream", held_out=bool(t.held_out), reason=t.held_out)
 
 
-def list_tasks(data_dir=None, category: str | None = None, include_unavailable: bool = False) -> list[TaskInfo]:
-    """The catalog as TaskInfo rows (catalog order). include_unavailable adds the NIV2 metadata's tasks whose
-    instances are not in the data dir, with available=False and their upstream counts."""
+def list_tasks(data_dir=None, category: str | None = None, include_unavailable: bool = False,
+               extra_tasks=()) -> list[TaskInfo]:
+    """The catalog as TaskInfo rows (catalog order), then extra_tasks (e.g. a mixture config's own) not listed yet.
+    include_unavailable adds the NIV2 metadata's tasks whose instances are not in the data dir, with
+    available=False and their upstream counts."""
     d = resolve_data_dir(data_dir)
     tasks = all_tasks(d)
+    listed = {t.name for t in tasks}
+    for t in extra_tasks:
+        if t.name not in listed:
+            listed.add(t.name)
+            tasks.append(t)
     rows = [_info(t) for t in tasks]
     meta_path = d / "niv2" / "task_metadata.json" if d is not None else None
     if meta_path is not None and meta_path.is_file():

@@ -2,7 +2,8 @@
 kept out, written as deterministic shards in bounded memory.
 
 A mixture config (MixtureConfig, from YAML) lists submixtures, each with a rate and the tasks it draws from
-(catalog source kinds, task names or patterns, files, or another mixture YAML nested under it). The build:
+(catalog source kinds, task names or patterns, files, Flan collection submixes, or another mixture YAML nested
+under it). The build:
 
   1. plan: resolve every submixture's tasks (held-out tasks excluded by name and reported), give each task
      the weight min(size, cap) — examples-proportional with a per-task cap, as in the paper (FLAN 30k, T0 20k,
@@ -11,7 +12,8 @@ A mixture config (MixtureConfig, from YAML) lists submixtures, each with a rate 
      exact number of examples (largest-remainder rounding of size x share). Templates are checked here,
      before anything is read.
   2. stream: one iterator per task (its records, through a small seeded shuffle buffer that also supplies
-     few-shot exemplars; a finite task repeats with fresh template draws once it runs out), merged by
+     few-shot exemplars; a finite task repeats with fresh template draws once it runs out; a pre-rendered Flan
+     collection task draws each row's format by the format weights, then that format's next row), merged by
      deterministic stratified interleaving: the k-th example of a task with n examples gets the key
      (k + u)/n, u uniform in [0, 1) from the task's seeded RNG, and a heap emits keys in order. Only the
      buffers and one 8-byte digest per written example (exact-duplicate removal; DigestSet keeps all but the
@@ -45,6 +47,7 @@ from typing import Literal
 from flanlab.config import ConfigError, load_config
 from flanlab.data import catalog
 from flanlab.data.example import Example
+from flanlab.data.flan_collection import FlanCollectionSpec, check_spec, spec_tasks
 from flanlab.data.templates import (
     FEW_SHOT_FORMATS, FORMAT_GROUP, FORMATS, OPTION_STYLES, TEMPLATE_SETS, TRIGGERS, ZERO_SHOT_OF, TemplateSet,
     estimate_tokens, load_template_file, render_few_shot, render_niv2_examples,
@@ -83,11 +86,14 @@ class SubmixtureConfig:
     tasks: list[str] = field(default_factory=list)  # task names or shell patterns ("task1*")
     exclude: list[str] = field(default_factory=list)  # names or patterns left out
     files: list[FileSpec] = field(default_factory=list)
+    flan_collection: list[FlanCollectionSpec] = field(default_factory=list)  # Flan 2022 submixes (pre-rendered rows)
     mixture: str | None = None  # another mixture YAML nested here (its submixtures share this one's rate)
     cap: int | None = None  # per-task cap on the examples-proportional weight
     synthetic_size: int = 10000  # nominal size of each synthetic family (an endless stream)
     max_tasks: int | None = None  # keep the first N tasks of this submixture (catalog order)
-    formats: dict[str, float] | None = None  # format weights for this submixture (default: the mixture's)
+    formats: dict[str, float] | None = None  # format weights for this submixture (default: the mixture's); for
+    # pre-rendered (Flan collection) tasks they pick which rows: a format of weight 0 is left out, the others are
+    # drawn in proportion to their weights among the formats a task has rows of
 
 
 @dataclass
@@ -143,10 +149,13 @@ def _check_config(cfg: MixtureConfig, where: str) -> None:
     for s in cfg.submixtures:
         if s.rate < 0:
             raise ConfigError(f"{where}: submixtures.{s.name}.rate must be >= 0")
-        if s.mixture and (s.sources or s.tasks or s.files):
-            raise ConfigError(f"{where}: submixtures.{s.name}: a nested mixture cannot also list sources, tasks or files")
-        if not (s.mixture or s.sources or s.tasks or s.files):
-            raise ConfigError(f"{where}: submixtures.{s.name}: names no sources, tasks, files or mixture")
+        if s.mixture and (s.sources or s.tasks or s.files or s.flan_collection):
+            raise ConfigError(f"{where}: submixtures.{s.name}: a nested mixture cannot also list sources, tasks, "
+                              "files or flan_collection")
+        if not (s.mixture or s.sources or s.tasks or s.files or s.flan_collection):
+            raise ConfigError(f"{where}: submixtures.{s.name}: names no sources, tasks, files, flan_collection or mixture")
+        for i, spec in enumerate(s.flan_collection):
+            check_spec(spec, f"{where}: submixtures.{s.name}.flan_collection[{i}]")
         for src in s.sources:
             if src not in catalog.CATALOG_SOURCES:
                 raise ConfigError(f"{where}: submixtures.{s.name}.sources: unknown source {src!r}."
@@ -252,6 +261,8 @@ def _select(leaf: _Leaf, catalog_tasks: Callable[[str], list], all_names: dict, 
         data_files = str(_resolve(leaf.cfg, f.data_files)) if f.data_files else None
         chosen.append(catalog.file_task(f.name, path, fields=f.fields or None, format=f.format, category=f.category,
                                         instruction=f.instruction, hf_split=f.split, hf_data_files=data_files))
+    for spec in s.flan_collection:
+        chosen += spec_tasks(spec, lambda p: _resolve(leaf.cfg, p), data_dir)
     kept = []
     for t in chosen:
         if any(fnmatch.fnmatchcase(t.name, p) for p in s.exclude):
@@ -333,6 +344,8 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
             no_format.setdefault(leaf.name, []).append(t.name)
             continue
         size = t.count if t.count is not None else leaf.sub.synthetic_size
+        if t.prerendered is not None:  # pre-rendered rows: only those of the formats this submixture draws
+            size = sum(t.prerendered[f] for f in fmts)
         if size <= 0:
             warnings.append(f"task {t.name} has no records: left out")
             continue
@@ -488,6 +501,13 @@ class _Context:
         return None
 
 
+    def contaminated_row(self, rec: dict) -> str | None:
+        """The benchmark a pre-rendered row (its inputs: the whole prompt, exemplars included; its targets) overlaps."""
+        if self.index is None:
+            return None
+        return self.index.match_record(rec["inputs"], rec["targets"])
+
+
 _FIELD_SEPARATOR = " \x00 "
 
 
@@ -508,13 +528,12 @@ class _TaskStream:
         self.fmt_choices = [(f, pt.formats[f][1], f in FEW_SHOT_FORMATS) for f in self.fmt_names]
         self.buffer: list[dict] = []
         self.recent: deque = deque(maxlen=8)
-        self.records = self._records()
+        self.records = self._prerendered_records() if pt.task.prerendered is not None else self._records()
         self.exhausted = False
         self.produced = 0
 
     def _records(self) -> Iterator[dict]:
         task, ctx, cfg = self.task, self.ctx, self.ctx.cfg
-        holdout = cfg.validation_size > 0
         if not task.finite:  # synthetic: the validation split is the generator's own disjoint stream
             split = "validation" if self.split == "validation" else "train"
             if self.pt.key != task.name:  # the same family in a second submixture: its own record stream
@@ -527,23 +546,31 @@ class _TaskStream:
                     continue
                 yield rec
             return
+        yield from self._epochs(lambda: task.open(cfg.seed, "train"), "question", "answer", ctx.contaminated)
+
+    def _epochs(self, open_records: Callable[[], Iterator[dict]], text: str, target: str,
+                contaminated: Callable[[dict], str | None]) -> Iterator[dict]:
+        """A finite task's records, epoch after epoch, less the empty, contaminated and other-split ones (the
+        validation bucket is a hash of the record's text and target fields)."""
+        task, ctx, cfg = self.task, self.ctx, self.ctx.cfg
+        holdout = cfg.validation_size > 0
         threshold = int(cfg.validation_fraction * (1 << 64))
         epoch = 0
         while True:
             yielded = 0
-            for rec in task.open(cfg.seed, "train"):
-                if not rec.get("question") or not rec.get("answer"):
+            for rec in open_records():
+                if not rec.get(text) or not rec.get(target):
                     if epoch == 0:
                         ctx.removed.add("empty", task.name, str(rec)[:200])
                     continue
                 if holdout:
-                    in_val = _seed(task.name, rec["question"], rec["answer"]) < threshold
+                    in_val = _seed(task.name, rec[text], rec[target]) < threshold
                     if in_val != (self.split == "validation"):
                         continue
-                hit = ctx.contaminated(rec)
+                hit = contaminated(rec)
                 if hit:
                     if epoch == 0:
-                        ctx.removed.add("decontaminated", task.name, rec["question"], hit)
+                        ctx.removed.add("decontaminated", task.name, rec[text], hit)
                     continue
                 yielded += 1
                 yield rec
@@ -551,7 +578,33 @@ class _TaskStream:
                 return
             epoch += 1
 
+    def _prerendered_records(self) -> Iterator[dict]:
+        """A pre-rendered task's rows, pass after pass: each draw picks a format by the submixture's format weights
+        (among the formats the task has rows of) and takes that format's next row (rows in a seeded order); a
+        format whose rows are used up drops out of the pass, so the others fill in; the next pass repeats rows
+        (removed as duplicates when dedup is on)."""
+        task, cfg = self.task, self.ctx.cfg
+        rng = random.Random(_seed(cfg.seed, self.split, self.pt.key, "formats"))
+        weights = {f: w for f, (w, _) in self.pt.formats.items()}
+
+        def one_pass() -> Iterator[dict]:
+            live = dict(weights)
+            rows = {f: task.open_rows(f, _seed(cfg.seed, task.name, f)) for f in live}
+            while live:
+                names = list(live)
+                cum = list(itertools.accumulate(live[f] for f in names))
+                fmt = names[min(bisect.bisect(cum, rng.random() * cum[-1]), len(names) - 1)]
+                rec = next(rows[fmt], None)
+                if rec is None:
+                    del live[fmt]
+                    continue
+                yield rec
+
+        yield from self._epochs(one_pass, "inputs", "targets", self.ctx.contaminated_row)
+
     def _next_record(self) -> dict | None:
+        if self.task.prerendered is not None:  # rows come in a seeded order already and need no exemplars
+            return next(self.records, None)
         size = max(1, self.ctx.cfg.shuffle_buffer)
         while len(self.buffer) < size:
             rec = next(self.records, None)
@@ -581,6 +634,8 @@ class _TaskStream:
 
     def render(self, rec: dict) -> tuple[str, str, str, str]:
         """(inputs, targets, template id, format) for one record."""
+        if self.task.prerendered is not None:  # a row FLAN's templates rendered: passed through as it is
+            return rec["inputs"], rec["targets"], rec["template_id"], rec["format"]
         rng, cfg, ctx = self.rng, self.ctx.cfg, self.ctx
         rand = rng.random
         fmt, templates, few_shot = self.fmt_choices[min(bisect.bisect(self.fmt_cum, rand()), len(self.fmt_cum) - 1)]
@@ -744,6 +799,18 @@ def _make_context(plan: Plan) -> tuple[_Context, dict]:
 
 
 # --- public API --------------------------------------------------------------------------------------------------
+
+
+def flan_collection_tasks(config: MixtureConfig, data_dir=None) -> list[catalog.Task]:
+    """The tasks of the config's flan_collection entries, nested mixtures included (for `flanlab tasks --mixture`)."""
+    from flanlab.settings import data_dir as resolve_data_dir
+
+    d = resolve_data_dir(data_dir)
+    tasks: list[catalog.Task] = []
+    for leaf in _leaves(config, stack=(Path(config.source_path).resolve(),) if config.source_path else ()):
+        for spec in leaf.sub.flan_collection:
+            tasks += spec_tasks(spec, lambda p, cfg=leaf.cfg: _resolve(cfg, p), d)
+    return tasks
 
 
 def preview_mixture(config: MixtureConfig, n: int, data_dir=None) -> list[Example]:
@@ -963,5 +1030,5 @@ def _stats(plan, ctx, decontam_info, written, n_val, task_counts, sub_counts, fm
     }
 
 
-__all__ = ["MixtureConfig", "SubmixtureConfig", "FileSpec", "load_mixture_config", "plan_mixture", "build_mixture",
-           "preview_mixture", "Plan", "PlannedTask"]
+__all__ = ["MixtureConfig", "SubmixtureConfig", "FileSpec", "FlanCollectionSpec", "load_mixture_config", "plan_mixture",
+           "build_mixture", "preview_mixture", "flan_collection_tasks", "Plan", "PlannedTask"]

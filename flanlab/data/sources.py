@@ -513,12 +513,22 @@ def iter_table(
 LOCAL_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "webdataset", "imagefolder", "audiofolder")
 
 
-def _hub_offline() -> bool:
+def hub_offline() -> bool:
     """True when the user switched the Hugging Face hub off (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)."""
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
             return True
     return False
+
+
+def require_hub(what: str, local_hint: str) -> None:
+    """Raise SourceUnavailableError at once when `what` (e.g. "Hugging Face dataset 'x'") cannot reach the hub:
+    switched off (HF_HUB_OFFLINE=1) or its endpoint unreachable; `local_hint` says how to use a local copy."""
+    if hub_offline():
+        raise SourceUnavailableError(f"{what} needs the hub, which is switched off here (HF_HUB_OFFLINE=1); {local_hint}")
+    endpoint = hub_endpoint()
+    if not hub_reachable():
+        raise SourceUnavailableError(f"{what} needs the hub, but {endpoint} cannot be reached from here; {local_hint}")
 
 
 def iter_hf_dataset(
@@ -539,18 +549,8 @@ def iter_hf_dataset(
     once instead of waiting on network retries; so does a network failure while loading."""
     local = name in LOCAL_BUILDERS or Path(name).expanduser().exists()
     if not local:
-        if _hub_offline():
-            raise SourceUnavailableError(
-                f"Hugging Face dataset {name!r} needs the hub, which is switched off here (HF_HUB_OFFLINE=1); "
-                "use a local copy: kind 'table' with its file, or kind 'hf' with name='json'/'csv'/'parquet' "
-                "and data_files=PATH"
-            )
-        endpoint = hub_endpoint()
-        if not hub_reachable():
-            raise SourceUnavailableError(
-                f"Hugging Face dataset {name!r} needs the hub, but {endpoint} cannot be reached from here; "
-                "use a local copy (kind 'table', or name='json' with data_files=PATH)"
-            )
+        require_hub(f"Hugging Face dataset {name!r}", "use a local copy: kind 'table' with its file, or kind 'hf' "
+                    "with name='json'/'csv'/'parquet' and data_files=PATH")
     import datasets
 
     label = name if data_files is None else f"{name} {data_files}"
