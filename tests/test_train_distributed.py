@@ -1,5 +1,7 @@
 """Two CPU processes (gloo, started by `accelerate launch`) train like one process on the same global batch:
-the logged losses agree to ~1e-5. DDP (the default), and FSDP (version 2) selected through accelerate."""
+the logged losses agree to ~1e-5. DDP (the default), and FSDP (version 2) selected through accelerate, which
+on CPU processes flanlab applies itself (torch's fully_shard: the parameters really are sharded). Both write
+checkpoints in the single-process format. Exact resume under FSDP: tests/test_train_fsdp_resume.py."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import torch
 import yaml
 
 from flanlab.train import load_train_config, train
+from flanlab.train.checkpoint import load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import write_mixture  # noqa: E402
@@ -33,15 +36,14 @@ def test_two_processes_match_one(tmp_path, mode):
         pytest.skip("the accelerate launcher is not installed next to this python")
     data = write_mixture(tmp_path / "mix")
     # one process, the global batch of 8 in two micro-batches of 4
-    single = train(load_train_config(None, None, **FIELDS, grad_accum=2, data=str(data),
+    # under FSDP, AdamW: transformers' Adafactor cannot update sharded parameters (flanlab refuses it there)
+    fields = dict(FIELDS, optimizer="adamw") if mode == "fsdp" else dict(FIELDS)
+    single = train(load_train_config(None, None, **fields, grad_accum=2, data=str(data),
                                      output_dir=str(tmp_path / "one")), progress=False)
 
     # two processes, each a micro-batch of 4 of the same global batch
     config = tmp_path / "two.yaml"
-    fields = dict(FIELDS, grad_accum=1, data=str(data), output_dir=str(tmp_path / "two"))
-    if mode == "fsdp":
-        fields["save_every"] = 0  # flanlab writes no checkpoints under FSDP (it says so)
-    config.write_text(yaml.safe_dump(fields))
+    config.write_text(yaml.safe_dump(dict(fields, grad_accum=1, data=str(data), output_dir=str(tmp_path / "two"))))
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]), OMP_NUM_THREADS="1")
     launcher = ["--multi_gpu"] if mode == "ddp" else ["--use_fsdp", "--fsdp_version", "2"]
     cmd = [str(accelerate), "launch", *launcher, "--num_processes", "2", "--num_machines", "1",
@@ -49,9 +51,10 @@ def test_two_processes_match_one(tmp_path, mode):
            "--no-progress"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "2 process(es)" in proc.stderr
+    assert f"2 process(es) ({mode})" in proc.stderr
     two = tmp_path / "two"
-    assert json.loads((two / "summary.json").read_text())["processes"] == 2
+    summary = json.loads((two / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["parallelism"] == mode
 
     one_losses, two_losses = _losses(single), _losses(two)
     assert len(one_losses) == len(two_losses) == 6
@@ -64,8 +67,39 @@ def test_two_processes_match_one(tmp_path, mode):
     ours, theirs = load_file(str(two / "model" / "model.safetensors")), load_file(str(single / "model" / "model.safetensors"))
     assert ours.keys() == theirs.keys()
     assert all(torch.allclose(ours[k], theirs[k], atol=1e-5) for k in ours)
-    if mode == "fsdp":
-        return
-    # the 2-process checkpoint holds one random-generator state per process
-    state = json.loads((two / "checkpoints" / "step-000006" / "state.json").read_text())
-    assert state["world_size"] == 2 and len(state["rng"]) == 2
+    # the 2-process checkpoint has the 1-process format (under FSDP too: the shards were gathered whole), with
+    # one random-generator state per process
+    one_ckpt = load_checkpoint(single / "checkpoints" / "step-000006")
+    two_ckpt = load_checkpoint(two / "checkpoints" / "step-000006")
+    assert two_ckpt["state"]["world_size"] == 2 and len(two_ckpt["rng"]) == 2
+    assert two_ckpt["weights"].keys() == one_ckpt["weights"].keys()
+    assert all(torch.allclose(two_ckpt["weights"][k], one_ckpt["weights"][k], atol=1e-5) for k in two_ckpt["weights"])
+    one_opt, two_opt = one_ckpt["optimizer"], two_ckpt["optimizer"]
+    assert two_opt["param_groups"] == one_opt["param_groups"]
+    assert two_opt["state"].keys() == one_opt["state"].keys()
+    for index, entries in two_opt["state"].items():
+        assert entries.keys() == one_opt["state"][index].keys()
+        for name, value in entries.items():
+            theirs_value = one_opt["state"][index][name]
+            if isinstance(value, torch.Tensor):
+                assert value.shape == theirs_value.shape and torch.allclose(value, theirs_value, rtol=1e-4, atol=1e-6)
+            else:
+                assert value == theirs_value
+
+
+def test_fsdp_refuses_adafactor(tmp_path):
+    """transformers' Adafactor cannot update sharded parameters: FSDP says so before loading anything."""
+    accelerate = Path(sys.executable).parent / "accelerate"
+    if not accelerate.exists():
+        pytest.skip("the accelerate launcher is not installed next to this python")
+    config = tmp_path / "two.yaml"
+    config.write_text(yaml.safe_dump(dict(FIELDS, optimizer="adafactor", data=str(write_mixture(tmp_path / "mix")),
+                                          output_dir=str(tmp_path / "two"))))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]), OMP_NUM_THREADS="1")
+    cmd = [str(accelerate), "launch", "--use_fsdp", "--fsdp_version", "2", "--num_processes", "2", "--num_machines",
+           "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "flanlab.cli", "train", str(config),
+           "--no-progress"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "under FSDP, optimizer=adafactor is not supported" in proc.stderr
+    assert not (tmp_path / "two").exists()

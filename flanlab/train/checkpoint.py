@@ -11,6 +11,12 @@ whole under its final name or not at all):
                             time, token count, and the config it was trained with
 Everything needed to continue bit-for-bit is there: weights, optimizer moments, scheduler position, random
 generators (dropout) and data position (the step: flanlab.train.data makes batches a pure function of it).
+
+The format is the same whatever the number of processes and however they hold the model (one process, DDP,
+or FSDP2 with every parameter sharded): `training_state` gathers the full state of a sharded model and its
+optimizer into the single-process layout (weights by parameter name, optimizer state by parameter index),
+and `restore_training_state` loads it back, each process keeping its shards
+(torch.distributed.checkpoint.state_dict does the gathering and the sharding).
 """
 
 from __future__ import annotations
@@ -110,6 +116,91 @@ def join_optimizer_state(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
         state.setdefault(int(index), {})[name] = value
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in plain["param_groups"]]
     return {"state": state, "param_groups": groups}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the state of the model and optimizer being trained: whole (one process, DDP) or sharded (FSDP2)
+
+
+def parameter_names(root: torch.nn.Module) -> dict[int, list[str]]:
+    """id(parameter) -> its names in `root`, first the one named_parameters() gives (tied weights have more)."""
+    names: dict[int, list[str]] = {}
+    for name, p in root.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(name)
+    return names
+
+
+def _optimizer_order(root: torch.nn.Module, optimizer) -> list[str]:
+    """The name of each parameter the optimizer updates, in the order of its parameter indices."""
+    names = parameter_names(root)
+    return [names[id(p)][0] for group in optimizer.param_groups for p in group["params"]]
+
+
+def _unwrap_optimizer(optimizer):
+    return getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer wraps the torch one
+
+
+def training_state(root: torch.nn.Module, optimizer, trainable: list[tuple[str, torch.nn.Parameter]],
+                   sharded: bool) -> tuple[dict[str, torch.Tensor], dict]:
+    """(trainable weights by name, optimizer.state_dict() keyed by parameter index), as one process holds them.
+
+    `root` is the module the optimizer's parameters belong to (for FSDP2 the root of the sharding);
+    `trainable` the (name, parameter) pairs to save, named as the checkpoint names them. With `sharded`
+    (FSDP2), every process must call this (the shards are gathered collectively); the full state lands on
+    process 0, on the CPU, and the other processes get ({}, {})."""
+    if not sharded:
+        return dict(trainable), optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                         get_optimizer_state_dict)
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    optim = _unwrap_optimizer(optimizer)
+    full_weights = get_model_state_dict(root, options=options)
+    full_optim = get_optimizer_state_dict(root, optim, options=options)
+    if torch.distributed.get_rank() != 0:  # gathered to process 0 only
+        return {}, {}
+    names = parameter_names(root)
+    weights = {name: full_weights[names[id(p)][0]] for name, p in trainable}
+    # torch names the optimizer's parameters; the checkpoint numbers them, as optimizer.state_dict() does
+    order = _optimizer_order(root, optim)
+    listed = [name for group in full_optim["param_groups"] for name in group["params"]]
+    if listed != order:
+        raise RuntimeError(f"the gathered optimizer state lists its parameters in another order ({listed[:3]}... "
+                           f"vs {order[:3]}...)")
+    index = {name: i for i, name in enumerate(order)}
+    state = {index[name]: entries for name, entries in full_optim["state"].items()}
+    groups = [dict(group, params=[index[name] for name in group["params"]]) for group in full_optim["param_groups"]]
+    return weights, {"state": state, "param_groups": groups}
+
+
+def restore_training_state(root: torch.nn.Module, optimizer, trainable: list[tuple[str, torch.nn.Parameter]],
+                           weights: dict[str, torch.Tensor], optimizer_state: dict, sharded: bool) -> None:
+    """Load a checkpoint's weights (by trainable name) and optimizer state (by parameter index).
+
+    With `sharded` (FSDP2), every process calls this with the full state and keeps its own shards."""
+    if not sharded:
+        with torch.no_grad():
+            for name, p in trainable:
+                p.copy_(weights[name])
+        optimizer.load_state_dict(optimizer_state)
+        return
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
+                                                         set_optimizer_state_dict)
+
+    options = StateDictOptions(full_state_dict=True)
+    optim = _unwrap_optimizer(optimizer)
+    order = _optimizer_order(root, optim)
+    named = {
+        "state": {order[index]: entries for index, entries in optimizer_state["state"].items()},
+        "param_groups": [dict(group, params=[order[i] for i in group["params"]])
+                         for group in optimizer_state["param_groups"]],
+    }
+    # the optimizer first: torch initialises an empty optimizer state with a zero-learning-rate step
+    set_optimizer_state_dict(root, optim, named, options=options)
+    names = parameter_names(root)
+    # every name of a tied parameter gets the value, or loading would overwrite it with the stale alias
+    full = {alias: weights[name] for name, p in trainable for alias in names[id(p)]}
+    set_model_state_dict(root, full, options=options)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -12,9 +12,14 @@ and returns the run folder:
 A rerun of an unfinished folder resumes from its newest checkpoint and ends with the same weights as an
 uninterrupted run (tests/test_train_resume.py kills a run with SIGKILL to check it).
 
-Distributed: run under `accelerate launch` (DDP; FSDP through accelerate's own config) and every process
-builds the same global batch for a step and takes its share; the loss is the token-level mean over the
-global batch, so 1 and N processes train the same way (tests/test_train_distributed.py).
+Distributed: run under `accelerate launch` (DDP by default; FSDP with --use_fsdp) and every process builds the
+same global batch for a step and takes its share; the loss is the token-level mean over the global batch, so
+1 and N processes train the same way (tests/test_train_distributed.py). FSDP on GPUs is accelerate's own; on
+CPU processes accelerate silently falls back to DDP, so flanlab shards the model itself there with torch's
+FSDP2 `fully_shard` (version 2 only), which is what the CPU tests exercise. Checkpoints have one format
+whatever the number of processes: under FSDP (version 2) the shards are gathered to process 0, which writes
+them, and a resumed run gives each process its shards back (tests/test_train_fsdp_resume.py kills a 2-process
+FSDP run and resumes it). FSDP refuses LoRA, eval_suite and the Adafactor optimizer.
 On CUDA the forward runs in bf16 autocast over fp32 weights; on CPU everything is fp32.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -32,7 +38,8 @@ import torch
 
 from flanlab.config import to_dict
 from flanlab.fileio import atomic_dir, atomic_write_json
-from flanlab.train.checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from flanlab.train.checkpoint import (capture_rng, latest_checkpoint, load_checkpoint, parameter_names,
+                                     restore_rng, restore_training_state, save_checkpoint, training_state)
 from flanlab.train.config import RESUMABLE_CHANGES, TrainConfig
 from flanlab.train.data import RowStream, data_fingerprint, eval_rows, find_data_files, read_pairs, tokenize_pairs
 from flanlab.train.loss import SFTLoss
@@ -87,6 +94,42 @@ def make_optimizer(config: TrainConfig, named_params: list[tuple[str, torch.nn.P
 
         return Adafactor(groups, lr=config.lr, scale_parameter=False, relative_step=False, warmup_init=False)
     return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.adam_betas))
+
+
+def fsdp_on_cpu_requested(accelerator) -> bool:
+    """`accelerate launch --use_fsdp` with CPU processes: accelerate leaves them DDP (it shards only on GPUs)."""
+    from accelerate.utils import DistributedType
+
+    return (accelerator.distributed_type == DistributedType.MULTI_CPU
+            and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true")
+
+
+def shard_on_cpu(module: torch.nn.Module, model, world: int) -> None:
+    """FSDP2 over CPU processes (gloo), in place: each transformer block (the model's `_no_split_modules`) is
+    its own unit, then the root `module` takes the rest (embeddings, tied output head, final norm). Settings
+    come from the launcher's FSDP options, as accelerate reads them; only version 2 is supported."""
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    plugin = FullyShardedDataParallelPlugin()  # reads the FSDP_* variables `accelerate launch` sets
+    if plugin.fsdp_version != 2:
+        raise ValueError(f"FSDP on CPU processes: flanlab shards with FSDP version 2 only (launched with version "
+                         f"{plugin.fsdp_version}); pass --fsdp_version 2 to accelerate launch")
+    mesh = init_device_mesh("cpu", (world,))
+    blocks = set(getattr(model, "_no_split_modules", None) or ())
+    for sub in model.modules():
+        if type(sub).__name__ in blocks:
+            fully_shard(sub, mesh=mesh, reshard_after_forward=plugin.reshard_after_forward)
+    fully_shard(module, mesh=mesh, reshard_after_forward=plugin.reshard_after_forward)
+
+
+def full_state_dict(module: torch.nn.Module) -> dict:
+    """The whole state dict of an FSDP-sharded module, on the CPU of process 0 ({} on the others).
+    Every process must call it: the shards are gathered collectively."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:
@@ -233,10 +276,18 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
     main = accelerator.is_main_process
     world = accelerator.num_processes
-    fsdp = accelerator.distributed_type == DistributedType.FSDP
-    if fsdp and (config.lora.enabled or config.save_every or config.eval_suite):
-        raise ValueError("under FSDP, flanlab train supports neither LoRA, nor checkpoints (save_every), nor "
-                         "eval_suite: set lora.enabled=false save_every=0 eval_suite=null, or use DDP (the default)")
+    cpu_fsdp = fsdp_on_cpu_requested(accelerator)  # flanlab shards the model itself (accelerate would not)
+    fsdp = accelerator.distributed_type == DistributedType.FSDP or cpu_fsdp
+    if fsdp and (config.lora.enabled or config.eval_suite):
+        raise ValueError("under FSDP, flanlab train supports neither LoRA nor eval_suite: set lora.enabled=false "
+                         "eval_suite=null, or use DDP (the default)")
+    if fsdp and config.optimizer == "adafactor":
+        raise ValueError("under FSDP, optimizer=adafactor is not supported: transformers' Adafactor cannot update "
+                         "sharded (DTensor) parameters, and its factored moments need whole matrices; set "
+                         "optimizer=adamw, or use DDP (the default)")
+    if fsdp and not cpu_fsdp and not accelerator.is_fsdp2 and config.save_every:
+        raise ValueError("checkpoints under FSDP need FSDP version 2 (accelerate launch --fsdp_version 2); "
+                         "or set save_every=0")
     if config.threads:
         torch.set_num_threads(config.threads)
     set_seed(config.seed)
@@ -275,12 +326,17 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         raise ValueError(f"batch_size {config.batch_size} must be a multiple of grad_accum x processes "
                          f"({config.grad_accum} x {world})")
 
+    module = SFTLoss(model, kind)
+    if cpu_fsdp:  # sharding replaces the parameters (by DTensors): the optimizer is made on the sharded ones
+        shard_on_cpu(module, model, world)
+        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optimizer = make_optimizer(config, trainable)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
-    module = SFTLoss(model, kind)
-    module, optimizer = accelerator.prepare(module, optimizer)  # the scheduler is stepped by hand, once per step
-    # FSDP may replace parameter objects (sharded DTensors): take them again from the prepared module
-    trainable = [(n, p) for n, p in accelerator.unwrap_model(module).model.named_parameters() if p.requires_grad]
+    if not cpu_fsdp:
+        module, optimizer = accelerator.prepare(module, optimizer)  # the scheduler is stepped by hand, once per step
+        # FSDP may replace parameter objects (sharded DTensors): take them again from the prepared module
+        trainable = [(n, p) for n, p in accelerator.unwrap_model(module).model.named_parameters() if p.requires_grad]
+    parallelism = "fsdp" if fsdp else "ddp" if world > 1 else "single"
 
     # --- resume -----------------------------------------------------------------------------------------------
     fingerprint = data_fingerprint(train_files)
@@ -289,13 +345,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     if ckpt_path is not None:
         ckpt = load_checkpoint(ckpt_path)
         _check_resumable(ckpt["state"], config, fingerprint, ckpt_path)
-        params = dict(trainable)
-        if set(ckpt["weights"]) != set(params):
+        if set(ckpt["weights"]) != {name for name, _ in trainable}:
             raise ValueError(f"{ckpt_path}: its weights do not match this model's trainable parameters")
-        with torch.no_grad():
-            for name, value in ckpt["weights"].items():
-                params[name].copy_(value)
-        optimizer.load_state_dict(ckpt["optimizer"])
+        restore_training_state(module, optimizer, trainable, ckpt["weights"], ckpt["optimizer"], sharded=fsdp)
         scheduler.load_state_dict(ckpt["scheduler"])
         if len(ckpt["rng"]) != world:
             raise ValueError(f"{ckpt_path} was written by {len(ckpt['rng'])} process(es); resume it with as many "
@@ -317,8 +369,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         rows0 = stream.epoch_rows(0)
         print(f"[flanlab train] {config.model} ({kind}, {total_params / 1e6:.1f}M params, "
               f"{sum(p.numel() for _, p in trainable) / 1e6:.2f}M trainable), {len(train_data)} examples -> "
-              f"{len(rows0)} rows/epoch ({'packed' if config.packing else 'unpacked'}), {world} process(es), "
-              f"{per_forward} rows per forward; setup {time.time() - t_setup:.1f}s", file=sys.stderr)
+              f"{len(rows0)} rows/epoch ({'packed' if config.packing else 'unpacked'}), {world} process(es) "
+              f"({parallelism}), {per_forward} rows per forward; setup {time.time() - t_setup:.1f}s", file=sys.stderr)
 
     # --- the loop ---------------------------------------------------------------------------------------------
     from tqdm.auto import tqdm
@@ -368,7 +420,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
         if config.save_every and done % config.save_every == 0 and done < config.steps:
             _save(accelerator, module, trainable, optimizer, scheduler, stream, config, out, done, fingerprint,
-                  tokens, enc_tokens, target_tokens, positions, elapsed_before + time.time() - t_start)
+                  tokens, enc_tokens, target_tokens, positions, elapsed_before + time.time() - t_start, fsdp)
         if (config.eval_every and done % config.eval_every == 0) or done == config.steps:
             _evaluate(accelerator, module, model, tokenizer, kind, config, lm.untrained, val_rows, pad_id, out, done,
                       log)
@@ -379,15 +431,15 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     # --- export and summary ---------------------------------------------------------------------------------
     if config.save_every and config.steps > start_step:  # a final checkpoint: a rerun with more steps continues
         _save(accelerator, module, trainable, optimizer, scheduler, stream, config, out, config.steps, fingerprint,
-              tokens, enc_tokens, target_tokens, positions, wall)
-    state_dict = accelerator.get_state_dict(module) if fsdp else None
+              tokens, enc_tokens, target_tokens, positions, wall, fsdp)
+    state_dict = full_state_dict(module) if fsdp else None
     if main:
         _export(out, hf, peft_model, tokenizer, lm, config, state_dict)
         entries = log.entries()
         train_losses = [e["loss"] for e in entries if "loss" in e]
         evals = [e["eval"] for e in entries if "eval" in e]
         summary = _summary(config, lm, kind, total_params, encoder_params, trainable, tokens, enc_tokens,
-                           target_tokens, positions, wall, train_losses, evals, train_data, world)
+                           target_tokens, positions, wall, train_losses, evals, train_data, world, parallelism)
         summary["peak_rss_mb_training"] = peak_rss_training
         atomic_write_json(out / "summary.json", summary)
         log.close()
@@ -432,15 +484,21 @@ def _jsonable(value):
 
 
 def _save(accelerator, module, trainable, optimizer, scheduler, stream, config, out, step, fingerprint,
-          tokens, enc_tokens, target_tokens, positions, elapsed) -> None:
-    """Checkpoint after `step` steps; refuses to save non-finite weights (so the last checkpoint stays good)."""
+          tokens, enc_tokens, target_tokens, positions, elapsed, fsdp) -> None:
+    """Checkpoint after `step` steps; refuses to save non-finite weights (so the last checkpoint stays good).
+
+    Every process calls it: the random generators are gathered from all, and under FSDP the shards too."""
     from accelerate.utils import gather_object
 
-    for name, p in trainable:
-        if not torch.isfinite(p).all():
-            _diverged(out, step, float("nan"), float("nan"), accelerator.is_main_process,
-                      f"parameter {name} is not finite")
+    # each process checks the weights it holds (its shards under FSDP), and all learn of any bad one
+    bad = [name for name, p in trainable if not torch.isfinite(_local(p)).all()]
+    if accelerator.num_processes > 1:
+        bad = sorted(set(gather_object(bad)))
+    if bad:
+        _diverged(out, step, float("nan"), float("nan"), accelerator.is_main_process,
+                  f"parameter {bad[0]} is not finite")
     rng = gather_object([capture_rng()]) if accelerator.num_processes > 1 else [capture_rng()]  # one per process
+    weights, optimizer_state = training_state(module, optimizer, trainable, sharded=fsdp)
     if accelerator.is_main_process:
         state = {
             "data_position": stream.position(step, config.batch_size),
@@ -450,10 +508,17 @@ def _save(accelerator, module, trainable, optimizer, scheduler, stream, config, 
             "world_size": accelerator.num_processes,
             "config": _jsonable(to_dict(config)),
         }
-        save_checkpoint(out / "checkpoints", step, weights={n: p for n, p in trainable},
-                        optimizer_state=optimizer.state_dict(), scheduler_state=scheduler.state_dict(),
+        save_checkpoint(out / "checkpoints", step, weights=weights,
+                        optimizer_state=optimizer_state, scheduler_state=scheduler.state_dict(),
                         rng=rng, state=state, keep=config.keep_checkpoints)
     accelerator.wait_for_everyone()
+
+
+def _local(p: torch.Tensor) -> torch.Tensor:
+    """This process's part of a parameter: its shard for an FSDP2 (DTensor) parameter, else the whole."""
+    from torch.distributed.tensor import DTensor
+
+    return p.to_local() if isinstance(p, DTensor) else p
 
 
 def _diverged(out: Path, step: int, loss: float, grad_norm: float, main: bool, detail: str = "") -> None:
@@ -490,6 +555,11 @@ def _export(out: Path, hf, peft_model, tokenizer, lm, config: TrainConfig, state
         merged = hf
         if state_dict is not None:  # FSDP: the gathered full state dict, keys prefixed by SFTLoss's "model."
             state_dict = {k.removeprefix("model."): v for k, v in state_dict.items()}
+            # the gathered copies of a tied parameter are separate tensors: make them one again, so that
+            # save_pretrained leaves out the tied names as it does for an unsharded model
+            for names in parameter_names(hf).values():
+                for alias in names[1:]:
+                    state_dict[alias] = state_dict[names[0]]
     with atomic_dir(out / "model", overwrite=True) as tmp:
         merged.save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
@@ -499,7 +569,7 @@ def _export(out: Path, hf, peft_model, tokenizer, lm, config: TrainConfig, state
 
 
 def _summary(config, lm, kind, total_params, encoder_params, trainable, tokens, enc_tokens, target_tokens,
-             positions, wall, train_losses, evals, data, world) -> dict:
+             positions, wall, train_losses, evals, data, world, parallelism) -> dict:
     if kind == "seq2seq":
         # an encoder token passes through the encoder's parameters only, a decoder token through the rest
         flops = 6.0 * (encoder_params * enc_tokens + (total_params - encoder_params) * (tokens - enc_tokens))
@@ -531,6 +601,7 @@ def _summary(config, lm, kind, total_params, encoder_params, trainable, tokens, 
         "truncated_inputs": data.truncated_inputs,
         "truncated_targets": data.truncated_targets,
         "processes": world,
+        "parallelism": parallelism,  # "single", "ddp" or "fsdp" (parameters sharded over the processes)
         "peak_rss_mb": _peak_rss_mb(),
         "config": _jsonable(to_dict(config)),
     }
