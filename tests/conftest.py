@@ -3,7 +3,10 @@ caller set one (the converted SmolLM2 folder is then reused), tiny models built 
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,23 @@ def smollm2():
     if not ok:
         pytest.skip(f"SmolLM2 preset not available: {why}")
     return load("smollm2-135m-instruct", device="cpu", verbose=False)
+
+
+@pytest.fixture
+def loopback_server(tmp_path):
+    """For remote-URL sources, tested here without the internet: an HTTP server on 127.0.0.1 (ephemeral port) serving tmp_path/www; stopped at the end of the test."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=root))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()

@@ -5,12 +5,9 @@ task names and contaminated rows; malformed files and offline hub ids fail clear
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import random
 import socket
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -292,26 +289,6 @@ def test_hub_dataset_offline_or_unreachable_fails_fast(tmp_path, monkeypatch):
     with pytest.raises(SourceUnavailableError, match=r"'org/flan_copy'.*cannot be reached"):
         flan_collection.spec_tasks(FlanCollectionSpec(submix="t0", dataset="org/flan_copy"), Path, None)
     assert time.monotonic() - start < 10
-
-
-@pytest.fixture
-def loopback_server(tmp_path):
-    """An HTTP server on 127.0.0.1 (ephemeral port) serving tmp_path/www; stopped at the end of the test."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=root))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-    assert not thread.is_alive()
 
 
 def test_remote_file_through_loopback_http(tmp_path, loopback_server, monkeypatch):

@@ -3,12 +3,9 @@ the Hugging Face path through a local file and a loopback HTTP server, and the r
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import math
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -318,26 +315,6 @@ def test_table_unknown_format(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- HF datasets
-
-
-@pytest.fixture
-def loopback_server(tmp_path):
-    """An HTTP server on 127.0.0.1 (ephemeral port) serving tmp_path/www; stopped at the end of the test."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=root))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-    assert not thread.is_alive()
 
 
 def test_hf_local_file(tmp_path):
