@@ -7,7 +7,9 @@ Stages, each printed with its wall time; a rerun skips the finished ones (a kill
   2. before   evaluate the model (default: the SmolLM2-135M-Instruct preset) on the synthetic held-out suite:
               direct answers by rank scoring, a small chain-of-thought generation subset (generation is the
               slow part on CPU: ~25 tokens/s for SmolLM2); with --data-dir also the real benchmarks (MMLU, BBH,
-              TyDiQA, MGSM), a subset of --limit items per subtask
+              TyDiQA, MGSM), a subset of --limit items per subtask. That is far slower: even at --limit 1 the
+              CoT prompts are long (MGSM's 8 native exemplars: ~40 s an item for SmolLM2 on 2 cores), and the
+              whole demo took 75 min here with the machine shared (34 min per evaluation), against 9 min offline
   3. train    fine-tune briefly (configs/train/smollm2-demo.yaml)
   4. after    evaluate the fine-tuned model exactly as in stage 2
   5. report   the HTML page and its Markdown twin with before/after, deltas and plots
