@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import socket
 import threading
 from pathlib import Path
 
@@ -70,3 +71,13 @@ def loopback_server(tmp_path):
     server.server_close()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def hub_unreachable(monkeypatch) -> None:
+    """The hub switched on (HF_HUB_OFFLINE=0) but unreachable: HF_ENDPOINT is a loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}")

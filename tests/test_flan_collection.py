@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,6 +21,7 @@ from flanlab.data import catalog, flan_collection
 from flanlab.data.flan_collection import FlanCollectionSpec, open_files
 from flanlab.data.mixture import build_mixture, load_mixture_config, plan_mixture
 from flanlab.data.sources import SourceFormatError, SourceUnavailableError
+from conftest import hub_unreachable  # tests/ is on sys.path under pytest
 
 TYPES = ("zs_opt", "fs_opt", "zs_noopt", "fs_noopt")
 MUFFIN = {"anli_r1": 240, "glue_sst2": 80, "mmlu_abstract_algebra": 20}  # planted held-out name
@@ -280,12 +280,7 @@ def test_hub_dataset_offline_or_unreachable_fails_fast(tmp_path, monkeypatch):
     start = time.monotonic()
     with pytest.raises(SourceUnavailableError, match=r"'DataProvenanceInitiative/t0_submix_original'.*HF_HUB_OFFLINE=1"):
         flan_collection.spec_tasks(spec, Path, None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}")
+    hub_unreachable(monkeypatch)
     with pytest.raises(SourceUnavailableError, match=r"'org/flan_copy'.*cannot be reached"):
         flan_collection.spec_tasks(FlanCollectionSpec(submix="t0", dataset="org/flan_copy"), Path, None)
     assert time.monotonic() - start < 10

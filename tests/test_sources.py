@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from flanlab.data.sources import (
     read_niv2_task,
 )
 from flanlab.registry import UnknownNameError
+from conftest import hub_unreachable  # tests/ is on sys.path under pytest
 
 
 def write_json(path: Path, obj) -> Path:
@@ -344,13 +344,7 @@ def test_hf_hub_name_offline_or_unreachable_fails_fast(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SourceUnavailableError, match=r"'squad'.*HF_HUB_OFFLINE=1"):
         next(iter_hf_dataset("squad"))
-    # the hub switched on but unreachable: a port nothing listens on
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}")
+    hub_unreachable(monkeypatch)
     with pytest.raises(SourceUnavailableError, match=r"'org/some_dataset'.*cannot be reached"):
         next(iter_hf_dataset("org/some_dataset"))
 
