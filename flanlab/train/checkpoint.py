@@ -130,10 +130,18 @@ def parameter_names(root: torch.nn.Module) -> dict[int, list[str]]:
     return names
 
 
-def _optimizer_order(root: torch.nn.Module, optimizer) -> list[str]:
-    """The name of each parameter the optimizer updates, in the order of its parameter indices."""
-    names = parameter_names(root)
+def _optimizer_order(names: dict[int, list[str]], optimizer) -> list[str]:
+    """The name of each parameter the optimizer updates, in the order of its parameter indices
+    (`names`: parameter_names of the module the parameters belong to)."""
     return [names[id(p)][0] for group in optimizer.param_groups for p in group["params"]]
+
+
+def gather_full_weights(root: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The whole state dict of an FSDP2-sharded module, on the CPU of process 0 ({} on the others).
+    Every process must call it: the shards are gathered collectively."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(root, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def _unwrap_optimizer(optimizer):
@@ -150,19 +158,18 @@ def training_state(root: torch.nn.Module, optimizer, trainable: list[tuple[str, 
     process 0, on the CPU, and the other processes get ({}, {})."""
     if not sharded:
         return dict(trainable), optimizer.state_dict()
-    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                         get_optimizer_state_dict)
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     optim = _unwrap_optimizer(optimizer)
-    full_weights = get_model_state_dict(root, options=options)
-    full_optim = get_optimizer_state_dict(root, optim, options=options)
+    full_weights = gather_full_weights(root)
+    full_optim = get_optimizer_state_dict(root, optim, options=StateDictOptions(full_state_dict=True,
+                                                                                 cpu_offload=True))
     if torch.distributed.get_rank() != 0:  # gathered to process 0 only
         return {}, {}
     names = parameter_names(root)
     weights = {name: full_weights[names[id(p)][0]] for name, p in trainable}
     # torch names the optimizer's parameters; the checkpoint numbers them, as optimizer.state_dict() does
-    order = _optimizer_order(root, optim)
+    order = _optimizer_order(names, optim)
     listed = [name for group in full_optim["param_groups"] for name in group["params"]]
     if listed != order:
         raise RuntimeError(f"the gathered optimizer state lists its parameters in another order ({listed[:3]}... "
@@ -189,7 +196,8 @@ def restore_training_state(root: torch.nn.Module, optimizer, trainable: list[tup
 
     options = StateDictOptions(full_state_dict=True)
     optim = _unwrap_optimizer(optimizer)
-    order = _optimizer_order(root, optim)
+    names = parameter_names(root)
+    order = _optimizer_order(names, optim)
     named = {
         "state": {order[index]: entries for index, entries in optimizer_state["state"].items()},
         "param_groups": [dict(group, params=[order[i] for i in group["params"]])
@@ -197,7 +205,6 @@ def restore_training_state(root: torch.nn.Module, optimizer, trainable: list[tup
     }
     # the optimizer first: torch initialises an empty optimizer state with a zero-learning-rate step
     set_optimizer_state_dict(root, optim, named, options=options)
-    names = parameter_names(root)
     # every name of a tied parameter gets the value, or loading would overwrite it with the stale alias
     full = {alias: weights[name] for name, p in trainable for alias in names[id(p)]}
     set_model_state_dict(root, full, options=options)

@@ -38,8 +38,9 @@ import torch
 
 from flanlab.config import to_dict
 from flanlab.fileio import atomic_dir, atomic_write_json
-from flanlab.train.checkpoint import (capture_rng, latest_checkpoint, load_checkpoint, parameter_names,
-                                     restore_rng, restore_training_state, save_checkpoint, training_state)
+from flanlab.train.checkpoint import (capture_rng, gather_full_weights, latest_checkpoint, load_checkpoint,
+                                     parameter_names, restore_rng, restore_training_state, save_checkpoint,
+                                     training_state)
 from flanlab.train.config import RESUMABLE_CHANGES, TrainConfig
 from flanlab.train.data import RowStream, data_fingerprint, eval_rows, find_data_files, read_pairs, tokenize_pairs
 from flanlab.train.loss import SFTLoss
@@ -122,14 +123,6 @@ def shard_on_cpu(module: torch.nn.Module, model, world: int) -> None:
         if type(sub).__name__ in blocks:
             fully_shard(sub, mesh=mesh, reshard_after_forward=plugin.reshard_after_forward)
     fully_shard(module, mesh=mesh, reshard_after_forward=plugin.reshard_after_forward)
-
-
-def full_state_dict(module: torch.nn.Module) -> dict:
-    """The whole state dict of an FSDP-sharded module, on the CPU of process 0 ({} on the others).
-    Every process must call it: the shards are gathered collectively."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-    return get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:
@@ -432,7 +425,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     if config.save_every and config.steps > start_step:  # a final checkpoint: a rerun with more steps continues
         _save(accelerator, module, trainable, optimizer, scheduler, stream, config, out, config.steps, fingerprint,
               tokens, enc_tokens, target_tokens, positions, wall, fsdp)
-    state_dict = full_state_dict(module) if fsdp else None
+    state_dict = gather_full_weights(module) if fsdp else None
     if main:
         _export(out, hf, peft_model, tokenizer, lm, config, state_dict)
         entries = log.entries()
