@@ -505,21 +505,21 @@ def collection_tasks(coll: Collection, format_map: dict[str, str] | None = None,
     return tasks
 
 
-def data_dir_folder(data_dir: Path | None, submix: str) -> Path | None:
-    """<data dir>/flan_collection/<submix>/ when it holds parquet / jsonl files."""
+def data_dir_files(data_dir: Path | None, submix: str) -> list[str]:
+    """The parquet / jsonl files in <data dir>/flan_collection/<submix>/ ([] when there are none)."""
     if data_dir is None:
-        return None
+        return []
     folder = Path(data_dir) / "flan_collection" / submix
-    return folder if folder.is_dir() and _data_files(folder) else None
+    return _data_files(folder) if folder.is_dir() else []
 
 
 def discover_data_dir(data_dir: Path | None) -> list:
     """The catalog source: the tasks of every submix copied into <data dir>/flan_collection/<submix>/."""
     tasks = []
     for name in SUBMIXES:
-        folder = data_dir_folder(data_dir, name)
-        if folder is not None:
-            tasks += collection_tasks(open_files(name, _data_files(folder)))
+        files = data_dir_files(data_dir, name)
+        if files:
+            tasks += collection_tasks(open_files(name, files))
     return tasks
 
 
@@ -532,8 +532,8 @@ def spec_tasks(spec: FlanCollectionSpec, resolve: Callable[[str], Path], data_di
     elif spec.dataset:
         local = resolve(spec.dataset)
         coll = open_dataset(spec.submix, str(local) if local.exists() else spec.dataset, spec.revision)
-    elif (folder := data_dir_folder(data_dir, spec.submix)) is not None:
-        coll = open_files(spec.submix, _data_files(folder))
+    elif files := data_dir_files(data_dir, spec.submix):
+        coll = open_files(spec.submix, files)
     else:
         coll = open_dataset(spec.submix, SUBMIXES[spec.submix].dataset, spec.revision)
     return collection_tasks(coll, spec.format_map, spec.template_types)
