@@ -5,11 +5,9 @@ generators matter too, AdamW so that the optimizer moments do)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,26 +19,14 @@ from flanlab.train.checkpoint import list_checkpoints, load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import write_mixture  # noqa: E402
+from test_train_resume import killed_while_saving, logged_losses  # noqa: E402
 
 FIELDS = dict(model="tiny-llama", steps=8, batch_size=8, grad_accum=1, lr=1e-2, dropout=0.1, optimizer="adamw",
               schedule="cosine", warmup_steps=2, max_input_len=64, max_target_len=32, pack_len=128, save_every=3,
               keep_checkpoints=3, threads=1)
 
-# Process 0 trains and kills itself (SIGKILL, no cleanup) in the middle of writing the step-6 checkpoint,
-# right after its weights file is written: a test-side patch of the writer, nothing in the library. The
-# launcher then stops process 1, which is waiting for process 0 to finish the checkpoint.
-CHILD = textwrap.dedent("""
-    import os, signal, sys
-    import flanlab.train.checkpoint as ck
-    from flanlab.train import load_train_config, train
-    real_save_file = ck.save_file
-    def save_file(tensors, filename, *args, **kwargs):
-        real_save_file(tensors, filename, *args, **kwargs)
-        if "step-000006" in filename:
-            os.kill(os.getpid(), signal.SIGKILL)
-    ck.save_file = save_file
-    train(load_train_config(sys.argv[1]), progress=False)
-""")
+# Process 0 kills itself while writing the step-6 checkpoint (killed_while_saving); the launcher then stops
+# process 1, which is waiting for process 0 to finish the checkpoint.
 
 
 def _launch(tmp_path: Path, config: Path, *program: str) -> subprocess.CompletedProcess:
@@ -57,11 +43,6 @@ def _config(tmp_path: Path, data: Path, name: str) -> Path:
     return path
 
 
-def _losses(run: Path) -> list[tuple[int, float]]:
-    return [(e["step"], e["loss"]) for e in map(json.loads, (run / "log.jsonl").read_text().splitlines())
-            if "loss" in e]
-
-
 def test_fsdp_sigkill_then_resume_equals_uninterrupted(tmp_path):
     if not (Path(sys.executable).parent / "accelerate").exists():
         pytest.skip("the accelerate launcher is not installed next to this python")
@@ -74,14 +55,14 @@ def test_fsdp_sigkill_then_resume_equals_uninterrupted(tmp_path):
 
     config = _config(tmp_path, data, "killed")
     run = tmp_path / "killed"
-    (tmp_path / "child.py").write_text(CHILD)
+    (tmp_path / "child.py").write_text(killed_while_saving(6))
     killed = _launch(tmp_path, config, str(tmp_path / "child.py"))
     assert killed.returncode != 0, "the run was meant to die while writing its step-6 checkpoint"
     # the step-6 checkpoint was being written: only its temporary folder exists; step 3 is the last complete one
     assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [3]
     assert list((run / "checkpoints").glob(".step-000006*"))
     assert not (run / "summary.json").exists()
-    assert max(step for step, _ in _losses(run)) == 6
+    assert max(step for step, _ in logged_losses(run)) == 6
 
     # the checkpoint has the single-process layout: every trainable weight whole, one RNG state per process
     ckpt = load_checkpoint(run / "checkpoints" / "step-000003")
@@ -98,6 +79,6 @@ def test_fsdp_sigkill_then_resume_equals_uninterrupted(tmp_path):
     for name in ours:
         assert torch.equal(ours[name], ref_model[name]), f"{name} differs after resume"
     # the log was cut back to the checkpoint and continued: the same losses as the uninterrupted run
-    assert _losses(run) == _losses(reference)
-    assert len(_losses(run)) == FIELDS["steps"]
+    assert logged_losses(run) == logged_losses(reference)
+    assert len(logged_losses(run)) == FIELDS["steps"]
     assert not list((run / "checkpoints").glob(".step-*"))  # the killed save's temporary folder was cleaned up
