@@ -22,7 +22,7 @@ from pathlib import Path
 
 from flanlab.fileio import atomic_dir
 from flanlab.registry import lookup
-from flanlab.settings import cache_dir, hub_reachable
+from flanlab.settings import cache_dir, hub_offline, hub_reachable
 
 
 @dataclass(frozen=True)
@@ -360,7 +360,7 @@ def _folder_untrained(path: Path) -> bool:
 def _load_hub(name: str, device, dtype, trust_remote_code: bool) -> LoadedModel:
     from huggingface_hub import snapshot_download
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    offline = hub_offline()
     if not offline and not hub_reachable():
         offline = True
         why = "the Hugging Face hub is not reachable from this machine"

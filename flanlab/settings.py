@@ -56,6 +56,13 @@ def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
 
 
+def hub_offline(datasets: bool = False) -> bool:
+    """True when the user switched the Hugging Face hub off: HF_HUB_OFFLINE (and, for datasets,
+    HF_DATASETS_OFFLINE) set to 1/ON/YES/TRUE, as huggingface_hub and datasets themselves read them."""
+    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") if datasets else ("HF_HUB_OFFLINE",)
+    return any(os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE") for var in names)
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether a TCP connection to the hub endpoint opens within `timeout` seconds (fails fast offline)."""
     url = urlparse(hub_endpoint())

@@ -55,6 +55,22 @@ def test_hub_id_offline_fails_fast_naming_presets(monkeypatch):
     assert "smollm2-135m-instruct" in str(err.value) and "tiny-t5" in str(err.value)
 
 
+@pytest.mark.parametrize("value", ["ON", "yes", "True", " 1 "])
+def test_hub_offline_spellings_are_read_as_huggingface_hub_reads_them(monkeypatch, value):
+    # models and dataset sources share one reading (settings.hub_offline): "ON" used to mean offline for
+    # datasets but online for models
+    from flanlab.data.sources import hub_offline as datasets_offline
+    from flanlab.settings import hub_offline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    assert hub_offline() and datasets_offline()
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE is set"):
+        load("some-org/some-model-that-is-not-cached")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", value)
+    assert datasets_offline() and not hub_offline()
+
+
 def test_misspelt_preset_gets_did_you_mean():
     with pytest.raises(ModelLoadError, match="Did you mean 'tiny-llama'"):
         load("tiny-lama")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from flanlab.registry import lookup
 from flanlab.settings import hub_endpoint, hub_reachable
+from flanlab.settings import hub_offline as settings_hub_offline
 
 
 class SourceFormatError(ValueError):
@@ -514,11 +515,8 @@ LOCAL_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "webdatas
 
 
 def hub_offline() -> bool:
-    """True when the user switched the Hugging Face hub off (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)."""
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
-            return True
-    return False
+    """True when the user switched the hub off for datasets (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE)."""
+    return settings_hub_offline(datasets=True)
 
 
 def require_hub(what: str, local_hint: str) -> None:
