@@ -10,6 +10,7 @@ from flanlab.data.generators.lexicon import WORDS
 _LEADS = ["Remove the duplicates from this list, keeping the first occurrence of each item:",
           "Delete every repeated item from the list (keep the first copy):",
           "List each item once, in order of first appearance:"]
+_NUMBER_POOLS = tuple(tuple(str(x) for x in range(n)) for n in (10, 30, 100))  # the numbers 0..n-1, as text
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -18,16 +19,20 @@ def _unique(items: list[str]) -> list[str]:
 
 def make(rng: random.Random) -> dict:
     if rng.random() < 0.5:
-        pool = [str(x) for x in sample(rng, range(pick(rng, [10, 30, 100])), between(rng, 3, 7))]
+        pool = sample(rng, pick(rng, _NUMBER_POOLS), between(rng, 3, 7))
     else:
         pool = sample(rng, WORDS, between(rng, 3, 6))
-    items = pool + [pick(rng, pool) for _ in range(between(rng, 1, 6))]
+    rand, size = rng.random, len(pool)
+    extra = [pool[int(rand() * size)] for _ in range(between(rng, 1, 6))]
+    items = pool + extra
     shuffle(rng, items)
-    answer = _unique(items)
-    repeats = sorted({x for x in items if items.count(x) > 1}, key=items.index)
-    rationale = f"Repeated: {', '.join(repeats)}. Keeping only the first copy of each leaves {', '.join(answer)}."
-    return {"question": f"{pick(rng, _LEADS)} {', '.join(items)}", "answer": ", ".join(answer),
-            "rationale": rationale}
+    unique = _unique(items)
+    answer = ", ".join(unique)
+    # the pool's items are distinct, so the repeated items are exactly the extra copies
+    extra_set = set(extra)
+    repeats = ", ".join([x for x in unique if x in extra_set])
+    return {"question": f"{pick(rng, _LEADS)} {', '.join(items)}", "answer": answer,
+            "rationale": f"Repeated: {repeats}. Keeping only the first copy of each leaves {answer}."}
 
 
 def check(record: dict) -> bool:
