@@ -72,7 +72,13 @@ SUBMIXES: dict[str, Submix] = {
     "dialog": Submix("dialog", "DataProvenanceInitiative/dialog_submix_original", False, "FLAN dialog data sets"),
 }
 
-# FLAN's template types (flan/v2/mixtures_utils.py names its submixture variants {zs,fs}_{opt,noopt}) -> flanlab formats
+# FLAN's template types -> flanlab formats. The template_type column is FLAN's `_template_type` feature (run_example.py
+# passes it through), set by preprocessors.add_template_info from the literals in flan/v2/tasks.py (github.com/
+# google-research/FLAN, commit d0841d3): "zs_opt" / "zs_noopt" for the zero-shot task variants, "fs_opt" / "fs_noopt"
+# for the few-shot ones. The same loops register every task in task_configs.ALL_CANDIDATE_TASK_CONFIGS (Flan 2021, T0,
+# NIv2, CoT, Dialog and the CoT/Dialog input-inversion "_ii" tasks), so no submix has its own spellings. (An earlier
+# tasks.py revision wrote "zsopt" for zero-shot, but that file could not run: no functools import.) task_source is
+# "Flan2021" | "P3" | "NIv2" | "CoT" | "Dialog" (flan/v2/task_configs.py). Not read from the hub parquet itself.
 TEMPLATE_TYPE_FORMATS = {"zs_opt": "zs_opt", "zs_noopt": "zs_noopt", "fs_opt": "fs_opt", "fs_noopt": "fs_noopt"}
 COT_TEMPLATE_TYPE_FORMATS = {"zs_opt": "cot_zs", "zs_noopt": "cot_zs", "fs_opt": "cot_fs", "fs_noopt": "cot_fs"}
 REQUIRED_COLUMNS = ("inputs", "targets", "task_name", "template_type")
