@@ -16,25 +16,36 @@ _SLOTS = {"c": "[a-z]", "s": r"[^\"]+"}
 _PATTERNS = [(pattern(t, _SLOTS), "letter") for t in _LETTER] + [(pattern(t, _SLOTS), "vowels") for t in _VOWELS]
 
 
+_WORD_COUNTS = (1, 2, 2, 3, 3, 4)
+_MAX_LETTERS = max(_WORD_COUNTS) * max(map(len, WORDS))
+_POSITIONS = tuple(str(i) for i in range(1, _MAX_LETTERS + 1))  # "1", "2", ...: letter i is _POSITIONS[i - 1]
+_NUMBERED = tuple(f"{i}:" for i in _POSITIONS)  # "1:", "2:", ... the prefixes of the numbered letters
+# s.translate(_ONLY_VOWELS) keeps the vowels of a phrase of WORDS (lowercase a-z) and deletes the rest
+_ONLY_VOWELS = {ord(c): None for c in set(string.ascii_lowercase + " ") - set("aeiou")}
+
+
 def _count(s: str, c: str | None) -> int:
     return sum(ch in "aeiou" for ch in s) if c is None else s.count(c)
 
 
 def make(rng: random.Random) -> dict:
-    s = " ".join(sample(rng, WORDS, pick(rng, [1, 2, 2, 3, 3, 4])))
+    s = " ".join(sample(rng, WORDS, pick(rng, _WORD_COUNTS)))
     if rng.random() < 0.6:
-        c = pick(rng, s.replace(" ", "")) if rng.random() < 0.8 else pick(rng, string.ascii_lowercase)
-        question = pick(rng, _LETTER).format(c=c, s=s)
         letters = s.replace(" ", "")
-        positions = [i + 1 for i, ch in enumerate(letters) if ch == c]
-        nums = [str(i) for i in positions]
+        c = pick(rng, letters) if rng.random() < 0.8 else pick(rng, string.ascii_lowercase)
+        question = pick(rng, _LETTER).format(c=c, s=s)
+        nums = []  # the 1-based positions of c, as text
+        i = letters.find(c)
+        while i >= 0:
+            nums.append(_POSITIONS[i])
+            i = letters.find(c, i + 1)
         where = (f'"{c}" does not occur' if not nums else f'"{c}" is letter {nums[0]}' if len(nums) == 1
                  else f'"{c}" is letters {", ".join(nums[:-1])} and {nums[-1]}')
-        rationale = f"Numbering the letters: {', '.join(f'{i + 1}:{ch}' for i, ch in enumerate(letters))}. {where}."
-        count = len(positions)
+        rationale = f"Numbering the letters: {', '.join(map(str.__add__, _NUMBERED, letters))}. {where}."
+        count = len(nums)
     else:
         question = pick(rng, _VOWELS).format(s=s)
-        vowels = [ch for ch in s if ch in "aeiou"]
+        vowels = s.translate(_ONLY_VOWELS)
         count = len(vowels)
         rationale = f"The vowels of \"{s}\", in order: {', '.join(vowels) or 'none'}. That is {count}."
     return {"question": question, "answer": str(count), "rationale": rationale}
