@@ -6,6 +6,7 @@ time, the way one does it by hand.
 
 from __future__ import annotations
 
+import functools
 import random
 
 from flanlab.data.generators.base import Family, between, pattern, pick
@@ -31,26 +32,40 @@ def _places(b: int) -> list[int]:
     return [int(d) * 10 ** (len(digits) - 1 - i) for i, d in enumerate(digits) if d != "0"] or [0]
 
 
-def _rationale(op: str, a: int, b: int) -> str:
+@functools.cache  # b has at most 10,000 values: each split is worked out once
+def _split(b: int) -> tuple[tuple[int, ...], str]:
+    """b's place values and the rationale sentence splitting b into them."""
     parts = _places(b)
+    return tuple(parts), f"Split {b} by place value: {b} = {' + '.join(map(str, parts))}."
+
+
+def _rationale(op: str, a: int, b: int, result: int) -> str:
+    parts, split = _split(b)
     if len(parts) == 1:
-        return f"{b} is a single place value, so this is one step: {a} {op} {b} = {_apply(op, a, b)}."
-    steps = [f"Split {b} by place value: {b} = {' + '.join(map(str, parts))}."]
+        return f"{b} is a single place value, so this is one step: {a} {op} {b} = {result}."
+    steps = [split]
     if op == "*":
         products = [a * p for p in parts]
         steps += [f"{a} * {p} = {q}." for p, q in zip(parts, products)]
-        steps.append(f"Add the partial products: {' + '.join(map(str, products))} = {sum(products)}.")
+        steps.append(f"Add the partial products: {' + '.join(map(str, products))} = {result}.")
     else:
+        sign = 1 if op == "+" else -1
         value = a
         for p in parts:
-            steps.append(f"{value} {op} {p} = {_apply(op, value, p)}.")
-            value = _apply(op, value, p)
+            after = value + sign * p
+            steps.append(f"{value} {op} {p} = {after}.")
+            value = after
     return " ".join(steps)
 
 
+# (lowest number, how many numbers) of each digit count: 1-digit, 2-digit, ...
+_DIGIT_RANGES = tuple((10 ** (d - 1), 9 * 10 ** (d - 1)) for d in range(1, 5))
+
+
 def _number(rng: random.Random, max_digits: int) -> int:
-    digits = between(rng, 1, max_digits)
-    return between(rng, 10 ** (digits - 1), 10 ** digits - 1)
+    """A number of 1 to max_digits digits: the digit count uniform, then the number uniform among those."""
+    low, count = _DIGIT_RANGES[int(rng.random() * max_digits)]
+    return low + int(rng.random() * count)
 
 
 def make(rng: random.Random) -> dict:
@@ -59,8 +74,9 @@ def make(rng: random.Random) -> dict:
         a, b = _number(rng, 3), _number(rng, 2)
     else:
         a, b = _number(rng, 4), _number(rng, 4)
-    question = pick(rng, _TEMPLATES[op]).format(a=a, b=b)
-    return {"question": question, "answer": str(_apply(op, a, b)), "rationale": _rationale(op, a, b)}
+    result = a + b if op == "+" else a - b if op == "-" else a * b
+    return {"question": pick(rng, _TEMPLATES[op]).format(a=a, b=b), "answer": str(result),
+            "rationale": _rationale(op, a, b, result)}
 
 
 def check(record: dict) -> bool:
