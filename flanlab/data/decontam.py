@@ -15,8 +15,9 @@ plus "synthetic": the held-out synthetic families' evaluation items (split "eval
 benchmark draws them).
 
 The index of the files' n-grams is built once and cached under FLANLAB_CACHE/decontam/, keyed by the files'
-SHA-256 and the settings; the synthetic part is cheap and rebuilt every time. Checking a record costs about
-one hash look-up per STRIDE words (see NgramIndex).
+SHA-256 and the settings (as word ids: the hash tables are rebuilt on load, ~2 s for the full data dir, once
+per process); the synthetic part is cheap and rebuilt every time. Checking a record costs its split plus
+about one hash look-up per STRIDE words (see NgramIndex).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DECONTAM_VERSION = 3
+DECONTAM_VERSION = 4
 SYNTHETIC_EVAL_ITEMS = 200  # per held-out family; the synthetic benchmark uses the first 50 of split "eval", seed 0
 STRIDE = 4  # a text's m-grams are tested at every STRIDE-th word (see NgramIndex)
 
@@ -138,25 +140,24 @@ def synthetic_eval_items(n: int = SYNTHETIC_EVAL_ITEMS) -> Iterator[str]:
 class NgramIndex:
     """Benchmark n-grams and whole-question digests, each mapped to the benchmark's index in `names`.
 
-    Checking a text: its words become ids (benchmark vocabulary; None for any other word, which no benchmark
-    n-gram contains). Every n-gram of length n shares with the text holds an m-gram (m = n - STRIDE + 1)
-    starting at a multiple of STRIDE, so the text's m-grams are tested only there, against `filter` (all
-    benchmark m-grams); a hit is confirmed on the n-grams around it. N-gram keys are Python's hash of a tuple
-    of ids, which is deterministic for integers (the cache key names the Python version)."""
+    Keys are Python hashes of tuples of words. Checking a text: every n-gram it shares with a benchmark holds
+    an m-gram (m = n - STRIDE + 1) starting at a multiple of STRIDE, so only those m-grams are looked up, in
+    `filter` (every benchmark m-gram); a hit is confirmed on the n-grams around it, in `ngrams`. The words'
+    hashes are computed once per word (Python caches a string's hash), so a text costs its split plus one
+    tuple hash per STRIDE words. String hashes differ from process to process (PYTHONHASHSEED), so the hash
+    tables are never stored: the cache holds the benchmark items as word ids (`sequences`) and the tables
+    are rebuilt from them on load (see _save / _load)."""
 
     n: int = 13
     names: list[str] = field(default_factory=list)  # benchmark names; values of the maps index this list
-    vocab: dict[str, int] = field(default_factory=dict)  # word -> id (1-based), in order of first appearance
-    ngrams: dict[int, int] = field(default_factory=dict)  # hash of an n-gram of ids -> benchmark index
+    ngrams: dict[int, int] = field(default_factory=dict)  # hash of an n-gram (tuple of words) -> benchmark index
     filter: set[int] = field(default_factory=set)  # hashes of every benchmark m-gram
     questions: dict[str, int] = field(default_factory=dict)  # item shorter than n words, normalised -> benchmark
     items: dict[str, int] = field(default_factory=dict)  # benchmark -> number of items indexed
     short_items: dict[str, int] = field(default_factory=dict)  # items shorter than n words (question match only)
     files: dict[str, str] = field(default_factory=dict)  # file -> sha256
-
-    @property
-    def m(self) -> int:
-        return max(1, self.n - STRIDE + 1)
+    vocab: dict[str, int] = field(default_factory=dict)  # word -> id, for the cache
+    sequences: list[tuple[int, list[int]]] = field(default_factory=list)  # (benchmark, word ids) of each long item
 
     def add(self, bench: str, text: str) -> None:
         if bench not in self.names:
@@ -166,22 +167,28 @@ class NgramIndex:
         self.items[bench] = self.items.get(bench, 0) + 1
         if not toks:
             return
-        n, m = self.n, self.m
-        if len(toks) < n:  # no n-gram can match it: it is matched as a whole question
+        if len(toks) < self.n:  # no n-gram can match it: it is matched as a whole question
             self.short_items[bench] = self.short_items.get(bench, 0) + 1
             self.questions.setdefault(" ".join(toks), b)
             return
         vocab = self.vocab
-        ids = []
-        for w in toks:
-            i = vocab.get(w)
-            if i is None:
-                i = vocab[w] = len(vocab) + 1
-            ids.append(i)
-        for i in range(len(ids) - m + 1):
-            self.filter.add(hash(tuple(ids[i:i + m])))
-        for i in range(len(ids) - n + 1):
-            self.ngrams.setdefault(hash(tuple(ids[i:i + n])), b)
+        self.sequences.append((b, [vocab.setdefault(w, len(vocab)) for w in toks]))
+        self._add_words(b, toks)
+
+    def copy(self) -> "NgramIndex":
+        """An index that can take more items without changing this one (its tables copied, not shared)."""
+        return NgramIndex(n=self.n, names=list(self.names), ngrams=dict(self.ngrams), filter=set(self.filter),
+                          questions=dict(self.questions), items=dict(self.items), short_items=dict(self.short_items),
+                          files=dict(self.files), vocab=dict(self.vocab), sequences=list(self.sequences))
+
+    def _add_words(self, b: int, toks: list[str]) -> None:
+        n, m = self.n, max(1, self.n - STRIDE + 1)
+        add = self.filter.add
+        for i in range(len(toks) - m + 1):
+            add(hash(tuple(toks[i:i + m])))
+        ngrams = self.ngrams
+        for i in range(len(toks) - n + 1):
+            ngrams.setdefault(hash(tuple(toks[i:i + n])), b)
 
     def match(self, text: str) -> str | None:
         """The benchmark a text shares an n-gram with, or None."""
@@ -189,33 +196,42 @@ class NgramIndex:
             return None
         return self._match_words(text.lower().split())
 
-    def match_record(self, question: str, rest: str) -> str | None:
+    def match_record(self, question: str, *others: str) -> str | None:
         """The benchmark a record overlaps: its question equals a benchmark item (normalised; this is what
-        catches items shorter than n words), or the question or `rest` (its other texts, joined by a word no
-        benchmark has) shares an n-gram with one. The question is split once for both checks."""
+        catches items shorter than n words), or the question or one of its other texts (answer, rationale,
+        options, ...) shares an n-gram with one. No n-gram spans two texts, so a text shorter than n words is
+        skipped before it is split: under 2n - 1 characters it cannot hold n words."""
+        n = self.n
         q = question.lower().split()
-        if len(q) < self.n and self.questions:
-            b = self.questions.get(" ".join(q))
-            if b is not None:
-                return self.names[b]
+        if len(q) < n:
+            if self.questions:
+                b = self.questions.get(" ".join(q))
+                if b is not None:
+                    return self.names[b]
+        elif self.ngrams:
+            hit = self._match_words(q)
+            if hit:
+                return hit
         if not self.ngrams:
             return None
-        q.append("\x00")
-        q += rest.lower().split()
-        return self._match_words(q)
+        shortest = 2 * n - 1
+        for text in others:
+            if len(text) >= shortest:
+                hit = self._match_words(text.lower().split())
+                if hit:
+                    return hit
+        return None
 
     def _match_words(self, toks: list[str]) -> str | None:
-        ids = list(map(self.vocab.get, toks))  # None for a word no benchmark has
-        n, m, flt = self.n, self.m, self.filter
-        last = len(ids) - n  # the last start of an n-gram
+        n = self.n
+        last = len(toks) - n  # the last start of an n-gram
         if last < 0:
             return None
-        for p in range(0, len(ids) - m + 1, STRIDE):
-            if ids[p] is None or ids[p + m - 1] is None:  # cheap: an unknown word at either end rules it out
-                continue
-            if hash(tuple(ids[p:p + m])) in flt:
+        m, flt = max(1, n - STRIDE + 1), self.filter
+        for p in range(0, len(toks) - m + 1, STRIDE):
+            if hash(tuple(toks[p:p + m])) in flt:
                 for q in range(max(0, p - STRIDE + 1), min(p, last) + 1):
-                    b = self.ngrams.get(hash(tuple(ids[q:q + n])))
+                    b = self.ngrams.get(hash(tuple(toks[q:q + n])))
                     if b is not None:
                         return self.names[b]
         return None
@@ -242,16 +258,19 @@ def _cache_key(files: list[tuple[str, Path, Callable]], data_dir: Path, n: int) 
 
 
 def _save(index: NgramIndex, path: Path) -> None:
+    """The index as word ids (its hash tables depend on the process: they are rebuilt by _load)."""
     import numpy as np
 
     from flanlab.fileio import atomic_write_bytes
 
+    lengths = [len(ids) for _, ids in index.sequences]
     buf = io.BytesIO()
     np.savez(
         buf,
-        ngram_keys=np.fromiter(index.ngrams.keys(), dtype=np.int64, count=len(index.ngrams)),
-        filter=np.fromiter(index.filter, dtype=np.int64, count=len(index.filter)),
-        ngram_vals=np.fromiter(index.ngrams.values(), dtype=np.uint8, count=len(index.ngrams)),
+        seq_bench=np.fromiter((b for b, _ in index.sequences), dtype=np.uint8, count=len(lengths)),
+        seq_lengths=np.asarray(lengths, dtype=np.int64),
+        seq_ids=np.fromiter(itertools.chain.from_iterable(ids for _, ids in index.sequences), dtype=np.int32,
+                            count=sum(lengths)),
         meta=np.frombuffer(json.dumps({
             "n": index.n, "names": index.names, "vocab": list(index.vocab), "items": index.items,
             "short_items": index.short_items, "files": index.files, "questions": index.questions,
@@ -267,11 +286,20 @@ def _load(path: Path) -> NgramIndex:
         meta = json.loads(z["meta"].tobytes().decode("utf-8"))
         index = NgramIndex(n=meta["n"], names=meta["names"], items=meta["items"], short_items=meta["short_items"],
                            files=meta["files"])
-        index.vocab = {w: i + 1 for i, w in enumerate(meta["vocab"])}
-        index.ngrams = dict(zip(z["ngram_keys"].tolist(), z["ngram_vals"].tolist()))
-        index.filter = set(z["filter"].tolist())
         index.questions = meta["questions"]
+        vocab = meta["vocab"]
+        index.vocab = {w: i for i, w in enumerate(vocab)}
+        ids = z["seq_ids"].tolist()
+        start = 0
+        for b, length in zip(z["seq_bench"].tolist(), z["seq_lengths"].tolist()):
+            seq = ids[start:start + length]
+            start += length
+            index.sequences.append((b, seq))
+            index._add_words(b, [vocab[i] for i in seq])
     return index
+
+
+_LOADED: dict[str, NgramIndex] = {}  # cache file -> its index as loaded, before the synthetic items (per process)
 
 
 def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTHETIC_EVAL_ITEMS,
@@ -286,8 +314,12 @@ def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTH
     index = NgramIndex(n=n)
     if files:
         cache = cache_dir() / "decontam" / f"ngrams-{_cache_key(files, Path(data_dir), n)}.npz"
-        if use_cache and cache.is_file():
+        if use_cache and str(cache) in _LOADED:  # this process read it before: a copy (~0.1 s, not ~2 s)
+            index = _LOADED[str(cache)].copy()
+            how = f"cache {cache}"
+        elif use_cache and cache.is_file():
             index = _load(cache)
+            _LOADED[str(cache)] = index.copy()
             how = f"cache {cache}"
         else:
             for bench, path, reader in files:
@@ -296,6 +328,7 @@ def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTH
                     index.add(bench, text)
             if use_cache:
                 _save(index, cache)
+                _LOADED[str(cache)] = index.copy()
             how = f"built {cache}" if use_cache else "built (cache off)"
     for text in synthetic_eval_items(synthetic_items):
         index.add("synthetic", text)
