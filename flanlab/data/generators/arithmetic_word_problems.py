@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from flanlab.data.generators.base import Family, between, pattern, pick, sample
+from flanlab.data.generators.base import Family, between, pattern, pick
 from flanlab.data.generators.lexicon import NAMES
 
 _ITEMS = ["marbles", "stickers", "pencils", "stamps", "shells", "cookies", "cards", "beads", "apples", "crayons",
@@ -174,13 +174,27 @@ _SLOTS = {"name": _NAME, "name2": _NAME, "item": "|".join(_ITEMS), "food": "|".j
 _PATTERNS = [(pattern(text, _SLOTS), solve) for text, _, solve in _TEMPLATES]
 
 
+_WORD_SLOTS = {"item": _ITEMS, "food": _FOODS, "gift": _GIFTS}
+# _TEMPLATES with, for each, the word slots its text names and how many people it names (0, 1 or 2): make
+# draws only those
+_MAKERS = [(text, draw, solve, tuple(k for k in _WORD_SLOTS if f"{{{k}}}" in text),
+            2 if "{name2}" in text else 1 if "{name}" in text else 0) for text, draw, solve in _TEMPLATES]
+
+
 def make(rng: random.Random) -> dict:
-    text, draw, solve = pick(rng, _TEMPLATES)
-    name, name2 = sample(rng, NAMES, 2)
-    values = {"name": name, "name2": name2, "item": pick(rng, _ITEMS), "food": pick(rng, _FOODS),
-              "gift": pick(rng, _GIFTS), **draw(rng)}
+    text, draw, solve, word_slots, people = pick(rng, _MAKERS)
+    values = draw(rng)
+    for slot in word_slots:
+        values[slot] = pick(rng, _WORD_SLOTS[slot])
+    if people:
+        n = len(NAMES)
+        first = int(rng.random() * n)
+        values["name"] = NAMES[first]
+        if people == 2:  # another name: one of the n - 1 others, uniformly
+            second = int(rng.random() * (n - 1))
+            values["name2"] = NAMES[second + (second >= first)]
     answer, steps = solve(values)
-    return {"question": text.format(**values), "answer": str(answer), "rationale": " ".join(steps)}
+    return {"question": text.format_map(values), "answer": str(answer), "rationale": " ".join(steps)}
 
 
 def check(record: dict) -> bool:
