@@ -51,7 +51,7 @@ from flanlab.data import catalog
 from flanlab.data.example import Example
 from flanlab.data.flan_collection import FlanCollectionSpec, check_spec, spec_tasks
 from flanlab.data.templates import (
-    FEW_SHOT_FORMATS, FORMAT_GROUP, FORMATS, OPTION_STYLES, TEMPLATE_SETS, TRIGGERS, ZERO_SHOT_OF, TemplateSet,
+    FEW_SHOT_FORMATS, FORMAT_GROUP, FORMATS, OPTION_STYLES, TEMPLATE_SETS, TRIGGERS, ZERO_SHOT_OF, Template, TemplateSet,
     estimate_tokens, load_template_file, render_few_shot, render_niv2_examples,
 )
 from flanlab.registry import did_you_mean
@@ -525,6 +525,7 @@ class _TaskStream:
         self.fmt_names = list(pt.formats)
         total = sum(pt.formats[f][0] for f in self.fmt_names)
         self.fmt_cum = list(itertools.accumulate(pt.formats[f][0] / total for f in self.fmt_names))
+        self.last_fmt = len(self.fmt_cum) - 1
         # per format, in fmt_names order: (format, its templates, few-shot?)
         self.fmt_choices = [(f, pt.formats[f][1], f in FEW_SHOT_FORMATS) for f in self.fmt_names]
         self.buffer: list[dict] = []
@@ -620,17 +621,19 @@ class _TaskStream:
         self.buffer.pop()
         return rec
 
-    def _values(self, rec: dict, fields: frozenset, style: str, trigger: str) -> dict[str, str]:
-        """The values a template with these fields needs (options rendered in the chosen style)."""
+    def _values(self, rec: dict, t: Template, style: str, trigger: str) -> dict[str, str]:
+        """The values template t needs (options rendered in the chosen style)."""
         v = {"question": rec["question"], "answer": rec["answer"], "trigger": trigger,
              "instruction": self.task.instruction}
-        if "rationale" in fields:  # a sentence before "So the answer is ...": end it with a full stop
-            r = rec["rationale"].strip()
-            v["rationale"] = r if not r or r[-1] in ".!?:;" else r + "."
-        if "options" in fields:
-            v["options"] = OPTION_STYLES[style](rec["options"])
-        if "definition" in fields:
-            v["definition"] = rec["definition"]
+        if t.extra_fields:
+            fields = t.fields
+            if "rationale" in fields:  # a sentence before "So the answer is ...": end it with a full stop
+                r = rec["rationale"].strip()
+                v["rationale"] = r if not r or r[-1] in ".!?:;" else r + "."
+            if "options" in fields:
+                v["options"] = OPTION_STYLES[style](rec["options"])
+            if "definition" in fields:
+                v["definition"] = rec["definition"]
         return v
 
     def render(self, rec: dict) -> tuple[str, str, str, str]:
@@ -639,11 +642,11 @@ class _TaskStream:
             return rec["inputs"], rec["targets"], rec["template_id"], rec["format"]
         rng, cfg, ctx = self.rng, self.ctx.cfg, self.ctx
         rand = rng.random
-        fmt, templates, few_shot = self.fmt_choices[min(bisect.bisect(self.fmt_cum, rand()), len(self.fmt_cum) - 1)]
+        fmt, templates, few_shot = self.fmt_choices[min(bisect.bisect(self.fmt_cum, rand()), self.last_fmt)]
         t = templates[int(rand() * len(templates))]
-        style = OPTION_STYLE_KEYS[int(rand() * len(OPTION_STYLE_KEYS))]
-        trigger = TRIGGERS[int(rand() * len(TRIGGERS))]
-        values = self._values(rec, t.fields, style, trigger)
+        style = OPTION_STYLE_KEYS[int(rand() * N_OPTION_STYLES)]
+        trigger = TRIGGERS[int(rand() * N_TRIGGERS)]
+        values = self._values(rec, t, style, trigger)
         if few_shot:
             if "examples" in t.fields:  # NIV2: the task's positive examples
                 pos = rec.get("positive_examples") or []
@@ -667,7 +670,7 @@ class _TaskStream:
                     if j in used or ex["question"] == question:
                         continue
                     used.add(j)
-                    ev = self._values(ex, t.fields, style, trigger)
+                    ev = self._values(ex, t, style, trigger)
                     shots.append((t.render_input(ev), t.render_target(ev)))
                     if len(shots) == want:
                         break
@@ -679,7 +682,7 @@ class _TaskStream:
             fmt = ZERO_SHOT_OF[fmt]  # no exemplar fits (or none exists): the zero-shot format instead
             zs = self.pt.formats[fmt][1] if fmt in self.pt.formats else self._zero_shot_templates(fmt)
             t = zs[int(rand() * len(zs))]
-            values = self._values(rec, t.fields, style, trigger)
+            values = self._values(rec, t, style, trigger)
         return t.render_input(values), t.render_target(values), t.id, fmt
 
     def _zero_shot_templates(self, fmt: str) -> list:
@@ -723,6 +726,7 @@ class _TaskStream:
 
 
 OPTION_STYLE_KEYS = tuple(OPTION_STYLES)
+N_OPTION_STYLES, N_TRIGGERS = len(OPTION_STYLE_KEYS), len(TRIGGERS)
 
 
 def _interleave(plan: Plan, ctx: _Context, split: str, seen: DigestSet | None) -> Iterator[tuple[PlannedTask, tuple]]:

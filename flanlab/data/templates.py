@@ -80,6 +80,7 @@ class Template:
     input_parts: tuple = field(init=False, repr=False, compare=False)
     target_parts: tuple = field(init=False, repr=False, compare=False)
     fields: frozenset = field(init=False, repr=False, compare=False)  # every field either pattern names
+    extra_fields: bool = field(init=False, repr=False, compare=False)  # names rationale, options or definition
 
     def __post_init__(self):
         inp = parse_pattern(self.input, f"template {self.id!r} input")
@@ -87,6 +88,7 @@ class Template:
         object.__setattr__(self, "input_parts", inp)
         object.__setattr__(self, "target_parts", tgt)
         object.__setattr__(self, "fields", frozenset(n for _, n in inp + tgt if n is not None))
+        object.__setattr__(self, "extra_fields", bool(self.fields & {"rationale", "options", "definition"}))
 
     # The fast path: the patterns hold only plain field names (checked above), so format_map just substitutes.
     def render_input(self, values: dict[str, str]) -> str:
