@@ -14,6 +14,7 @@ _TEMPLATES = {
     "title": ['Capitalize the first letter of every word in "{s}".', 'Write "{s}" in title case.',
               'Rewrite "{s}" so that each word starts with a capital letter.'],
 }
+_MODES = tuple(_TEMPLATES)
 _PATTERNS = [(pattern(t, {"s": r"[^\"]+"}), mode) for mode, ts in _TEMPLATES.items() for t in ts]
 
 
@@ -22,27 +23,29 @@ def _convert(mode: str, s: str) -> str:
         return s.upper()
     if mode == "lower":
         return s.lower()
-    return " ".join(w[:1].upper() + w[1:].lower() for w in s.split(" "))
+    return " ".join([w[:1].upper() + w[1:].lower() for w in s.split(" ")])
 
 
 def _mixed(rng: random.Random, word: str) -> str:
-    style = rng.randrange(3)
+    rand = rng.random
+    style = int(rand() * 3)
     if style == 0:
         return word.capitalize()
     if style == 1:
         return word.upper()
-    return "".join(c.upper() if rng.random() < 0.5 else c for c in word)
+    return "".join([c.upper() if rand() < 0.5 else c for c in word])
 
 
 def make(rng: random.Random) -> dict:
-    mode = pick(rng, list(_TEMPLATES))
+    mode = pick(rng, _MODES)
     words = sample(rng, WORDS, between(rng, 2, 5))
     if mode == "lower":
         words = [_mixed(rng, w) for w in words]
         if all(w.islower() for w in words):
             words[0] = words[0].upper()
     elif mode == "upper" and rng.random() < 0.3:
-        words = [_mixed(rng, w) if rng.random() < 0.5 else w for w in words]
+        rand = rng.random
+        words = [_mixed(rng, w) if rand() < 0.5 else w for w in words]
     s = " ".join(words)
     return {"question": pick(rng, _TEMPLATES[mode]).format(s=s), "answer": _convert(mode, s)}
 
