@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import random
 
-from flanlab.data.generators.base import Family, between, pattern, pick
+from flanlab.data.generators.base import Family, pattern, pick
 
 _TEMPLATES = {
     "+": ["What is {a} + {b}?", "Compute {a} + {b}.", "Add {a} and {b}.", "What is the sum of {a} and {b}?",
