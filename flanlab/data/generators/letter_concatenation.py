@@ -18,20 +18,25 @@ _TEMPLATES = {
 _PATTERNS = [(pattern(t, {"s": r"[^\"]+"}), which) for which, ts in _TEMPLATES.items() for t in ts]
 
 
+_WHICH = ("last", "first")
+# the rationale sentence of each word, e.g. 'The last letter of "river" is "r".'
+_STEPS = {"last": {w: f'The last letter of "{w}" is "{w[-1]}".' for w in NAMES + WORDS},
+          "first": {w: f'The first letter of "{w}" is "{w[0]}".' for w in NAMES + WORDS}}
+
+
 def _letters(which: str, s: str) -> list[str]:
     return [w[-1] if which == "last" else w[0] for w in s.split()]
 
 
 def make(rng: random.Random) -> dict:
-    which = pick(rng, ["last", "first"])
+    which = pick(rng, _WHICH)
     n = between(rng, 2, 5)
     words = sample(rng, NAMES, n) if rng.random() < 0.4 else sample(rng, WORDS, n)
     s = " ".join(words)
-    letters = _letters(which, s)
-    steps = [f'The {which} letter of "{w}" is "{c}".' for w, c in zip(words, letters)]
-    answer = "".join(letters)
+    answer = "".join([w[-1] for w in words] if which == "last" else [w[0] for w in words])
+    steps = " ".join(map(_STEPS[which].__getitem__, words))
     return {"question": pick(rng, _TEMPLATES[which]).format(s=s), "answer": answer,
-            "rationale": " ".join(steps) + f' Joined together: "{answer}".'}
+            "rationale": f'{steps} Joined together: "{answer}".'}
 
 
 def check(record: dict) -> bool:
