@@ -15,10 +15,15 @@ _TEMPLATES = {
 _PATTERNS = [(pattern(t, {"xs": r"-?\d+(?:, -?\d+)*"}), which) for which, ts in _TEMPLATES.items() for t in ts]
 
 
+_WHICH = ("max", "min")
+_RANGES = ((0, 99), (0, 999), (-100, 100), (-9999, 9999))
+
+
 def make(rng: random.Random) -> dict:
-    which = pick(rng, ["max", "min"])
-    low, high = pick(rng, [(0, 99), (0, 999), (-100, 100), (-9999, 9999)])
-    xs = [between(rng, low, high) for _ in range(between(rng, 3, 12))]
+    which = pick(rng, _WHICH)
+    low, high = pick(rng, _RANGES)
+    rand, span = rng.random, high - low + 1
+    xs = [low + int(rand() * span) for _ in range(between(rng, 3, 12))]  # between(rng, low, high), inlined
     answer = max(xs) if which == "max" else min(xs)
     return {"question": pick(rng, _TEMPLATES[which]).format(xs=", ".join(map(str, xs))), "answer": str(answer)}
 
