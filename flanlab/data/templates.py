@@ -257,14 +257,22 @@ STYLES: dict[str, dict[str, str]] = {
 # --- options and chain-of-thought triggers, each rendered in varied styles ----------------------------------
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
+
+def _lettered(options: Sequence[str]):
+    """'(A) first', '(B) second', ... (map over str.format: the same text as f-strings, about twice as fast)."""
+    if len(options) > len(_LETTERS):
+        raise TemplateError(f"{len(options)} options: the lettered option styles take at most {len(_LETTERS)}")
+    return map("({}) {}".format, _LETTERS, options)
+
+
 OPTION_STYLES: dict[str, Callable[[Sequence[str]], str]] = {
-    "options_dash": lambda o: "OPTIONS:\n" + "\n".join(f"- {x}" for x in o),
-    "letters_inline": lambda o: " ".join(f"({_LETTERS[i]}) {x}" for i, x in enumerate(o)),
+    "options_dash": lambda o: "OPTIONS:\n" + "\n".join(map("- {}".format, o)),
+    "letters_inline": lambda o: " ".join(_lettered(o)),
     "choices_comma": lambda o: "Choices: " + ", ".join(o),
-    "options_letters": lambda o: "Options:\n" + "\n".join(f"({_LETTERS[i]}) {x}" for i, x in enumerate(o)),
-    "select_bullets": lambda o: "Select from:\n" + "\n".join(f"* {x}" for x in o),
+    "options_letters": lambda o: "Options:\n" + "\n".join(_lettered(o)),
+    "select_bullets": lambda o: "Select from:\n" + "\n".join(map("* {}".format, o)),
     "possible_answers": lambda o: "Possible answers: " + "; ".join(o),
-    "numbered": lambda o: "Pick one of the following:\n" + "\n".join(f"{i + 1}. {x}" for i, x in enumerate(o)),
+    "numbered": lambda o: "Pick one of the following:\n" + "\n".join(map("{}. {}".format, range(1, len(o) + 1), o)),
 }
 OPTION_STYLE_NAMES = tuple(OPTION_STYLES)
 
