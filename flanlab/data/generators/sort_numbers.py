@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from flanlab.data.generators.base import Family, between, pattern, pick, sample
+from flanlab.data.generators.base import Family, between, pattern, pick
 
 _TEMPLATES = {
     "asc": ["Sort these numbers from smallest to largest: {xs}.", "Arrange in ascending order: {xs}.",
@@ -19,10 +19,28 @@ def _sorted(order: str, xs: list[int]) -> str:
     return ", ".join(map(str, sorted(xs, reverse=order == "desc")))
 
 
+_ORDERS = ("asc", "desc")
+_RANGES = ((0, 99), (0, 999), (-50, 50), (-999, 999), (0, 9999))
+
+
+def _distinct(rng: random.Random, low: int, high: int, k: int) -> list[int]:
+    """k distinct integers of [low, high] in random order: the first k distinct ones of a stream of uniform draws
+    (as base.sample draws few of many, without indexing a range)."""
+    rand, span = rng.random, high - low + 1
+    xs = [low + int(rand() * span) for _ in range(k)]
+    if len(set(xs)) < k:  # a repeat: keep the first copies and draw on
+        xs = list(dict.fromkeys(xs))
+        while len(xs) < k:
+            x = low + int(rand() * span)
+            if x not in xs:
+                xs.append(x)
+    return xs
+
+
 def make(rng: random.Random) -> dict:
-    order = pick(rng, ["asc", "desc"])
-    low, high = pick(rng, [(0, 99), (0, 999), (-50, 50), (-999, 999), (0, 9999)])
-    xs = sample(rng, range(low, high + 1), between(rng, 3, 10))
+    order = pick(rng, _ORDERS)
+    low, high = pick(rng, _RANGES)
+    xs = _distinct(rng, low, high, between(rng, 3, 10))
     return {"question": pick(rng, _TEMPLATES[order]).format(xs=", ".join(map(str, xs))), "answer": _sorted(order, xs)}
 
 
