@@ -15,10 +15,14 @@ def _numbers(text: str) -> list[int]:
     return [int(x) for x in text.replace(" and ", ", ").replace(",,", ",").split(", ")]
 
 
+_HIGHS = (20, 99, 999)
+_LAST_JOINS = (" and ", ", and ")
+
+
 def make(rng: random.Random) -> dict:
-    high = pick(rng, [20, 99, 999])
-    xs = [between(rng, 1, high) for _ in range(between(rng, 3, 7))]
-    listing = ", ".join(map(str, xs[:-1])) + pick(rng, [" and ", ", and "]) + str(xs[-1])
+    rand, high = rng.random, pick(rng, _HIGHS)
+    xs = [1 + int(rand() * high) for _ in range(between(rng, 3, 7))]  # between(rng, 1, high), inlined
+    listing = ", ".join(map(str, xs[:-1])) + pick(rng, _LAST_JOINS) + str(xs[-1])
     total, steps = xs[0], []
     for x in xs[1:]:
         steps.append(f"{total} + {x} = {total + x}.")
