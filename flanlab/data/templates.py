@@ -81,6 +81,10 @@ class Template:
     target_parts: tuple = field(init=False, repr=False, compare=False)
     fields: frozenset = field(init=False, repr=False, compare=False)  # every field either pattern names
     extra_fields: bool = field(init=False, repr=False, compare=False)  # names rationale, options or definition
+    # The renderers: values -> text. The patterns hold only plain field names (checked in __post_init__), so
+    # each is just the pattern's str.format_map (a C call, no Python frame: rendering is the mix's hot path).
+    render_input: Callable[[dict[str, str]], str] = field(init=False, repr=False, compare=False)
+    render_target: Callable[[dict[str, str]], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         inp = parse_pattern(self.input, f"template {self.id!r} input")
@@ -89,13 +93,8 @@ class Template:
         object.__setattr__(self, "target_parts", tgt)
         object.__setattr__(self, "fields", frozenset(n for _, n in inp + tgt if n is not None))
         object.__setattr__(self, "extra_fields", bool(self.fields & {"rationale", "options", "definition"}))
-
-    # The fast path: the patterns hold only plain field names (checked above), so format_map just substitutes.
-    def render_input(self, values: dict[str, str]) -> str:
-        return self.input.format_map(values)
-
-    def render_target(self, values: dict[str, str]) -> str:
-        return self.target.format_map(values)
+        object.__setattr__(self, "render_input", self.input.format_map)
+        object.__setattr__(self, "render_target", self.target.format_map)
 
 
 @dataclass(frozen=True)
@@ -390,20 +389,13 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4
 
 
-def _joiner(text: str) -> str:
-    return " " if text.endswith(":") else "\n"
-
-
-def render_pair(template: Template, values: dict[str, str]) -> tuple[str, str]:
-    return template.render_input(values), template.render_target(values)
-
-
 def render_few_shot(template: Template, query: tuple[str, str], shots: Sequence[tuple[str, str]],
                     max_input_tokens: int | None, count_tokens: Callable[[str], int] = estimate_tokens) -> tuple[str, int]:
     """Exemplars (each input + its target) then the query input; drop exemplars from the end until it fits.
 
     Returns (inputs, number of exemplars kept)."""
-    blocks = [inp + _joiner(inp) + tgt for inp, tgt in shots]
+    # each exemplar: its input, then its target on the same line after a colon, else on the next line
+    blocks = [inp + (" " if inp.endswith(":") else "\n") + tgt for inp, tgt in shots]
     while True:
         text = "\n\n".join(blocks + [query[0]])
         if not blocks or max_input_tokens is None or count_tokens(text) <= max_input_tokens:
