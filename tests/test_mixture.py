@@ -395,3 +395,5 @@ def test_digest_set_keeps_old_digests_compactly():
     assert len(s) == 1050 and s.frozen is not None and len(s.frozen) == 1000 and len(s.recent) == 50
     assert all(v in s for v in values)
     assert (1 << 64) - 1 not in s and 12345 not in s
+    assert not s.add_new(values[0]) and not s.add_new(values[-1])  # one frozen, one recent
+    assert s.add_new(12345) and 12345 in s and len(s) == 1051

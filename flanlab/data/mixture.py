@@ -421,10 +421,9 @@ class DigestSet:
         self.frozen = None  # sorted np.uint64 array
 
     def __contains__(self, d: int) -> bool:
-        if d in self.recent:
-            return True
-        if self.frozen is None:
-            return False
+        return d in self.recent or (self.frozen is not None and self._in_frozen(d))
+
+    def _in_frozen(self, d: int) -> bool:
         import numpy as np
 
         i = int(np.searchsorted(self.frozen, np.uint64(d)))
@@ -433,11 +432,23 @@ class DigestSet:
     def add(self, d: int) -> None:
         self.recent.add(d)
         if len(self.recent) >= self.flush_at:
-            import numpy as np
+            self._flush()
 
-            new = np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent))
-            self.frozen = np.sort(new if self.frozen is None else np.concatenate([self.frozen, new]))
-            self.recent = set()
+    def add_new(self, d: int) -> bool:
+        """Add d and return True, or return False when d is already here (`d not in s` and `s.add(d)` in one call)."""
+        if d in self.recent or (self.frozen is not None and self._in_frozen(d)):
+            return False
+        self.recent.add(d)
+        if len(self.recent) >= self.flush_at:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        import numpy as np
+
+        new = np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent))
+        self.frozen = np.sort(new if self.frozen is None else np.concatenate([self.frozen, new]))
+        self.recent = set()
 
     def __len__(self) -> int:
         return len(self.recent) + (0 if self.frozen is None else len(self.frozen))
@@ -712,13 +723,10 @@ class _TaskStream:
                 ctx.removed.add("truncated", self.task.name, inputs)  # kept, cut to the maximum lengths
                 inputs = ctx.truncate(inputs, cfg.max_input_tokens)
                 targets = ctx.truncate(targets, cfg.max_target_tokens)
-            if seen is not None:
-                d = _digest(inputs + "\x00" + targets)
-                if d in seen:
-                    ctx.removed.add("duplicate", self.task.name, inputs)
-                    fails += 1
-                    continue
-                seen.add(d)
+            if seen is not None and not seen.add_new(_digest(inputs + "\x00" + targets)):
+                ctx.removed.add("duplicate", self.task.name, inputs)
+                fails += 1
+                continue
             self.produced += 1
             return inputs, targets, tid, fmt
         self.exhausted = True
