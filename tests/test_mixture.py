@@ -397,3 +397,25 @@ def test_digest_set_keeps_old_digests_compactly():
     assert (1 << 64) - 1 not in s and 12345 not in s
     assert not s.add_new(values[0]) and not s.add_new(values[-1])  # one frozen, one recent
     assert s.add_new(12345) and 12345 in s and len(s) == 1051
+
+
+def test_digest_set_answers_exactly_past_its_bloom_filter():
+    # the Bloom filter only skips searches: membership must stay exact, for members and for the filter's false
+    # positives alike (a tiny filter here, so that it has many)
+    import random
+
+    from flanlab.data.mixture import DigestSet
+
+    rng = random.Random(7)
+    members = [rng.getrandbits(64) for _ in range(5000)]
+    s = DigestSet(flush_at=1000)
+    s.bloom_bits = 1 << 12  # before the first flush: 4,096 bits for 5,000 digests
+    for v in members:
+        assert s.add_new(v)
+    assert len(s.frozen) == 5000 and s.bloom is not None
+    assert all(v in s and not s.add_new(v) for v in members)
+    others = [rng.getrandbits(64) for _ in range(20000)]
+    mask = s.bloom_bits - 1
+    passed = sum(all((s.bloom[p >> 3] >> (p & 7)) & 1 for p in (v & mask, (v >> 32) & mask)) for v in others)
+    assert passed > 10000  # most non-members get past the filter to the exact search here
+    assert sum(v in s for v in others) == len(set(others) & set(members)) == 0

@@ -413,17 +413,26 @@ def _digest(text: str) -> int:
 
 class DigestSet:
     """A set of 8-byte digests that stays small: the newest `flush_at` in a Python set (~78 bytes each), older
-    ones in one sorted numpy array (8 bytes each), searched only when the set misses."""
+    ones in one sorted numpy array (8 bytes each). A miss in the set is looked up in the array only when a Bloom
+    filter over the array's digests (two bits an element, 16 bits of filter an expected element, in a
+    bytearray) says it may be there: most are answered in ~0.2 us instead of a ~4 us numpy search, which
+    mixtures past a million examples pay on every example."""
 
-    def __init__(self, flush_at: int = 1 << 20):
+    def __init__(self, flush_at: int = 1 << 20, capacity: int = 1 << 22):
         self.flush_at = flush_at
         self.recent: set[int] = set()
         self.frozen = None  # sorted np.uint64 array
+        self.bloom_bits = min(1 << 30, max(1 << 23, 1 << (16 * capacity - 1).bit_length()))
+        self.bloom: bytearray | None = None  # allocated at the first flush (small builds never need it)
 
     def __contains__(self, d: int) -> bool:
         return d in self.recent or (self.frozen is not None and self._in_frozen(d))
 
     def _in_frozen(self, d: int) -> bool:
+        bloom, mask = self.bloom, self.bloom_bits - 1
+        p, q = d & mask, (d >> 32) & mask
+        if not (bloom[p >> 3] >> (p & 7)) & 1 or not (bloom[q >> 3] >> (q & 7)) & 1:
+            return False
         import numpy as np
 
         i = int(np.searchsorted(self.frozen, np.uint64(d)))
@@ -447,6 +456,12 @@ class DigestSet:
         import numpy as np
 
         new = np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent))
+        if self.bloom is None:
+            self.bloom = bytearray(self.bloom_bits >> 3)
+        bits = np.frombuffer(self.bloom, dtype=np.uint8)  # a view: writes go to the bytearray
+        mask = np.uint64(self.bloom_bits - 1)
+        for pos in (new & mask, (new >> np.uint64(32)) & mask):
+            np.bitwise_or.at(bits, pos >> np.uint64(3), np.left_shift(1, pos & np.uint64(7)).astype(np.uint8))
         self.frozen = np.sort(new if self.frozen is None else np.concatenate([self.frozen, new]))
         self.recent = set()
 
@@ -962,7 +977,7 @@ def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool 
         raise FileExistsError(f"{out_dir} already exists (pass overwrite=True / --overwrite to replace it)")
     plan = plan_mixture(config, data_dir)
     ctx, decontam_info = _make_context(plan)
-    seen: DigestSet | None = DigestSet() if config.dedup else None
+    seen: DigestSet | None = DigestSet(capacity=plan.size + config.validation_size) if config.dedup else None
     task_counts = {pt.key: 0 for pt in plan.tasks}
     sub_counts = {name: 0 for name in plan.submixtures}
     fmt_counts = {f: 0 for f in FORMATS}
