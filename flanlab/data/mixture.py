@@ -575,19 +575,29 @@ class _TaskStream:
                     continue
                 yield rec
             return
-        yield from self._epochs(lambda: task.open(cfg.seed, "train"), "question", "answer", ctx.contaminated)
+        yield from self._epochs(lambda: task.open(cfg.seed, "train"), "question", "answer", ctx.contaminated,
+                                same_order=True)
 
     def _epochs(self, open_records: Callable[[], Iterator[dict]], text: str, target: str,
-                contaminated: Callable[[dict], str | None]) -> Iterator[dict]:
+                contaminated: Callable[[dict], str | None], same_order: bool = False) -> Iterator[dict]:
         """A finite task's records, epoch after epoch, less the empty, contaminated and other-split ones (the
-        validation bucket is a hash of the record's text and target fields)."""
+        validation bucket is a hash of the record's text and target fields). When every epoch reads the
+        records in the same order (`same_order`), the first epoch's verdicts are kept (a byte a record) and
+        later epochs skip the checks: a task re-read many times is decontaminated once."""
         task, ctx, cfg = self.task, self.ctx, self.ctx.cfg
         holdout = cfg.validation_size > 0
         threshold = int(cfg.validation_fraction * (1 << 64))
+        usable = bytearray()  # first epoch: 1 for each record this split uses
         epoch = 0
         while True:
             yielded = 0
-            for rec in open_records():
+            for i, rec in enumerate(open_records()):
+                if epoch and same_order:
+                    if usable[i]:
+                        yielded += 1
+                        yield rec
+                    continue
+                usable.append(0)
                 if not rec.get(text) or not rec.get(target):
                     if epoch == 0:
                         ctx.removed.add("empty", task.name, str(rec)[:200])
@@ -601,6 +611,7 @@ class _TaskStream:
                     if epoch == 0:
                         ctx.removed.add("decontaminated", task.name, rec[text], hit)
                     continue
+                usable[-1] = 1
                 yielded += 1
                 yield rec
             if not yielded:
