@@ -155,6 +155,33 @@ def test_planted_bbh_item_is_removed_and_reported(tmp_path, monkeypatch):
     assert stats["size"]["written"] == 200
 
 
+def test_planted_rationale_never_shows_but_its_record_serves_non_cot_examples(tmp_path, monkeypatch):
+    # a rationale is shown only by chain-of-thought examples: one that overlaps a benchmark must never be in a
+    # CoT example (as the query or as an exemplar), while its record's direct examples, which do not show it,
+    # are kept
+    monkeypatch.setenv("FLANLAB_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    (data / "bbh" / "bbh").mkdir(parents=True)
+    planted = ("The following paragraphs each describe a set of three objects arranged in a fixed order on a shelf "
+               "there are a quail a falcon and a robin")
+    (data / "bbh" / "bbh" / "x.json").write_text(json.dumps({"examples": [{"input": planted, "target": "(A)"}]}))
+    rows = records("clean", 12)
+    rows[5]["rationale"] = "Recall that " + planted + ", so the count is odd."
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    cfg = write_config(tmp_path / "mix.yaml", {
+        "name": "r", "size": 300, "dedup": False,
+        "formats": {"zs_noopt": 1.0, "cot_zs": 1.0, "cot_fs": 1.0},
+        "submixtures": [{"name": "f", "files": [{"name": "t", "path": "train.jsonl"}]}]})
+    stats = build_mixture(load_mixture_config(cfg), tmp_path / "out", data_dir=data, progress=False)
+    out = read_rows(tmp_path / "out")
+    cot = [r for r in out if r["format"].startswith("cot")]
+    assert cot and not any("quail a falcon" in (r["inputs"] + r["targets"]).lower() for r in cot)
+    assert any(r["format"] == "zs_noopt" and "clean item 5:" in r["inputs"] for r in out)  # the record still serves
+    removed = stats["removed"]["decontaminated"]
+    assert removed["by"] == {"bbh": removed["count"]} and removed["count"] >= 1  # its CoT draws, reported
+    assert all("clean item 5:" in ex["text"] for ex in removed["examples"])
+
+
 def test_held_out_tasks_are_never_mixed(offline, tmp_path):
     from flanlab.data.generators import FAMILIES
 

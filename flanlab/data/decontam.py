@@ -192,7 +192,7 @@ class NgramIndex:
 
     def match(self, text: str) -> str | None:
         """The benchmark a text shares an n-gram with, or None."""
-        if not text or not self.ngrams:
+        if len(text) < 2 * self.n - 1 or not self.ngrams:  # fewer than n words
             return None
         return self._match_words(text.lower().split())
 

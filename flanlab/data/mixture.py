@@ -19,7 +19,8 @@ under it). The build:
      buffers and one 8-byte digest per written example (exact-duplicate removal; DigestSet keeps all but the
      newest million in a sorted numpy array, 8 bytes each) stay in memory.
   3. filter: records sharing a 13-gram with a benchmark item, or equal to a short benchmark item, are dropped
-     (flanlab/data/decontam.py); rendered examples that duplicate one already written are dropped and the
+     (flanlab/data/decontam.py); a rationale, which only chain-of-thought examples show, is checked when one
+     shows it (a CoT example, or a CoT exemplar, whose rationale overlaps is dropped); rendered examples that duplicate one already written are dropped and the
      task draws again; over-long inputs are pruned (fewer exemplars), then dropped or truncated. All removals
      are counted by reason with a few examples.
   4. write: train-00000-of-0000N.jsonl (and/or .parquet) shards with fields inputs, targets, task, category,
@@ -491,6 +492,10 @@ class _Removed:
                 for r, n in sorted(self.counts.items())}
 
 
+_RATIONALE_HIT = "\x00rationale_hit"  # a record's memo: the benchmark its rationale overlaps, or None
+_UNCHECKED = object()
+
+
 class _Context:
     """What every task stream shares: settings, the decontamination index, the removal counters."""
 
@@ -509,13 +514,13 @@ class _Context:
         self.shortfall: dict[str, int] = {}  # stream -> examples planned but not produced (set by _interleave)
 
     def contaminated(self, rec: dict) -> str | None:
-        """The benchmark a record overlaps, or None."""
+        """The benchmark a record overlaps, or None. Its rationale is not looked at here: only chain-of-thought
+        examples show it, so rationale_contaminated checks it when one is rendered (most examples never pay)."""
         idx = self.index
         if idx is None:
             return None
         options = rec.get("options")
-        hit = idx.match_record(rec.get("question") or "", rec.get("answer") or "", rec.get("rationale") or "",
-                               " ".join(options) if options else "")
+        hit = idx.match_record(rec.get("question") or "", rec.get("answer") or "", " ".join(options) if options else "")
         if hit:
             return hit
         for key in ("definition", "positive_examples"):  # shared by every record of an NIV2 task: check once
@@ -530,6 +535,15 @@ class _Context:
                 return self.checked_texts[d]
         return None
 
+
+    def rationale_contaminated(self, rec: dict) -> str | None:
+        """The benchmark a record's rationale overlaps, or None; checked once per record (kept in the record)."""
+        if self.index is None:
+            return None
+        hit = rec.get(_RATIONALE_HIT, _UNCHECKED)
+        if hit is _UNCHECKED:
+            hit = rec[_RATIONALE_HIT] = self.index.match(rec.get("rationale") or "")
+        return hit
 
     def contaminated_row(self, rec: dict) -> str | None:
         """The benchmark a pre-rendered row (its inputs: the whole prompt, exemplars included; its targets) overlaps."""
@@ -700,11 +714,12 @@ class _TaskStream:
                 nb, total = len(buffer), len(buffer) + len(recent)
                 want = 1 + int(rand() * max(1, cfg.fewshot))
                 question = rec["question"]
+                cot = t.extra_fields and "rationale" in t.fields  # exemplars show their rationales
                 shots, used = [], set()
                 for _ in range(4 * want if total else 0):
                     j = int(rand() * total)
                     ex = buffer[j] if j < nb else recent[j - nb]
-                    if j in used or ex["question"] == question:
+                    if j in used or ex["question"] == question or (cot and ctx.rationale_contaminated(ex)):
                         continue
                     used.add(j)
                     ev = self._values(ex, t, style, trigger)
@@ -740,6 +755,12 @@ class _TaskStream:
                 break
             self.recent.append(rec)
             inputs, targets, tid, fmt = self.render(rec)
+            if fmt in COT_FORMATS and ctx.index is not None and self.task.prerendered is None:
+                hit = ctx.rationale_contaminated(rec)  # the example shows it
+                if hit:
+                    ctx.removed.add("decontaminated", self.task.name, rec["question"], hit)
+                    fails += 1
+                    continue
             if ((len(inputs) > max_chars[0] or len(targets) > max_chars[1]) if max_chars else
                     (count(inputs) > cfg.max_input_tokens or count(targets) > cfg.max_target_tokens)):
                 if cfg.overlong == "drop":
@@ -760,6 +781,7 @@ class _TaskStream:
 
 
 OPTION_STYLE_KEYS = tuple(OPTION_STYLES)
+COT_FORMATS = frozenset(f for f, group in FORMAT_GROUP.items() if group == "cot")
 N_OPTION_STYLES, N_TRIGGERS = len(OPTION_STYLE_KEYS), len(TRIGGERS)
 
 
