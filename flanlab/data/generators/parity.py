@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from flanlab.data.generators.base import Family, between, pattern, pick, shuffle
+from flanlab.data.generators.base import Family, pattern
 
 _TEMPLATES = {
     "which": ["Is {n} even or odd?", "Is the number {n} odd or even?"],
@@ -21,17 +21,27 @@ def _answer(kind: str, n: int) -> str:
     return "Yes" if even == (kind == "even") else "No"
 
 
+# per kind, in _TEMPLATES order: its templates split around {n}, its two options, its answers for even and odd n
+_KINDS = tuple((tuple(tuple(t.split("{n}")) for t in ts), ("even", "odd") if kind == "which" else ("Yes", "No"),
+                _answer(kind, 0), _answer(kind, 1)) for kind, ts in _TEMPLATES.items())
+# digits -> (smallest number of that many digits, how many there are)
+_DIGITS = {d: (10 ** (d - 1), 9 * 10 ** (d - 1)) for d in range(1, 11)}
+
+
 def make(rng: random.Random) -> dict:
-    digits = between(rng, 1, 2) if rng.random() < 0.05 else between(rng, 3, 10)
-    n = between(rng, 10 ** (digits - 1), 10 ** digits - 1) * (-1 if rng.random() < 0.1 else 1)
-    kind = pick(rng, list(_TEMPLATES))
-    options = ["even", "odd"] if kind == "which" else ["Yes", "No"]
-    shuffle(rng, options)
-    last = str(abs(n))[-1]
-    rationale = f"The last digit of {n} is {last}, which is {'even' if int(last) % 2 == 0 else 'odd'}, " \
-                f"so {n} is {'even' if n % 2 == 0 else 'odd'}."
-    return {"question": pick(rng, _TEMPLATES[kind]).format(n=n), "answer": _answer(kind, n), "options": options,
-            "rationale": rationale}
+    rand = rng.random
+    low, span = _DIGITS[1 + int(rand() * 2) if rand() < 0.05 else 3 + int(rand() * 8)]
+    n = (low + int(rand() * span)) * (-1 if rand() < 0.1 else 1)
+    templates, (first, second), if_even, if_odd = _KINDS[int(rand() * 3)]
+    options = [second, first] if rand() < 0.5 else [first, second]  # base.shuffle of two: one draw
+    before, after = templates[int(rand() * len(templates))]
+    s = str(n)
+    if n % 2:
+        answer, parity = if_odd, "odd"
+    else:
+        answer, parity = if_even, "even"
+    return {"question": before + s + after, "answer": answer, "options": options,
+            "rationale": f"The last digit of {s} is {s[-1]}, which is {parity}, so {s} is {parity}."}
 
 
 def check(record: dict) -> bool:
