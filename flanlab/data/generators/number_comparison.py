@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from flanlab.data.generators.base import Family, between, pattern, pick, shuffle
+from flanlab.data.generators.base import Family, pattern
 
 _PICK = {"larger": ["Which is larger: {a} or {b}?", "Which number is greater, {a} or {b}?",
                     "Of {a} and {b}, which is bigger?"],
@@ -15,24 +15,6 @@ _NUM = r"-?\d+(?:\.\d+)?"
 _PATTERNS = [(pattern(t, {"a": _NUM, "b": _NUM}), k) for d in (_PICK, _ASK) for k, ts in d.items() for t in ts]
 
 
-def _number(rng: random.Random) -> str:
-    kind = rng.random()
-    if kind < 0.35:
-        return str(between(rng, -1000, 1000))
-    places = between(rng, 1, 3)
-    return f"{rng.uniform(-100, 100) if kind < 0.6 else rng.uniform(0, 20):.{places}f}"
-
-
-def _pair(rng: random.Random) -> tuple[str, str]:
-    a = _number(rng)
-    if rng.random() < 0.4 and "." in a:  # same whole part, decimals differ in length (9.11 vs 9.9)
-        whole = a.split(".")[0]
-        b = f"{whole}.{between(rng, 1, 9) if len(a.split('.')[1]) > 1 else between(rng, 10, 99)}"
-    else:
-        b = _number(rng)
-    return a, b
-
-
 def _answer(kind: str, a: str, b: str) -> str:
     x, y = float(a), float(b)  # exact enough: distinct numbers here differ by at least 0.001
     if kind == "larger":
@@ -42,18 +24,51 @@ def _answer(kind: str, a: str, b: str) -> str:
     return "Yes" if (x > y if kind == "greater" else x < y) else "No"
 
 
+def _parts(template: str) -> tuple[str, str, str]:
+    """The text before {a}, between {a} and {b}, and after {b} of a template."""
+    before, rest = template.split("{a}")
+    return (before, *rest.split("{b}"))
+
+
+_PICK_PARTS = tuple(tuple(map(_parts, ts)) for ts in _PICK.values())  # larger, smaller
+_ASK_PARTS = tuple(tuple(map(_parts, ts)) for ts in _ASK.values())  # greater, less
+_PLACES = ("%.1f", "%.2f", "%.3f")  # "%.2f" % x is f"{x:.2f}"
+
+
+def _number(rand) -> str:
+    kind = rand()
+    if kind < 0.35:
+        return str(-1000 + int(rand() * 2001))
+    places = _PLACES[int(rand() * 3)]
+    return places % (-100 + 200 * rand() if kind < 0.6 else 20 * rand())  # random.uniform(-100, 100) or (0, 20)
+
+
 def make(rng: random.Random) -> dict:
-    a, b = _pair(rng)
-    while float(a) == float(b):
-        a, b = _pair(rng)
-    if rng.random() < 0.5:
-        kind = pick(rng, list(_PICK))
-        question, options = pick(rng, _PICK[kind]).format(a=a, b=b), [a, b]
+    rand = rng.random
+    while True:
+        a = _number(rand)
+        if rand() < 0.4 and "." in a:  # same whole part, decimals differ in length (9.11 vs 9.9)
+            whole, decimals = a.split(".")
+            b = f"{whole}.{1 + int(rand() * 9) if len(decimals) > 1 else 10 + int(rand() * 90)}"
+        else:
+            b = _number(rand)
+        x, y = float(a), float(b)  # exact enough: distinct numbers here differ by at least 0.001
+        if x != y:
+            break
+    if rand() < 0.5:
+        first = rand() < 0.5  # larger (else smaller)
+        templates = _PICK_PARTS[not first]
+        options = [a, b]
+        answer = a if (x > y) == first else b
     else:
-        kind = pick(rng, list(_ASK))
-        question, options = pick(rng, _ASK[kind]).format(a=a, b=b), ["Yes", "No"]
-    shuffle(rng, options)
-    return {"question": question, "answer": _answer(kind, a, b), "options": options}
+        first = rand() < 0.5  # greater (else less)
+        templates = _ASK_PARTS[not first]
+        options = ["Yes", "No"]
+        answer = "Yes" if (x > y) == first else "No"
+    before, middle, after = templates[int(rand() * len(templates))]
+    if rand() < 0.5:  # base.shuffle of two: one draw
+        options.reverse()
+    return {"question": before + a + middle + b + after, "answer": answer, "options": options}
 
 
 def check(record: dict) -> bool:
