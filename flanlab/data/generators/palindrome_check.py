@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 
-from flanlab.data.generators.base import Family, between, pattern, pick, shuffle
+from flanlab.data.generators.base import Family, pattern
 from flanlab.data.generators.lexicon import WORDS
 
 _PALINDROMES = ["level", "radar", "civic", "kayak", "refer", "madam", "rotor", "noon", "stats", "tenet", "racecar",
@@ -15,38 +15,53 @@ _TEMPLATES = ['Is "{s}" a palindrome?', 'Does "{s}" read the same forwards and b
 _PATTERNS = [pattern(t, {"s": "[a-z0-9]+"}) for t in _TEMPLATES]
 
 
-def _random(rng: random.Random, n: int, alphabet: str) -> str:
-    return "".join(pick(rng, alphabet) for _ in range(n))
+_TEMPLATE_PARTS = tuple(tuple(t.split("{s}")) for t in _TEMPLATES)  # the text before and after {s}
+_LETTERS, _DIGITS = string.ascii_lowercase, string.digits
+
+
+def _random(rand, n: int, alphabet: str) -> str:
+    k = len(alphabet)
+    return "".join([alphabet[int(rand() * k)] for _ in range(n)])
 
 
 def make(rng: random.Random) -> dict:
-    alphabet = string.digits if rng.random() < 0.3 else string.ascii_lowercase
-    if rng.random() < 0.5:
-        if rng.random() < 0.04:
-            s = pick(rng, _PALINDROMES)
+    rand = rng.random
+    alphabet = _DIGITS if rand() < 0.3 else _LETTERS
+    if rand() < 0.5:
+        if rand() < 0.04:
+            s = _PALINDROMES[int(rand() * len(_PALINDROMES))]
         else:
-            half = _random(rng, between(rng, 3, 6), alphabet)
-            s = half + _random(rng, between(rng, 0, 1), alphabet) + half[::-1]
+            half = _random(rand, 3 + int(rand() * 4), alphabet)
+            middle = alphabet[int(rand() * len(alphabet))] if rand() >= 0.5 else ""  # 0 or 1 characters
+            s = half + middle + half[::-1]
     else:
-        roll = rng.random()
+        roll = rand()
         if roll < 0.4:  # a near miss: one character of a palindrome changed
-            half = _random(rng, between(rng, 3, 6), alphabet)
-            s = list(half + half[::-1])
+            half = _random(rand, 3 + int(rand() * 4), alphabet)
+            s = half + half[::-1]
             i = rng.randrange(len(s))
-            s[i] = pick(rng, [c for c in alphabet if c != s[i]])
-            s = "".join(s)
-        elif roll < 0.7 and alphabet == string.ascii_lowercase:
-            s = pick(rng, WORDS) + (pick(rng, WORDS) if rng.random() < 0.7 else "")
+            j = int(rand() * (len(alphabet) - 1))  # the j-th character of the alphabet other than s[i]
+            s = s[:i] + alphabet[j + (j >= alphabet.index(s[i]))] + s[i + 1:]
+        elif roll < 0.7 and alphabet is _LETTERS:
+            s = WORDS[int(rand() * len(WORDS))]
+            if rand() < 0.7:
+                s += WORDS[int(rand() * len(WORDS))]
         else:
-            s = _random(rng, between(rng, 3, 10), alphabet)
+            s = _random(rand, 3 + int(rand() * 8), alphabet)
         if s == s[::-1]:
             s = s + ("x" if s[0] != "x" else "y")
-    same = s == s[::-1]
-    options = ["Yes", "No"]
-    shuffle(rng, options)
-    rationale = f'Reversed, "{s}" reads "{s[::-1]}". ' + ("That is the same string." if same else "That is different.")
-    return {"question": pick(rng, _TEMPLATES).format(s=s), "answer": "Yes" if same else "No", "options": options,
-            "rationale": rationale}
+    backwards = s[::-1]
+    if rand() < 0.5:  # base.shuffle of two: one draw
+        options = ["No", "Yes"]
+    else:
+        options = ["Yes", "No"]
+    before, after = _TEMPLATE_PARTS[int(rand() * len(_TEMPLATE_PARTS))]
+    if s == backwards:
+        answer, verdict = "Yes", "That is the same string."
+    else:
+        answer, verdict = "No", "That is different."
+    return {"question": before + s + after, "answer": answer, "options": options,
+            "rationale": f'Reversed, "{s}" reads "{backwards}". {verdict}'}
 
 
 def check(record: dict) -> bool:
