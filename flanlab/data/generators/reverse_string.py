@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 
-from flanlab.data.generators.base import Family, between, pattern, pick, sample
+from flanlab.data.generators.base import Family, pattern
 from flanlab.data.generators.lexicon import WORDS
 
 _LETTERS = ['Reverse the letters of "{s}".', 'Spell "{s}" backwards.', 'Write "{s}" in reverse, letter by letter.',
@@ -20,28 +20,48 @@ def _reverse(mode: str, s: str) -> str:
     return s[::-1] if mode == "letters" else " ".join(reversed(s.split()))
 
 
+_LETTER_PARTS = tuple(tuple(t.split("{s}")) for t in _LETTERS)  # the text before and after {s}
+_WORD_PARTS = tuple(tuple(t.split("{s}")) for t in _WORDS)
+_LOWERCASE = string.ascii_lowercase
+
+
+def _words(rand, k: int) -> list[str]:
+    """k distinct words in random order, drawn as base.sample(rng, WORDS, k) draws them (WORDS has no repeats):
+    uniform draws, skipping repeats."""
+    n = len(WORDS)
+    words = [WORDS[int(rand() * n)]]
+    while len(words) < k:
+        w = WORDS[int(rand() * n)]
+        if w not in words:
+            words.append(w)
+    return words
+
+
 def make(rng: random.Random) -> dict:
-    roll = rng.random()
+    rand = rng.random
+    roll = rand()
     if roll < 0.65:
-        mode = "letters"
         if roll < 0.1:
-            s = pick(rng, WORDS)
+            s = WORDS[int(rand() * len(WORDS))]
         elif roll < 0.35:
-            s = " ".join(sample(rng, WORDS, 2))
+            s = " ".join(_words(rand, 2))
         else:
-            s = "".join(pick(rng, string.ascii_lowercase) for _ in range(between(rng, 4, 10)))
-        template = pick(rng, _LETTERS)
-        units = list(s.replace(" ", "_"))
-        kind, joined = "characters (_ is the space)" if " " in s else "letters", ", ".join(units)
+            s = "".join([_LOWERCASE[int(rand() * 26)] for _ in range(4 + int(rand() * 7))])
+        before, after = _LETTER_PARTS[int(rand() * len(_LETTER_PARTS))]
+        answer = s[::-1]
+        if " " in s:
+            kind, units = "characters (_ is the space)", s.replace(" ", "_")
+            backwards = answer.replace(" ", "_")
+        else:
+            kind, units, backwards = "letters", s, answer
     else:
-        mode = "words"
-        s = " ".join(sample(rng, WORDS, between(rng, 3, 7)))
-        template = pick(rng, _WORDS)
-        units, kind = s.split(), "words"
-        joined = ", ".join(units)
-    answer = _reverse(mode, s)
-    rationale = f"The {kind} in order: {joined}. From last to first: {', '.join(reversed(units))}."
-    return {"question": template.format(s=s), "answer": answer, "rationale": rationale}
+        words = _words(rand, 3 + int(rand() * 5))
+        s = " ".join(words)
+        before, after = _WORD_PARTS[int(rand() * len(_WORD_PARTS))]
+        kind, units, backwards = "words", words, words[::-1]
+        answer = " ".join(backwards)
+    rationale = f"The {kind} in order: {', '.join(units)}. From last to first: {', '.join(backwards)}."
+    return {"question": before + s + after, "answer": answer, "rationale": rationale}
 
 
 def check(record: dict) -> bool:
