@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-from flanlab.data.generators.base import Family, between, pick, sample, shuffle
+from flanlab.data.generators.base import Family
 
 _POSITIVE = ["wonderful", "excellent", "delightful", "superb", "pleasant", "charming", "reliable", "brilliant",
              "enjoyable", "impressive", "lovely", "fantastic", "comfortable", "friendly"]
@@ -39,18 +39,38 @@ def _label(text: str) -> str:
     return "positive" if score > 0 else "negative" if score < 0 else "tie"
 
 
+# pick(rng, _POLARITY) -> (label, the label's words, the opposite words); subjects with their capitalized form
+_POLARITY = (("positive", tuple(_POSITIVE), tuple(_NEGATIVE)), ("negative", tuple(_NEGATIVE), tuple(_POSITIVE)))
+_SUBJECT_PAIRS = tuple((s, s[0].upper() + s[1:]) for s in _SUBJECTS)
+# the frames with positional slots: .format(s, S, agree, other)
+_PURE_AT, _MIXED_AT = (tuple(f.replace("{s}", "{0}").replace("{S}", "{1}").replace("{agree}", "{2}")
+                             .replace("{other}", "{3}") for f in frames) for frames in (_FRAMES_PURE, _FRAMES_MIXED))
+
+
+def _distinct(rand, pool: tuple[str, ...], k: int) -> list[str]:
+    """k distinct words of pool in random order, drawn as base.sample(rng, pool, k) draws them for k * 4 <= len(pool)
+    (the pools have no repeats; k >= 1): uniform draws, skipping repeats."""
+    n = len(pool)
+    words = [pool[int(rand() * n)]]
+    while len(words) < k:
+        w = pool[int(rand() * n)]
+        if w not in words:
+            words.append(w)
+    return words
+
+
 def make(rng: random.Random) -> dict:
-    label = pick(rng, ["positive", "negative"])
-    agree_pool, other_pool = (_POSITIVE, _NEGATIVE) if label == "positive" else (_NEGATIVE, _POSITIVE)
-    k = between(rng, 1, 3)
-    m = between(rng, 0, k - 1)
-    agree = [pick(rng, _INTENSIFIERS) + w for w in sample(rng, agree_pool, k)]
-    other = sample(rng, other_pool, m)
-    s = pick(rng, _SUBJECTS)
-    frame = pick(rng, _FRAMES_MIXED if other else _FRAMES_PURE)
-    question = frame.format(s=s, S=s[0].upper() + s[1:], agree=_join(agree), other=_join(other) if other else "")
-    options = ["positive", "negative"]
-    shuffle(rng, options)
+    rand = rng.random
+    label, agree_pool, other_pool = _POLARITY[int(rand() * 2)]
+    k = 1 + int(rand() * 3)
+    m = int(rand() * k)
+    n = len(_INTENSIFIERS)
+    agree = [_INTENSIFIERS[int(rand() * n)] + w for w in _distinct(rand, agree_pool, k)]
+    other = _join(_distinct(rand, other_pool, m)) if m else ""
+    s, capital = _SUBJECT_PAIRS[int(rand() * len(_SUBJECT_PAIRS))]
+    frames = _MIXED_AT if m else _PURE_AT
+    question = frames[int(rand() * len(frames))].format(s, capital, _join(agree), other)
+    options = ["negative", "positive"] if rand() < 0.5 else ["positive", "negative"]  # base.shuffle of two: one draw
     return {"question": question, "answer": label, "options": options}
 
 
