@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from flanlab.data.generators.base import Family, between, pattern, pick
+from flanlab.data.generators.base import Family, pattern
 
 _TEMPLATES = ["What number comes next in the sequence {xs}, ...?", "Continue the sequence: {xs}, ...",
               "Find the next term: {xs}, ...", "What is the next number after {xs}?"]
@@ -30,33 +30,42 @@ def _next(xs: list[int]) -> int | None:
     return None
 
 
+_TEMPLATE_PARTS = tuple(tuple(t.split("{xs}")) for t in _TEMPLATES)  # the text before and after {xs}
+
+
 def make(rng: random.Random) -> dict:
-    kind = rng.random()
+    rand = rng.random
+    kind = rand()
     if kind < 0.45:
-        start, diff = between(rng, -50, 100), pick(rng, [-1, 1]) * between(rng, 1, 25)
-        xs = [start + i * diff for i in range(between(rng, 4, 7))]
+        start = -50 + int(rand() * 151)
+        diff = (-1 if rand() < 0.5 else 1) * (1 + int(rand() * 25))
+        xs = list(range(start, start + (4 + int(rand() * 4)) * diff, diff))
         answer = xs[-1] + diff
         rationale = (f"The differences between consecutive terms are all {diff}, so each term adds {diff}: "
                      f"{xs[-1]} + {diff} = {answer}.")
     elif kind < 0.7:
-        start, ratio = between(rng, 1, 50) * pick(rng, [1, 1, 1, -1]), between(rng, 2, 5)
-        xs = [start * ratio ** i for i in range(between(rng, 4, 5 if ratio > 3 else 6))]
+        start = (1 + int(rand() * 50)) * (-1 if rand() >= 0.75 else 1)
+        ratio = 2 + int(rand() * 4)
+        xs = [start]
+        for _ in range((4 + int(rand() * 2) if ratio > 3 else 4 + int(rand() * 3)) - 1):
+            xs.append(xs[-1] * ratio)
         answer = xs[-1] * ratio
         rationale = (f"Each term is {ratio} times the one before ({xs[1]} / {xs[0]} = {ratio}), so the next is "
                      f"{xs[-1]} * {ratio} = {answer}.")
     else:  # the differences themselves grow by a constant step
-        start, diff, step = between(rng, -20, 50), between(rng, -10, 15), pick(rng, [-1, 1]) * between(rng, 1, 6)
+        start, diff = -20 + int(rand() * 71), -10 + int(rand() * 26)
+        step = (-1 if rand() < 0.5 else 1) * (1 + int(rand() * 6))
+        diffs = list(range(diff, diff + (4 + int(rand() * 3)) * step, step))
         xs = [start]
-        for i in range(between(rng, 5, 7) - 1):
-            xs.append(xs[-1] + diff + i * step)
-        last_diff = xs[-1] - xs[-2]
+        for d in diffs:
+            xs.append(xs[-1] + d)
+        last_diff = diffs[-1]
         answer = xs[-1] + last_diff + step
-        diffs = ", ".join(str(b - a) for a, b in zip(xs, xs[1:]))
-        rationale = (f"The differences are {diffs}; they change by {step} each time, so the next difference is "
-                     f"{last_diff} + {step} = {last_diff + step} and the next term is {xs[-1]} + {last_diff + step} "
-                     f"= {answer}.")
-    question = pick(rng, _TEMPLATES).format(xs=", ".join(map(str, xs)))
-    return {"question": question, "answer": str(answer), "rationale": rationale}
+        rationale = (f"The differences are {', '.join(map(str, diffs))}; they change by {step} each time, so the "
+                     f"next difference is {last_diff} + {step} = {last_diff + step} and the next term is "
+                     f"{xs[-1]} + {last_diff + step} = {answer}.")
+    before, after = _TEMPLATE_PARTS[int(rand() * len(_TEMPLATE_PARTS))]
+    return {"question": before + ", ".join(map(str, xs)) + after, "answer": str(answer), "rationale": rationale}
 
 
 def check(record: dict) -> bool:
