@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from flanlab.data.generators.base import Family, between, pattern, pick
+from flanlab.data.generators.base import Family, pattern
 
 _VARIABLES = "xynkmtz"
 # equation form -> its solution from the numbers a, b, c (used by check; make draws the solution first)
@@ -22,40 +22,40 @@ _WORDINGS = ["Solve for {v}: {eq}.", "Find {v} if {eq}.", "What value of {v} sat
              "If {eq}, what is {v}?"]
 _SLOTS = {"v": f"[{_VARIABLES}]", "a": r"-?\d+", "b": r"-?\d+", "c": r"-?\d+"}
 _PATTERNS = [(pattern(w.replace("{eq}", form), _SLOTS), solve) for form, solve in _FORMS.items() for w in _WORDINGS]
-
-
-def _draw(form: str, x: int, rng: random.Random) -> tuple[dict, list[str]]:
-    """Numbers for `form` whose solution is x, and the solving steps (v is filled in later)."""
-    a = between(rng, 2, 12) if "{a}{v}" in form or "/" in form else between(rng, 1, 50)
-    b = between(rng, 1, 50)
-    if form == "{v} + {a} = {b}" or form == "{a} + {v} = {b}":
-        b = x + a
-        return {"a": a, "b": b}, [f"Subtract {a} from both sides: {{v}} = {b} - {a} = {x}."]
-    if form == "{v} - {a} = {b}":
-        b = x - a
-        return {"a": a, "b": b}, [f"Add {a} to both sides: {{v}} = {b} + {a} = {x}."]
-    if form == "{a}{v} = {b}":
-        return {"a": a, "b": a * x}, [f"Divide both sides by {a}: {{v}} = {a * x} / {a} = {x}."]
-    if form == "{a}{v} + {b} = {c}":
-        c = a * x + b
-        return {"a": a, "b": b, "c": c}, [f"Subtract {b} from both sides: {a}{{v}} = {c} - {b} = {a * x}.",
-                                          f"Divide both sides by {a}: {{v}} = {a * x} / {a} = {x}."]
-    if form == "{a}{v} - {b} = {c}":
-        c = a * x - b
-        return {"a": a, "b": b, "c": c}, [f"Add {b} to both sides: {a}{{v}} = {c} + {b} = {a * x}.",
-                                          f"Divide both sides by {a}: {{v}} = {a * x} / {a} = {x}."]
-    # {v} / {a} = {b}: b is x, so the solution is a * x
-    return {"a": a, "b": x}, [f"Multiply both sides by {a}: {{v}} = {x} * {a} = {x * a}."]
+_WORDINGS_AT = tuple(w.replace("{v}", "{0}").replace("{eq}", "{1}") for w in _WORDINGS)  # .format(v, eq)
 
 
 def make(rng: random.Random) -> dict:
-    form = pick(rng, list(_FORMS))
-    v = pick(rng, _VARIABLES)
-    numbers, steps = _draw(form, between(rng, -30, 30), rng)
-    answer = _FORMS[form](numbers["a"], numbers["b"], numbers.get("c", 0))
-    equation = form.format(v=v, **numbers)
-    question = pick(rng, _WORDINGS).format(v=v, eq=equation)
-    return {"question": question, "answer": str(answer), "rationale": " ".join(s.format(v=v) for s in steps)}
+    rand = rng.random
+    form = int(rand() * 7)  # the index of the equation form in _FORMS; the branches below write it out
+    v = _VARIABLES[int(rand() * 7)]
+    x = -30 + int(rand() * 61)  # the solution (of the {v} / {a} form: x is b and the solution is a * x)
+    a = 2 + int(rand() * 11) if form >= 3 else 1 + int(rand() * 50)  # a multiplies or divides v in forms 3 to 6
+    b = 1 + int(rand() * 50)
+    answer = x
+    if form == 0:
+        equation, steps = f"{v} + {a} = {x + a}", f"Subtract {a} from both sides: {v} = {x + a} - {a} = {x}."
+    elif form == 1:
+        equation, steps = f"{v} - {a} = {x - a}", f"Add {a} to both sides: {v} = {x - a} + {a} = {x}."
+    elif form == 2:
+        equation, steps = f"{a} + {v} = {x + a}", f"Subtract {a} from both sides: {v} = {x + a} - {a} = {x}."
+    elif form == 3:
+        equation, steps = f"{a}{v} = {a * x}", f"Divide both sides by {a}: {v} = {a * x} / {a} = {x}."
+    elif form == 4:
+        c = a * x + b
+        equation = f"{a}{v} + {b} = {c}"
+        steps = (f"Subtract {b} from both sides: {a}{v} = {c} - {b} = {a * x}. "
+                 f"Divide both sides by {a}: {v} = {a * x} / {a} = {x}.")
+    elif form == 5:
+        c = a * x - b
+        equation = f"{a}{v} - {b} = {c}"
+        steps = (f"Add {b} to both sides: {a}{v} = {c} + {b} = {a * x}. "
+                 f"Divide both sides by {a}: {v} = {a * x} / {a} = {x}.")
+    else:
+        answer = x * a
+        equation, steps = f"{v} / {a} = {x}", f"Multiply both sides by {a}: {v} = {x} * {a} = {answer}."
+    question = _WORDINGS_AT[int(rand() * len(_WORDINGS_AT))].format(v, equation)
+    return {"question": question, "answer": str(answer), "rationale": steps}
 
 
 def check(record: dict) -> bool:
