@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from flanlab.data.generators.base import Family, between, pattern, pick, sample
+from flanlab.data.generators.base import Family, pattern
 
 # system -> [(singular, plural, size in the system's smallest unit)], smallest first
 _SYSTEMS = {
@@ -37,22 +37,46 @@ def _convert(v: int, frm: str, to: str) -> int | None:
     return v * size_a // size_b
 
 
+def _pairs(units: list[tuple[str, str, int]]) -> tuple:
+    """The unit pairs base.sample(rng, units, 2) returns, by its two draws: pairs[i][j] for draws i (of n) and j
+    (of n - 1) is (units[n - 1] if j == i else units[j], units[i]), with a pair too far apart in size (e.g.
+    milliseconds in a week: too big to be useful) as None."""
+    n = len(units)
+    pairs = []
+    for i in range(n):
+        row = []
+        for j in range(n - 1):
+            (s1, p1, size1), (s2, p2, size2) = units[n - 1] if j == i else units[j], units[i]
+            row.append(None if max(size1, size2) // min(size1, size2) > 10_000_000 else
+                       (s1, p1, size1, s2, p2, size2))
+        pairs.append(tuple(row))
+    return tuple(pairs)
+
+
+_PAIRS = tuple(_pairs(units) for units in _SYSTEMS.values())
+_TEMPLATES_AT = tuple(t.replace("{v}", "{0}").replace("{frm}", "{1}").replace("{to}", "{2}") for t in _TEMPLATES)
+
+
 def make(rng: random.Random) -> dict:
-    units = _SYSTEMS[pick(rng, list(_SYSTEMS))]
-    (s1, p1, size1), (s2, p2, size2) = sample(rng, units, 2)
-    while max(size1, size2) // min(size1, size2) > 10_000_000:  # e.g. milliseconds in a week: too big to be useful
-        (s1, p1, size1), (s2, p2, size2) = sample(rng, units, 2)
+    rand = rng.random
+    pairs = _PAIRS[int(rand() * len(_PAIRS))]
+    n = len(pairs)
+    pair = pairs[int(rand() * n)][int(rand() * (n - 1))]
+    while pair is None:
+        pair = pairs[int(rand() * n)][int(rand() * (n - 1))]
+    s1, p1, size1, s2, p2, size2 = pair
     if size1 > size2:  # larger to smaller: multiply
         factor = size1 // size2
-        v = between(rng, 1, 999 if factor <= 100 else 200 if factor <= 100_000 else 60)  # big factors, small quantities
+        # big factors, small quantities
+        v = 1 + int(rand() * (999 if factor <= 100 else 200 if factor <= 100_000 else 60))
         answer = v * factor
         why = f"1 {s1} = {factor} {p2}, so {v} {s1 if v == 1 else p1} = {v} * {factor} = {answer} {p2}."
     else:  # smaller to larger: divide
         factor = size2 // size1
-        answer = between(rng, 1, 500 if factor <= 100 else 150 if factor <= 100_000 else 60)
+        answer = 1 + int(rand() * (500 if factor <= 100 else 150 if factor <= 100_000 else 60))
         v = answer * factor
         why = f"1 {s2} = {factor} {p1}, so {v} {p1} = {v} / {factor} = {answer} {s2 if answer == 1 else p2}."
-    question = pick(rng, _TEMPLATES).format(v=v, frm=s1 if v == 1 else p1, to=p2)
+    question = _TEMPLATES_AT[int(rand() * len(_TEMPLATES_AT))].format(v, s1 if v == 1 else p1, p2)
     return {"question": question, "answer": str(answer), "rationale": why}
 
 
