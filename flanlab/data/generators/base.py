@@ -119,3 +119,15 @@ def sample(rng: random.Random, seq, k: int) -> list:
         j = int(rand() * (i + 1))
         items[i], items[j] = items[j], items[i]
     return items[n - k:]
+
+
+def distinct(rand, pool, k: int) -> list:
+    """k distinct elements of a pool without repeats, in random order, drawn as sample(rng, pool, k) draws them
+    when k * 4 <= len(pool) (uniform draws, skipping repeats), from rand = rng.random; k >= 1."""
+    n = len(pool)
+    out = [pool[int(rand() * n)]]
+    while len(out) < k:
+        x = pool[int(rand() * n)]
+        if x not in out:
+            out.append(x)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 
-from flanlab.data.generators.base import Family, pattern
+from flanlab.data.generators.base import Family, distinct, pattern
 from flanlab.data.generators.lexicon import WORDS
 
 _LETTERS = ['Reverse the letters of "{s}".', 'Spell "{s}" backwards.', 'Write "{s}" in reverse, letter by letter.',
@@ -25,18 +25,6 @@ _WORD_PARTS = tuple(tuple(t.split("{s}")) for t in _WORDS)
 _LOWERCASE = string.ascii_lowercase
 
 
-def _words(rand, k: int) -> list[str]:
-    """k distinct words in random order, drawn as base.sample(rng, WORDS, k) draws them (WORDS has no repeats):
-    uniform draws, skipping repeats."""
-    n = len(WORDS)
-    words = [WORDS[int(rand() * n)]]
-    while len(words) < k:
-        w = WORDS[int(rand() * n)]
-        if w not in words:
-            words.append(w)
-    return words
-
-
 def make(rng: random.Random) -> dict:
     rand = rng.random
     roll = rand()
@@ -44,7 +32,7 @@ def make(rng: random.Random) -> dict:
         if roll < 0.1:
             s = WORDS[int(rand() * len(WORDS))]
         elif roll < 0.35:
-            s = " ".join(_words(rand, 2))
+            s = " ".join(distinct(rand, WORDS, 2))
         else:
             s = "".join([_LOWERCASE[int(rand() * 26)] for _ in range(4 + int(rand() * 7))])
         before, after = _LETTER_PARTS[int(rand() * len(_LETTER_PARTS))]
@@ -55,7 +43,7 @@ def make(rng: random.Random) -> dict:
         else:
             kind, units, backwards = "letters", s, answer
     else:
-        words = _words(rand, 3 + int(rand() * 5))
+        words = distinct(rand, WORDS, 3 + int(rand() * 5))
         s = " ".join(words)
         before, after = _WORD_PARTS[int(rand() * len(_WORD_PARTS))]
         kind, units, backwards = "words", words, words[::-1]

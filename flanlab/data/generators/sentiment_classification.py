@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-from flanlab.data.generators.base import Family
+from flanlab.data.generators.base import Family, distinct
 
 _POSITIVE = ["wonderful", "excellent", "delightful", "superb", "pleasant", "charming", "reliable", "brilliant",
              "enjoyable", "impressive", "lovely", "fantastic", "comfortable", "friendly"]
@@ -47,26 +47,14 @@ _PURE_AT, _MIXED_AT = (tuple(f.replace("{s}", "{0}").replace("{S}", "{1}").repla
                              .replace("{other}", "{3}") for f in frames) for frames in (_FRAMES_PURE, _FRAMES_MIXED))
 
 
-def _distinct(rand, pool: tuple[str, ...], k: int) -> list[str]:
-    """k distinct words of pool in random order, drawn as base.sample(rng, pool, k) draws them for k * 4 <= len(pool)
-    (the pools have no repeats; k >= 1): uniform draws, skipping repeats."""
-    n = len(pool)
-    words = [pool[int(rand() * n)]]
-    while len(words) < k:
-        w = pool[int(rand() * n)]
-        if w not in words:
-            words.append(w)
-    return words
-
-
 def make(rng: random.Random) -> dict:
     rand = rng.random
     label, agree_pool, other_pool = _POLARITY[int(rand() * 2)]
     k = 1 + int(rand() * 3)
     m = int(rand() * k)
     n = len(_INTENSIFIERS)
-    agree = [_INTENSIFIERS[int(rand() * n)] + w for w in _distinct(rand, agree_pool, k)]
-    other = _join(_distinct(rand, other_pool, m)) if m else ""
+    agree = [_INTENSIFIERS[int(rand() * n)] + w for w in distinct(rand, agree_pool, k)]
+    other = _join(distinct(rand, other_pool, m)) if m else ""
     s, capital = _SUBJECT_PAIRS[int(rand() * len(_SUBJECT_PAIRS))]
     frames = _MIXED_AT if m else _PURE_AT
     question = frames[int(rand() * len(frames))].format(s, capital, _join(agree), other)
