@@ -129,14 +129,22 @@ def test_validation_records_never_reach_training(files_config, tmp_path):
         assert marker not in train_text
 
 
-def test_planted_bbh_item_is_removed_and_reported(tmp_path, monkeypatch):
+PLANTED = ("The following paragraphs each describe a set of three objects arranged in a fixed order on a shelf "
+           "there are a quail a falcon and a robin")
+
+
+def bbh_data_dir(tmp_path: Path, monkeypatch, inputs: list[str]) -> Path:
+    """A data dir whose only benchmark is one BBH task file holding these inputs; a private cache."""
     monkeypatch.setenv("FLANLAB_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "data"
     (data / "bbh" / "bbh").mkdir(parents=True)
-    planted = ("The following paragraphs each describe a set of three objects arranged in a fixed order on a shelf "
-               "there are a quail a falcon and a robin")
-    (data / "bbh" / "bbh" / "x.json").write_text(json.dumps({"examples": [
-        {"input": planted, "target": "(A)"}, {"input": "Is seventeen a prime number?", "target": "Yes"}]}))
+    (data / "bbh" / "bbh" / "x.json").write_text(json.dumps({"examples": [{"input": x, "target": "(A)"} for x in inputs]}))
+    return data
+
+
+def test_planted_bbh_item_is_removed_and_reported(tmp_path, monkeypatch):
+    planted = PLANTED
+    data = bbh_data_dir(tmp_path, monkeypatch, [planted, "Is seventeen a prime number?"])
     rows = records("clean", 40)
     rows.append({"question": "Context: " + planted.upper() + " Which bird is leftmost?", "answer": "quail"})
     rows.append({"question": "is  seventeen a PRIME number?", "answer": "yes"})  # the short item, exactly
@@ -159,14 +167,9 @@ def test_planted_rationale_never_shows_but_its_record_serves_non_cot_examples(tm
     # a rationale is shown only by chain-of-thought examples: one that overlaps a benchmark must never be in a
     # CoT example (as the query or as an exemplar), while its record's direct examples, which do not show it,
     # are kept
-    monkeypatch.setenv("FLANLAB_CACHE", str(tmp_path / "cache"))
-    data = tmp_path / "data"
-    (data / "bbh" / "bbh").mkdir(parents=True)
-    planted = ("The following paragraphs each describe a set of three objects arranged in a fixed order on a shelf "
-               "there are a quail a falcon and a robin")
-    (data / "bbh" / "bbh" / "x.json").write_text(json.dumps({"examples": [{"input": planted, "target": "(A)"}]}))
+    data = bbh_data_dir(tmp_path, monkeypatch, [PLANTED])
     rows = records("clean", 12)
-    rows[5]["rationale"] = "Recall that " + planted + ", so the count is odd."
+    rows[5]["rationale"] = "Recall that " + PLANTED + ", so the count is odd."
     write_jsonl(tmp_path / "train.jsonl", rows)
     cfg = write_config(tmp_path / "mix.yaml", {
         "name": "r", "size": 300, "dedup": False,
