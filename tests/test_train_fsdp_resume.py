@@ -1,7 +1,8 @@
 """Exact resume under FSDP (version 2, 2 CPU processes, gloo, started by `accelerate launch`): a run whose
 process 0 is SIGKILLed while writing a checkpoint, then relaunched, ends with the same weights and logs the
 same losses as an uninterrupted 2-process FSDP run (tiny model, dropout on so that the per-process random
-generators matter too, AdamW so that the optimizer moments do)."""
+generators matter too; AdamW and flanlab's Adafactor, whose factored moments are sharded by rows and
+replicated by columns, so that the optimizer state does)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_train import write_mixture  # noqa: E402
 from test_train_resume import killed_while_saving, logged_losses  # noqa: E402
 
-FIELDS = dict(model="tiny-llama", steps=8, batch_size=8, grad_accum=1, lr=1e-2, dropout=0.1, optimizer="adamw",
+FIELDS = dict(model="tiny-llama", steps=8, batch_size=8, grad_accum=1, lr=1e-2, dropout=0.1,
               schedule="cosine", warmup_steps=2, max_input_len=64, max_target_len=32, pack_len=128, save_every=3,
               keep_checkpoints=3, threads=1)
 
@@ -37,23 +38,24 @@ def _launch(tmp_path: Path, config: Path, *program: str) -> subprocess.Completed
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
 
 
-def _config(tmp_path: Path, data: Path, name: str) -> Path:
+def _config(tmp_path: Path, data: Path, name: str, optimizer: str) -> Path:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(dict(FIELDS, data=str(data), output_dir=str(tmp_path / name))))
+    path.write_text(yaml.safe_dump(dict(FIELDS, optimizer=optimizer, data=str(data), output_dir=str(tmp_path / name))))
     return path
 
 
-def test_fsdp_sigkill_then_resume_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "adafactor"])
+def test_fsdp_sigkill_then_resume_equals_uninterrupted(tmp_path, optimizer):
     if not (Path(sys.executable).parent / "accelerate").exists():
         pytest.skip("the accelerate launcher is not installed next to this python")
     data = write_mixture(tmp_path / "mix")
     train_cli = ("-m", "flanlab.cli", "train", "--no-progress")
 
-    ref = _launch(tmp_path, _config(tmp_path, data, "ref"), *train_cli)
+    ref = _launch(tmp_path, _config(tmp_path, data, "ref", optimizer), *train_cli)
     assert ref.returncode == 0, ref.stderr[-3000:]
     reference = tmp_path / "ref"
 
-    config = _config(tmp_path, data, "killed")
+    config = _config(tmp_path, data, "killed", optimizer)
     run = tmp_path / "killed"
     (tmp_path / "child.py").write_text(killed_while_saving(6))
     killed = _launch(tmp_path, config, str(tmp_path / "child.py"))

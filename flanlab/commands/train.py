@@ -3,9 +3,9 @@
 Several processes, data parallel (DDP):
     accelerate launch --multi_gpu --num_processes N -m flanlab.cli train CONFIG.yaml [key=value ...]
 (`--multi_gpu` also starts N CPU processes with the gloo backend on a machine without GPUs.)
-Sharded (FSDP version 2; checkpoints and exact resume work, LoRA and eval_suite are refused, and so is
-Adafactor, which needs whole matrices: add optimizer=adamw):
-    accelerate launch --use_fsdp --fsdp_version 2 --num_processes N -m flanlab.cli train CONFIG.yaml optimizer=adamw
+Sharded (FSDP version 2; checkpoints and exact resume work, Adafactor and AdamW both; LoRA and eval_suite are
+refused):
+    accelerate launch --use_fsdp --fsdp_version 2 --num_processes N -m flanlab.cli train CONFIG.yaml
 """
 
 from __future__ import annotations

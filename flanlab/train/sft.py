@@ -19,7 +19,8 @@ CPU processes accelerate silently falls back to DDP, so flanlab shards the model
 FSDP2 `fully_shard` (version 2 only), which is what the CPU tests exercise. Checkpoints have one format
 whatever the number of processes: under FSDP (version 2) the shards are gathered to process 0, which writes
 them, and a resumed run gives each process its shards back (tests/test_train_fsdp_resume.py kills a 2-process
-FSDP run and resumes it). FSDP refuses LoRA, eval_suite and the Adafactor optimizer.
+FSDP run and resumes it). FSDP refuses LoRA and eval_suite. Adafactor is flanlab's own (flanlab/train/adafactor.py:
+transformers' algorithm, which also steps sharded parameters).
 On CUDA the forward runs in bf16 autocast over fp32 weights; on CPU everything is fp32.
 """
 
@@ -90,10 +91,10 @@ def make_optimizer(config: TrainConfig, named_params: list[tuple[str, torch.nn.P
     no_decay = [p for n, p in named_params if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
-    if config.optimizer == "adafactor":
-        from transformers.optimization import Adafactor
+    if config.optimizer == "adafactor":  # transformers' algorithm, written so that it also runs sharded (FSDP2)
+        from flanlab.train.adafactor import Adafactor
 
-        return Adafactor(groups, lr=config.lr, scale_parameter=False, relative_step=False, warmup_init=False)
+        return Adafactor(groups, lr=config.lr)
     return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.adam_betas))
 
 
@@ -274,10 +275,6 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     if fsdp and (config.lora.enabled or config.eval_suite):
         raise ValueError("under FSDP, flanlab train supports neither LoRA nor eval_suite: set lora.enabled=false "
                          "eval_suite=null, or use DDP (the default)")
-    if fsdp and config.optimizer == "adafactor":
-        raise ValueError("under FSDP, optimizer=adafactor is not supported: transformers' Adafactor cannot update "
-                         "sharded (DTensor) parameters, and its factored moments need whole matrices; set "
-                         "optimizer=adamw, or use DDP (the default)")
     if fsdp and not cpu_fsdp and not accelerator.is_fsdp2 and config.save_every:
         raise ValueError("checkpoints under FSDP need FSDP version 2 (accelerate launch --fsdp_version 2); "
                          "or set save_every=0")
