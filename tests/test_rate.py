@@ -366,8 +366,11 @@ def test_cli_serves_on_loopback_and_stops_on_ctrl_c(run_dir):
     import subprocess
     import sys
 
+    # Ctrl-C as a terminal sends it: SIGINT with its default action, even where this test runs in a background
+    # job (a non-interactive shell starts those with SIGINT ignored, and Python then keeps ignoring it)
     proc = subprocess.Popen([sys.executable, "-m", "flanlab.cli", "rate", str(run_dir), "--port", "0", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         url = None
         for line in proc.stdout:
