@@ -15,8 +15,8 @@ plus "synthetic": the held-out synthetic families' evaluation items (split "eval
 benchmark draws them).
 
 The index of the files' n-grams is built once and cached under FLANLAB_CACHE/decontam/, keyed by the files'
-SHA-256 and the settings (as word ids: the hash tables are rebuilt on load, ~2 s for the full data dir, once
-per process); the synthetic part is cheap and rebuilt every time. Checking a record costs its split plus
+SHA-256 and the settings (as word ids: the hash tables are rebuilt on load, ~2 s for the full data dir); the
+synthetic part is cheap and rebuilt every time; a process keeps the index it built for later builds. Checking a record costs its split plus
 about one hash look-up per STRIDE words (see NgramIndex).
 """
 
@@ -27,7 +27,6 @@ import hashlib
 import io
 import itertools
 import json
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,12 +174,6 @@ class NgramIndex:
         self.sequences.append((b, [vocab.setdefault(w, len(vocab)) for w in toks]))
         self._add_words(b, toks)
 
-    def copy(self) -> "NgramIndex":
-        """An index that can take more items without changing this one (its tables copied, not shared)."""
-        return NgramIndex(n=self.n, names=list(self.names), ngrams=dict(self.ngrams), filter=set(self.filter),
-                          questions=dict(self.questions), items=dict(self.items), short_items=dict(self.short_items),
-                          files=dict(self.files), vocab=dict(self.vocab), sequences=list(self.sequences))
-
     def _add_words(self, b: int, toks: list[str]) -> None:
         n, m = self.n, max(1, self.n - STRIDE + 1)
         add = self.filter.add
@@ -251,7 +244,7 @@ def _sha256(path: Path) -> str:
 
 
 def _cache_key(files: list[tuple[str, Path, Callable]], data_dir: Path, n: int) -> str:
-    h = hashlib.sha256(f"v{DECONTAM_VERSION}|n={n}|stride={STRIDE}|py{sys.version_info[:2]}".encode())
+    h = hashlib.sha256(f"v{DECONTAM_VERSION}|n={n}".encode())  # word ids: no stride, no Python hashes
     for bench, path, _ in files:
         h.update(f"|{bench}|{path.relative_to(data_dir)}|{_sha256(path)}".encode())
     return h.hexdigest()[:24]
@@ -299,27 +292,30 @@ def _load(path: Path) -> NgramIndex:
     return index
 
 
-_LOADED: dict[str, NgramIndex] = {}  # cache file -> its index as loaded, before the synthetic items (per process)
+_BUILT: dict[str, tuple[NgramIndex, str]] = {}  # per process: settings + files + synthetic items -> (index, how)
 
 
 def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTHETIC_EVAL_ITEMS,
                 use_cache: bool = True) -> tuple[NgramIndex, str]:
-    """The n-gram index of the benchmarks in the data dir (cached) plus the held-out synthetic items.
+    """The n-gram index of the benchmarks in the data dir (cached on disk) plus the held-out synthetic items.
 
-    Returns (index, how it was obtained: 'cache <file>', 'built <file>' or 'no benchmark files')."""
+    Returns (index, how it was obtained: 'cache <file>', 'built <file>' or 'no benchmark files'). With
+    use_cache, the index is also kept for the rest of the process, and a second call with the same files,
+    items and settings returns the same object: treat it as read-only."""
     from flanlab.settings import cache_dir
 
     files = benchmark_files(data_dir)
+    synthetic = list(synthetic_eval_items(synthetic_items))
+    disk_key = _cache_key(files, Path(data_dir), n) if files else ""
+    key = hashlib.sha256("\x00".join([disk_key, str(n), str(cache_dir())] + synthetic).encode("utf-8")).hexdigest()
+    if use_cache and key in _BUILT:
+        return _BUILT[key]
     how = "no benchmark files in the data dir" if data_dir is not None else "no data dir"
     index = NgramIndex(n=n)
     if files:
-        cache = cache_dir() / "decontam" / f"ngrams-{_cache_key(files, Path(data_dir), n)}.npz"
-        if use_cache and str(cache) in _LOADED:  # this process read it before: a copy (~0.1 s, not ~2 s)
-            index = _LOADED[str(cache)].copy()
-            how = f"cache {cache}"
-        elif use_cache and cache.is_file():
+        cache = cache_dir() / "decontam" / f"ngrams-{disk_key}.npz"
+        if use_cache and cache.is_file():
             index = _load(cache)
-            _LOADED[str(cache)] = index.copy()
             how = f"cache {cache}"
         else:
             for bench, path, reader in files:
@@ -328,8 +324,9 @@ def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTH
                     index.add(bench, text)
             if use_cache:
                 _save(index, cache)
-                _LOADED[str(cache)] = index.copy()
             how = f"built {cache}" if use_cache else "built (cache off)"
-    for text in synthetic_eval_items(synthetic_items):
+    for text in synthetic:
         index.add("synthetic", text)
+    if use_cache:
+        _BUILT[key] = (index, how)
     return index, how
