@@ -16,8 +16,8 @@ benchmark draws them).
 
 The index of the files' n-grams is built once and cached under FLANLAB_CACHE/decontam/, keyed by the files'
 SHA-256 and the settings (as word ids: the hash tables are rebuilt on load, ~2 s for the full data dir); the
-synthetic part is cheap and rebuilt every time; a process keeps the index it built for later builds. Checking a record costs its split plus
-about one hash look-up per STRIDE words (see NgramIndex).
+synthetic part is cheap and rebuilt every time; a process keeps the index it built for later builds.
+Checking a record costs its split plus about one hash look-up per STRIDE words (see NgramIndex).
 """
 
 from __future__ import annotations

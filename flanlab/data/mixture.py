@@ -20,9 +20,9 @@ under it). The build:
      newest million in a sorted numpy array, 8 bytes each) stay in memory.
   3. filter: records sharing a 13-gram with a benchmark item, or equal to a short benchmark item, are dropped
      (flanlab/data/decontam.py); a rationale, which only chain-of-thought examples show, is checked when one
-     shows it (a CoT example, or a CoT exemplar, whose rationale overlaps is dropped); rendered examples that duplicate one already written are dropped and the
-     task draws again; over-long inputs are pruned (fewer exemplars), then dropped or truncated. All removals
-     are counted by reason with a few examples.
+     shows it (a CoT example, or a CoT exemplar, whose rationale overlaps is dropped); rendered examples that
+     duplicate one already written are dropped and the task draws again; over-long inputs are pruned (fewer
+     exemplars), then dropped or truncated. All removals are counted by reason with a few examples.
   4. write: train-00000-of-0000N.jsonl (and/or .parquet) shards with fields inputs, targets, task, category,
      template_id, format, source; validation.jsonl (held-apart records: a hash bucket of each finite task's
      records, the "validation" stream of each synthetic family); stats.json — all into a temporary folder
@@ -52,8 +52,8 @@ from flanlab.data import catalog
 from flanlab.data.example import Example
 from flanlab.data.flan_collection import FlanCollectionSpec, check_spec, spec_tasks
 from flanlab.data.templates import (
-    FEW_SHOT_FORMATS, FORMAT_GROUP, FORMATS, OPTION_STYLES, TEMPLATE_SETS, TRIGGERS, ZERO_SHOT_OF, Template, TemplateSet,
-    estimate_tokens, load_template_file, render_few_shot, render_niv2_examples,
+    FEW_SHOT_FORMATS, FORMAT_GROUP, FORMATS, OPTION_STYLES, TEMPLATE_SETS, TRIGGERS, ZERO_SHOT_OF, Template,
+    TemplateSet, estimate_tokens, load_template_file, render_few_shot, render_niv2_examples,
 )
 from flanlab.registry import did_you_mean
 
