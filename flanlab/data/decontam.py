@@ -176,12 +176,11 @@ class NgramIndex:
 
     def _add_words(self, b: int, toks: list[str]) -> None:
         n, m = self.n, max(1, self.n - STRIDE + 1)
-        add = self.filter.add
-        for i in range(len(toks) - m + 1):
-            add(hash(tuple(toks[i:i + m])))
-        ngrams = self.ngrams
-        for i in range(len(toks) - n + 1):
-            ngrams.setdefault(hash(tuple(toks[i:i + n])), b)
+        # zip over k shifted copies yields the k-grams as tuples, hash(tuple(toks[i:i + k])) for each i, in C
+        self.filter.update(map(hash, zip(*(toks[k:] for k in range(m)))))
+        setdefault = self.ngrams.setdefault
+        for h in map(hash, zip(*(toks[k:] for k in range(n)))):
+            setdefault(h, b)  # the first benchmark to hold an n-gram keeps it
 
     def match(self, text: str) -> str | None:
         """The benchmark a text shares an n-gram with, or None."""
@@ -288,7 +287,7 @@ def _load(path: Path) -> NgramIndex:
             seq = ids[start:start + length]
             start += length
             index.sequences.append((b, seq))
-            index._add_words(b, [vocab[i] for i in seq])
+            index._add_words(b, list(map(vocab.__getitem__, seq)))
     return index
 
 
