@@ -185,6 +185,33 @@ def test_planted_rationale_never_shows_but_its_record_serves_non_cot_examples(tm
     assert all("clean item 5:" in ex["text"] for ex in removed["examples"])
 
 
+def test_finite_task_epochs_come_from_memory_with_the_same_output(offline, tmp_path, monkeypatch):
+    # a task needing 6 epochs is read from its file once when its records fit record_cache_mb, every epoch
+    # otherwise; the examples are the same either way
+    from flanlab.data import sources
+
+    reads = []
+    real_iter_table = sources.iter_table
+
+    def counting_iter_table(*args, **kwargs):
+        reads.append(1)
+        return real_iter_table(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "iter_table", counting_iter_table)
+    write_jsonl(tmp_path / "small.jsonl", records("s", 10))
+    texts = {}
+    for mb in (128, 0):
+        cfg = write_config(tmp_path / f"m{mb}.yaml", {
+            "name": "e", "size": 60, "dedup": False, "record_cache_mb": mb, "formats": {"zs_noopt": 1.0},
+            "submixtures": [{"name": "f", "files": [{"name": "small", "path": "small.jsonl"}]}]})
+        reads.clear()
+        build_mixture(load_mixture_config(cfg), tmp_path / f"out{mb}", progress=False)
+        texts[mb] = ((tmp_path / f"out{mb}" / "train-00000-of-00001.jsonl").read_bytes(), len(reads))
+    (cached, cached_reads), (reread, reread_reads) = texts[128], texts[0]
+    assert cached == reread and cached.count(b"\n") == 60
+    assert cached_reads == 2 and reread_reads >= 7  # 1 to count the records when planning, then 1 or 6+ epochs
+
+
 def test_held_out_tasks_are_never_mixed(offline, tmp_path):
     from flanlab.data.generators import FAMILIES
 

@@ -118,6 +118,7 @@ class MixtureConfig:
     decontaminate: bool = True
     ngram: int = 13
     shuffle_buffer: int = 32  # records buffered per task (shuffling and few-shot exemplars)
+    record_cache_mb: int = 128  # finite tasks' records kept in memory after their first epoch, in all (0: re-read)
     shard_size: int = 100_000  # examples per shard
     output: list[str] = field(default_factory=lambda: ["jsonl"])  # jsonl and/or parquet
     template_file: str | None = None  # YAML replacing built-in template sets (see templates.load_template_file)
@@ -492,6 +493,12 @@ class _Removed:
                 for r, n in sorted(self.counts.items())}
 
 
+def _record_bytes(rec: dict) -> int:
+    """A record's memory, roughly: its own strings plus ~200 bytes of dict (texts shared by every record of a
+    task, such as an NIV2 definition, are counted each time: an overestimate)."""
+    return 200 + sum(len(v) for v in rec.values() if isinstance(v, str))
+
+
 _RATIONALE_HIT = "\x00rationale_hit"  # a record's memo: the benchmark its rationale overlaps, or None
 _UNCHECKED = object()
 
@@ -511,6 +518,7 @@ class _Context:
         self.max_chars = ((4 * self.cfg.max_input_tokens + 3, 4 * self.cfg.max_target_tokens + 3)
                           if count_tokens is estimate_tokens else None)
         self.checked_texts: dict[int, str | None] = {}  # digest of a shared text (NIV2 definition) -> benchmark
+        self.cache_left = self.cfg.record_cache_mb << 20  # bytes (estimated) finite tasks may still keep in memory
         self.shortfall: dict[str, int] = {}  # stream -> examples planned but not produced (set by _interleave)
 
     def contaminated(self, rec: dict) -> str | None:
@@ -596,14 +604,20 @@ class _TaskStream:
                 contaminated: Callable[[dict], str | None], same_order: bool = False) -> Iterator[dict]:
         """A finite task's records, epoch after epoch, less the empty, contaminated and other-split ones (the
         validation bucket is a hash of the record's text and target fields). When every epoch reads the
-        records in the same order (`same_order`), the first epoch's verdicts are kept (a byte a record) and
-        later epochs skip the checks: a task re-read many times is decontaminated once."""
+        records in the same order (`same_order`), later epochs repeat the first one's: from memory when its
+        usable records fit what is left of `record_cache_mb` (shared by all tasks), else re-read with the
+        first epoch's verdicts kept (a byte a record), so that a task is decontaminated once."""
         task, ctx, cfg = self.task, self.ctx, self.ctx.cfg
         holdout = cfg.validation_size > 0
         threshold = int(cfg.validation_fraction * (1 << 64))
         usable = bytearray()  # first epoch: 1 for each record this split uses
+        kept: list[dict] | None = [] if same_order else None  # first epoch: its usable records, while they fit
+        kept_bytes = 0
         epoch = 0
         while True:
+            if epoch and kept is not None:  # every usable record fitted: the same ones in the same order, from memory
+                yield from kept
+                continue
             yielded = 0
             for i, rec in enumerate(open_records()):
                 if epoch and same_order:
@@ -626,6 +640,15 @@ class _TaskStream:
                         ctx.removed.add("decontaminated", task.name, rec[text], hit)
                     continue
                 usable[-1] = 1
+                if kept is not None:
+                    size = _record_bytes(rec)
+                    if size <= ctx.cache_left:
+                        kept.append(rec)
+                        kept_bytes += size
+                        ctx.cache_left -= size
+                    else:  # it does not all fit: give the memory back, re-read later epochs
+                        ctx.cache_left += kept_bytes
+                        kept = None
                 yielded += 1
                 yield rec
             if not yielded:
