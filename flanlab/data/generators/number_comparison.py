@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+
 from flanlab.data.generators.base import Family, pattern
 
 _PICK = {"larger": ["Which is larger: {a} or {b}?", "Which number is greater, {a} or {b}?",
