@@ -607,10 +607,8 @@ class _TaskStream:
         records in the same order (`same_order`), later epochs repeat the first one's: from memory when its
         usable records fit what is left of `record_cache_mb` (shared by all tasks), else re-read with the
         first epoch's verdicts kept (a byte a record), so that a task is decontaminated once."""
-        task, ctx, cfg = self.task, self.ctx, self.ctx.cfg
-        holdout = cfg.validation_size > 0
-        threshold = int(cfg.validation_fraction * (1 << 64))
-        usable = bytearray()  # first epoch: 1 for each record this split uses
+        ctx = self.ctx
+        usable = bytearray()  # same_order, first epoch: 1 for each record this split uses
         kept: list[dict] | None = [] if same_order else None  # first epoch: its usable records, while they fit
         kept_bytes = 0
         epoch = 0
@@ -620,40 +618,47 @@ class _TaskStream:
                 continue
             yielded = 0
             for i, rec in enumerate(open_records()):
-                if epoch and same_order:
-                    if usable[i]:
-                        yielded += 1
-                        yield rec
-                    continue
-                usable.append(0)
-                if not rec.get(text) or not rec.get(target):
-                    if epoch == 0:
-                        ctx.removed.add("empty", task.name, str(rec)[:200])
-                    continue
-                if holdout:
-                    in_val = _seed(task.name, rec[text], rec[target]) < threshold
-                    if in_val != (self.split == "validation"):
-                        continue
-                hit = contaminated(rec)
-                if hit:
-                    if epoch == 0:
-                        ctx.removed.add("decontaminated", task.name, rec[text], hit)
-                    continue
-                usable[-1] = 1
-                if kept is not None:
-                    size = _record_bytes(rec)
-                    if size <= ctx.cache_left:
-                        kept.append(rec)
-                        kept_bytes += size
-                        ctx.cache_left -= size
-                    else:  # it does not all fit: give the memory back, re-read later epochs
-                        ctx.cache_left += kept_bytes
-                        kept = None
-                yielded += 1
-                yield rec
+                if epoch and same_order:  # a re-read: the first epoch's verdict
+                    ok = usable[i]
+                else:
+                    ok = self._usable(rec, text, target, contaminated, report=epoch == 0)
+                    if epoch == 0 and same_order:
+                        usable.append(ok)
+                    if ok and kept is not None:
+                        size = _record_bytes(rec)
+                        if size <= ctx.cache_left:
+                            kept.append(rec)
+                            kept_bytes += size
+                            ctx.cache_left -= size
+                        else:  # it does not all fit: give the memory back, re-read later epochs
+                            ctx.cache_left += kept_bytes
+                            kept = None
+                if ok:
+                    yielded += 1
+                    yield rec
             if not yielded:
                 return
             epoch += 1
+
+    def _usable(self, rec: dict, text: str, target: str, contaminated: Callable[[dict], str | None],
+                report: bool) -> bool:
+        """Whether a finite task's record serves this split: not empty, in this split's hash bucket, not
+        contaminated. With `report`, empty and contaminated records are counted as removed."""
+        task, ctx, cfg = self.task, self.ctx, self.ctx.cfg
+        if not rec.get(text) or not rec.get(target):
+            if report:
+                ctx.removed.add("empty", task.name, str(rec)[:200])
+            return False
+        if cfg.validation_size > 0:
+            in_val = _seed(task.name, rec[text], rec[target]) < int(cfg.validation_fraction * (1 << 64))
+            if in_val != (self.split == "validation"):
+                return False
+        hit = contaminated(rec)
+        if hit:
+            if report:
+                ctx.removed.add("decontaminated", task.name, rec[text], hit)
+            return False
+        return True
 
     def _prerendered_records(self) -> Iterator[dict]:
         """A pre-rendered task's rows, pass after pass: each draw picks a format by the submixture's format weights
