@@ -43,6 +43,26 @@ def atomic_write_jsonl(path: str | os.PathLike, rows) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def atomic_write_npz(path: str | os.PathLike, arrays: dict, meta: dict) -> None:
+    """numpy arrays and a JSON-able `meta` dict in one .npz file (meta as UTF-8 JSON bytes); read by read_npz."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_npz(path: str | os.PathLike) -> tuple[dict, dict]:
+    """(arrays, meta) of a file written by atomic_write_npz; the arrays are read into memory."""
+    import numpy as np
+
+    with np.load(path) as z:
+        meta = json.loads(z["meta"].tobytes().decode("utf-8"))
+        return {k: z[k] for k in z.files if k != "meta"}, meta
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
     """Yield a temporary folder beside `path`; on success it is renamed to `path`, on error removed.

@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import glob
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -382,23 +381,17 @@ def _build_index(segments: list[_Segment]) -> dict:
 
 
 def _save_index(path: Path, index: dict) -> None:
-    import numpy as np
+    from flanlab.fileio import atomic_write_npz
 
-    from flanlab.fileio import atomic_write_bytes
-
-    meta = {k: index[k] for k in ("tasks", "types", "first_row")}
-    buf = io.BytesIO()
-    np.savez(buf, counts=index["counts"], order=index["order"],
-             meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_npz(path, {"counts": index["counts"], "order": index["order"]},
+                     {k: index[k] for k in ("tasks", "types", "first_row")})
 
 
 def _load_index(path: Path) -> dict:
-    import numpy as np
+    from flanlab.fileio import read_npz
 
-    with np.load(path) as z:
-        meta = json.loads(z["meta"].tobytes().decode("utf-8"))
-        return {**meta, "counts": z["counts"], "order": z["order"]}
+    arrays, meta = read_npz(path)
+    return {**meta, **arrays}
 
 
 @functools.lru_cache(maxsize=16)
