@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -144,8 +143,8 @@ class NgramIndex:
     `filter` (every benchmark m-gram); a hit is confirmed on the n-grams around it, in `ngrams`. The words'
     hashes are computed once per word (Python caches a string's hash), so a text costs its split plus one
     tuple hash per STRIDE words. String hashes differ from process to process (PYTHONHASHSEED), so the hash
-    tables are never stored: the cache holds the benchmark items as word ids (`sequences`) and the tables
-    are rebuilt from them on load (see _save / _load)."""
+    tables are never stored: the cache holds the benchmark items as word ids and the tables are rebuilt from
+    them on load (see _save / _load)."""
 
     n: int = 13
     names: list[str] = field(default_factory=list)  # benchmark names; values of the maps index this list
@@ -155,24 +154,23 @@ class NgramIndex:
     items: dict[str, int] = field(default_factory=dict)  # benchmark -> number of items indexed
     short_items: dict[str, int] = field(default_factory=dict)  # items shorter than n words (question match only)
     files: dict[str, str] = field(default_factory=dict)  # file -> sha256
-    vocab: dict[str, int] = field(default_factory=dict)  # word -> id, for the cache
-    sequences: list[tuple[int, list[int]]] = field(default_factory=list)  # (benchmark, word ids) of each long item
 
-    def add(self, bench: str, text: str) -> None:
+    def add(self, bench: str, text: str) -> list[str] | None:
+        """Index one benchmark item; returns its words when they went into the n-gram tables (None when the
+        item is empty or shorter than n words, matched as a whole question)."""
         if bench not in self.names:
             self.names.append(bench)
         b = self.names.index(bench)
         toks = words(text)
         self.items[bench] = self.items.get(bench, 0) + 1
         if not toks:
-            return
+            return None
         if len(toks) < self.n:  # no n-gram can match it: it is matched as a whole question
             self.short_items[bench] = self.short_items.get(bench, 0) + 1
             self.questions.setdefault(" ".join(toks), b)
-            return
-        vocab = self.vocab
-        self.sequences.append((b, [vocab.setdefault(w, len(vocab)) for w in toks]))
+            return None
         self._add_words(b, toks)
+        return toks
 
     def _add_words(self, b: int, toks: list[str]) -> None:
         n, m = self.n, max(1, self.n - STRIDE + 1)
@@ -249,45 +247,35 @@ def _cache_key(files: list[tuple[str, Path, Callable]], data_dir: Path, n: int) 
     return h.hexdigest()[:24]
 
 
-def _save(index: NgramIndex, path: Path) -> None:
-    """The index as word ids (its hash tables depend on the process: they are rebuilt by _load)."""
+def _save(index: NgramIndex, path: Path, vocab: dict[str, int], sequences: list[tuple[int, list[int]]]) -> None:
+    """The index, its long items as (benchmark, word ids) over `vocab` (its hash tables depend on the process:
+    _load rebuilds them from the ids)."""
     import numpy as np
 
-    from flanlab.fileio import atomic_write_bytes
+    from flanlab.fileio import atomic_write_npz
 
-    lengths = [len(ids) for _, ids in index.sequences]
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        seq_bench=np.fromiter((b for b, _ in index.sequences), dtype=np.uint8, count=len(lengths)),
-        seq_lengths=np.asarray(lengths, dtype=np.int64),
-        seq_ids=np.fromiter(itertools.chain.from_iterable(ids for _, ids in index.sequences), dtype=np.int32,
-                            count=sum(lengths)),
-        meta=np.frombuffer(json.dumps({
-            "n": index.n, "names": index.names, "vocab": list(index.vocab), "items": index.items,
-            "short_items": index.short_items, "files": index.files, "questions": index.questions,
-        }).encode("utf-8"), dtype=np.uint8),
-    )
-    atomic_write_bytes(path, buf.getvalue())
+    lengths = [len(ids) for _, ids in sequences]
+    atomic_write_npz(path, {
+        "seq_bench": np.fromiter((b for b, _ in sequences), dtype=np.uint8, count=len(lengths)),
+        "seq_lengths": np.asarray(lengths, dtype=np.int64),
+        "seq_ids": np.fromiter(itertools.chain.from_iterable(ids for _, ids in sequences), dtype=np.int32,
+                               count=sum(lengths)),
+    }, {"n": index.n, "names": index.names, "vocab": list(vocab), "items": index.items,
+        "short_items": index.short_items, "files": index.files, "questions": index.questions})
 
 
 def _load(path: Path) -> NgramIndex:
-    import numpy as np
+    from flanlab.fileio import read_npz
 
-    with np.load(path) as z:
-        meta = json.loads(z["meta"].tobytes().decode("utf-8"))
-        index = NgramIndex(n=meta["n"], names=meta["names"], items=meta["items"], short_items=meta["short_items"],
-                           files=meta["files"])
-        index.questions = meta["questions"]
-        vocab = meta["vocab"]
-        index.vocab = {w: i for i, w in enumerate(vocab)}
-        ids = z["seq_ids"].tolist()
-        start = 0
-        for b, length in zip(z["seq_bench"].tolist(), z["seq_lengths"].tolist()):
-            seq = ids[start:start + length]
-            start += length
-            index.sequences.append((b, seq))
-            index._add_words(b, list(map(vocab.__getitem__, seq)))
+    arrays, meta = read_npz(path)
+    index = NgramIndex(n=meta["n"], names=meta["names"], items=meta["items"], short_items=meta["short_items"],
+                       files=meta["files"], questions=meta["questions"])
+    vocab = meta["vocab"]
+    ids = arrays["seq_ids"].tolist()
+    start = 0
+    for b, length in zip(arrays["seq_bench"].tolist(), arrays["seq_lengths"].tolist()):
+        index._add_words(b, list(map(vocab.__getitem__, ids[start:start + length])))
+        start += length
     return index
 
 
@@ -317,12 +305,16 @@ def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTH
             index = _load(cache)
             how = f"cache {cache}"
         else:
+            vocab: dict[str, int] = {}  # word -> id, and each long item's ids: what the cache file holds
+            sequences: list[tuple[int, list[int]]] = []
             for bench, path, reader in files:
                 index.files[str(Path(path).relative_to(data_dir))] = _sha256(path)
                 for text in reader(path):
-                    index.add(bench, text)
+                    toks = index.add(bench, text)
+                    if toks is not None and use_cache:
+                        sequences.append((index.names.index(bench), [vocab.setdefault(w, len(vocab)) for w in toks]))
             if use_cache:
-                _save(index, cache)
+                _save(index, cache, vocab, sequences)
             how = f"built {cache}" if use_cache else "built (cache off)"
     for text in synthetic:
         index.add("synthetic", text)
