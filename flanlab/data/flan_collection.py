@@ -124,12 +124,17 @@ def _hf_cache() -> str:
     return os.environ.get("HF_DATASETS_CACHE") or str(cache_dir() / "flan_collection" / "datasets")
 
 
-def _builder(path: str) -> str:
+def _builder_of(path: str) -> str | None:
+    """The `datasets` builder for a file name by its suffix (.gz allowed), or None for another kind of file."""
     name = path.rsplit("/", 1)[-1].lower().removesuffix(".gz")
-    for suffix, builder in FILE_BUILDERS.items():
-        if name.endswith(suffix):
-            return builder
-    raise SourceFormatError(f"{path}: not a parquet or jsonl file (suffixes: {', '.join(FILE_BUILDERS)})")
+    return next((builder for suffix, builder in FILE_BUILDERS.items() if name.endswith(suffix)), None)
+
+
+def _builder(path: str) -> str:
+    builder = _builder_of(path)
+    if builder is None:
+        raise SourceFormatError(f"{path}: not a parquet or jsonl file (suffixes: {', '.join(FILE_BUILDERS)})")
+    return builder
 
 
 def _data_files(folder: Path) -> list[str]:
@@ -137,8 +142,7 @@ def _data_files(folder: Path) -> list[str]:
     out = []
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).parts
-        if p.is_file() and not any(part.startswith(".") for part in rel) and \
-                p.name.lower().removesuffix(".gz").endswith(tuple(FILE_BUILDERS)):
+        if p.is_file() and not any(part.startswith(".") for part in rel) and _builder_of(p.name) is not None:
             out.append(str(p))
     return out
 
