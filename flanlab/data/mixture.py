@@ -216,9 +216,11 @@ class _Leaf:
     cfg: MixtureConfig  # the config file it comes from (for relative paths)
 
 
-def _leaves(cfg: MixtureConfig, prefix: str = "", scale: float = 1.0, stack: tuple = ()) -> list[_Leaf]:
+def _leaves(cfg: MixtureConfig, prefix: str = "", scale: float = 1.0, stack: tuple | None = None) -> list[_Leaf]:
     """Flatten nested mixtures: a submixture naming another YAML is replaced by that YAML's submixtures,
-    their rates normalised and multiplied by its own."""
+    their rates normalised and multiplied by its own. `stack`: the YAML files above (default: cfg's own)."""
+    if stack is None:
+        stack = (Path(cfg.source_path).resolve(),) if cfg.source_path else ()
     total = sum(s.rate for s in cfg.submixtures) or 1.0
     out = []
     for s in cfg.submixtures:
@@ -308,7 +310,7 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
     all_names = {t.name: t for src in catalog.CATALOG_SOURCES for t in catalog_tasks(src)}
     excluded: list[dict] = []
     warnings: list[str] = []
-    leaves = _leaves(config, stack=(Path(config.source_path).resolve(),) if config.source_path else ())
+    leaves = _leaves(config)
     # A task may serve several submixtures (e.g. a synthetic family directly and in a nested CoT mixture):
     # each pair is its own stream; a later one reads records disjoint from the first's where it can (synthetic).
     selected: list[tuple[_Leaf, catalog.Task]] = []
@@ -898,7 +900,7 @@ def flan_collection_tasks(config: MixtureConfig, data_dir=None) -> list[catalog.
 
     d = resolve_data_dir(data_dir)
     tasks: list[catalog.Task] = []
-    for leaf in _leaves(config, stack=(Path(config.source_path).resolve(),) if config.source_path else ()):
+    for leaf in _leaves(config):
         for spec in leaf.sub.flan_collection:
             tasks += spec_tasks(spec, lambda p, cfg=leaf.cfg: _resolve(cfg, p), d)
     return tasks
