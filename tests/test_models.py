@@ -59,8 +59,15 @@ def test_hub_id_offline_fails_fast_naming_presets(monkeypatch):
 def test_hub_offline_spellings_are_read_as_huggingface_hub_reads_them(monkeypatch, value):
     # models and dataset sources share one reading (settings.hub_offline): "ON" used to mean offline for
     # datasets but online for models
-    from flanlab.data.sources import hub_offline as datasets_offline
+    from flanlab.data.sources import SourceUnavailableError, require_hub
     from flanlab.settings import hub_offline
+
+    def datasets_offline() -> bool:  # dataset sources refuse the hub as switched off (not merely unreachable)
+        try:
+            require_hub("a dataset", "use a local copy")
+        except SourceUnavailableError as e:
+            return "switched off" in str(e)
+        return False
 
     monkeypatch.setenv("HF_HUB_OFFLINE", value)
     assert hub_offline() and datasets_offline()

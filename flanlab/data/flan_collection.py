@@ -43,9 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flanlab.config import ConfigError
-from flanlab.data.sources import SourceFormatError, SourceUnavailableError, hub_offline, require_hub
+from flanlab.data.sources import SourceFormatError, SourceUnavailableError, require_hub
 from flanlab.data.templates import FORMATS
 from flanlab.registry import did_you_mean
+from flanlab.settings import hub_offline
 
 
 @dataclass(frozen=True)
@@ -420,7 +421,7 @@ def _open(submix: str, sources: tuple, revision: str | None) -> Collection:
         label = name
     else:
         urls = [f for f, _, _ in items if _is_url(f)]
-        if urls and hub_offline():
+        if urls and hub_offline(datasets=True):
             raise SourceUnavailableError(f"flan_collection file {urls[0]} needs the network, which Hugging Face "
                                          "datasets refuses while HF_HUB_OFFLINE=1; unset it or use a local copy")
         for f, _, _ in items:

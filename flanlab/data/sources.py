@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flanlab.registry import lookup
-from flanlab.settings import hub_endpoint, hub_reachable
-from flanlab.settings import hub_offline as settings_hub_offline
+from flanlab.settings import hub_endpoint, hub_offline, hub_reachable
 
 
 class SourceFormatError(ValueError):
@@ -514,15 +513,10 @@ def iter_table(
 LOCAL_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "webdataset", "imagefolder", "audiofolder")
 
 
-def hub_offline() -> bool:
-    """True when the user switched the hub off for datasets (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE)."""
-    return settings_hub_offline(datasets=True)
-
-
 def require_hub(what: str, local_hint: str) -> None:
     """Raise SourceUnavailableError at once when `what` (e.g. "Hugging Face dataset 'x'") cannot reach the hub:
     switched off (HF_HUB_OFFLINE=1) or its endpoint unreachable; `local_hint` says how to use a local copy."""
-    if hub_offline():
+    if hub_offline(datasets=True):
         raise SourceUnavailableError(f"{what} needs the hub, which is switched off here (HF_HUB_OFFLINE=1); {local_hint}")
     endpoint = hub_endpoint()
     if not hub_reachable():
