@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flanlab.errors import FlanlabError
 from flanlab.fileio import atomic_dir
 from flanlab.registry import lookup
 from flanlab.settings import cache_dir, hub_offline, hub_reachable
@@ -91,6 +92,37 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+@dataclass(frozen=True)
+class FileStamp:
+    """One file of a model folder as it was when loaded; a file whose stat differs later is not what was loaded."""
+
+    name: str  # its name in the folder
+    path: str  # absolute, symlinks resolved (a hub snapshot links to its blobs)
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, name: str, path: str | os.PathLike) -> FileStamp:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+        return cls(name, real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def folder_stamps(folder: Path) -> tuple[FileStamp, ...]:
+    """Every regular file at the top of a model folder (all that from_pretrained can read), by name; hidden
+    files (an atomic write's temporary) are left out."""
+    return tuple(FileStamp.of(p.name, p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith("."))
+
+
+def parameter_state(model) -> tuple[tuple[int, int], ...]:
+    """(storage address, in-place version counter) of every tensor of the state dict: any in-place update (an
+    optimizer step, load_state_dict, `p.mul_()` under no_grad) or replacement (`.to()`, a LoRA merge) changes it.
+    (Writes through `p.data` bypass the version counter: they are not seen.)"""
+    return tuple((t.data_ptr(), t._version) for t in model.state_dict(keep_vars=True).values())
+
+
 @dataclass
 class LoadedModel:
     model: object  # a transformers PreTrainedModel, in eval mode
@@ -99,14 +131,19 @@ class LoadedModel:
     name: str  # the preset, folder or hub id it was loaded from
     untrained: bool = False
     info: dict = field(default_factory=dict)  # parameters, dtype, device, source
+    # The files its weights, config and tokenizer were read from (every file at the top of the folder), stamped
+    # before reading, and parameter_state(model) right after loading; both empty for a model built in memory.
+    # flanlab.eval.results.model_fingerprint hashes these files only while both still match, else the tensors.
+    files: tuple[FileStamp, ...] = ()
+    loaded_state: tuple[tuple[int, int], ...] = ()
 
     @property
     def device(self):
         return next(self.model.parameters()).device
 
 
-class ModelLoadError(RuntimeError):
-    pass
+class ModelLoadError(FlanlabError, RuntimeError):
+    """A model that cannot be loaded; the message names the preset, folder or file and what to do."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -278,7 +315,8 @@ def _offline_message(name: str, why: str) -> str:
     )
 
 
-def _finish(model, tokenizer, kind: str, name: str, device: str | None, dtype, untrained: bool, source: str):
+def _finish(model, tokenizer, kind: str, name: str, device: str | None, dtype, untrained: bool, source: str,
+            files: tuple[FileStamp, ...] = ()):
     import torch
 
     device = default_device(device)
@@ -290,12 +328,57 @@ def _finish(model, tokenizer, kind: str, name: str, device: str | None, dtype, u
         tokenizer.pad_token = tokenizer.eos_token
     n_params = sum(p.numel() for p in model.parameters())
     info = {"parameters": n_params, "dtype": str(dtype).replace("torch.", ""), "device": str(device), "source": source}
-    return LoadedModel(model=model, tokenizer=tokenizer, kind=kind, name=name, untrained=untrained, info=info)
+    return LoadedModel(model=model, tokenizer=tokenizer, kind=kind, name=name, untrained=untrained, info=info,
+                       files=files, loaded_state=parameter_state(model) if files else ())
+
+
+SAFETENSORS_MAX_HEADER = 100_000_000  # bytes; the safetensors library refuses a longer header too
+
+
+def check_safetensors(path: Path, todo: str = "re-download or re-export it") -> None:
+    """Raise a ModelLoadError naming `path` unless it is a whole safetensors file: an 8-byte little-endian
+    header length, a JSON header of that length, then exactly the tensor bytes the header's offsets describe.
+    Reads the header only. (The safetensors library's own errors name no file, and a truncated or empty weights
+    file, such as an interrupted download or copy leaves, is a user's problem rather than a bug.)"""
+    size = path.stat().st_size
+
+    def bad(why: str) -> ModelLoadError:
+        return ModelLoadError(f"{path} is not a valid safetensors file ({why}): {todo}")
+
+    if size < 8:
+        raise bad("it is empty" if size == 0 else f"only {size} bytes, less than the 8-byte header length")
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if n > size - 8 or n > SAFETENSORS_MAX_HEADER:
+            raise bad(f"its header length says {n} bytes but the file has {size} bytes in all: truncated?")
+        try:
+            header = json.loads(f.read(n))
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            raise bad("its header is not JSON: corrupt, or not a safetensors file") from None
+    if not isinstance(header, dict):
+        raise bad("its header is not a JSON object")
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise bad(f"tensor {name!r} has no valid data_offsets in the header")
+        end = max(end, offsets[1])
+    data = size - 8 - n
+    if end != data:
+        raise bad(f"the header describes {end} bytes of tensor data, the file holds {data}"
+                  + (": truncated" if end > data else ""))
 
 
 def _load_folder(path: Path, trust_remote_code: bool):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    in_cache = path.resolve().is_relative_to((cache_dir() / "models").resolve())
+    todo = (f"delete {path} and flanlab converts the preset again" if in_cache
+            else "re-download or re-export it (an interrupted download or copy leaves such a file)")
+    for weights in sorted(path.glob("*.safetensors")):
+        check_safetensors(weights, todo)
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     kind = "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
     auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
@@ -322,17 +405,19 @@ def load(
             model, tokenizer = build_tiny(preset)
             return _finish(model, tokenizer, preset.kind, name, device, dtype, True, "built in code (untrained)")
         folder = convert_gguf_preset(preset, verbose=verbose)
+        files = folder_stamps(folder)
         model, tokenizer, kind = _load_folder(folder, trust_remote_code=False)
-        return _finish(model, tokenizer, kind, name, device, dtype, False, f"{preset.package} -> {folder}")
+        return _finish(model, tokenizer, kind, name, device, dtype, False, f"{preset.package} -> {folder}", files)
 
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
             raise ModelLoadError(f"{path} is a file, not a model folder (expected a Hugging Face folder with config.json)")
         check_model_folder(path)
+        files = folder_stamps(path)
         model, tokenizer, kind = _load_folder(path, trust_remote_code)
         untrained = _folder_untrained(path)
-        return _finish(model, tokenizer, kind, name, device, dtype, untrained, str(path.resolve()))
+        return _finish(model, tokenizer, kind, name, device, dtype, untrained, str(path.resolve()), files)
 
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1
     if looks_like_path:
@@ -378,8 +463,9 @@ def _load_hub(name: str, device, dtype, trust_remote_code: bool) -> LoadedModel:
         raise ModelLoadError(f"cannot download {name!r} from the Hugging Face hub: {e}") from e
     path = Path(local)
     check_model_folder(path)
+    files = folder_stamps(path)
     model, tokenizer, kind = _load_folder(path, trust_remote_code)
-    return _finish(model, tokenizer, kind, name, device, dtype, False, f"hub:{name}")
+    return _finish(model, tokenizer, kind, name, device, dtype, False, f"hub:{name}", files)
 
 
 def get_preset(name: str) -> Preset:

@@ -3,8 +3,9 @@
 - `write_run(out_dir, results, samples)`: both files, each written atomically (flanlab.fileio).
 - `provenance(benchmarks, data_dir)`: flanlab version, git revision (`git rev-parse HEAD` when the package sits in
   a git checkout, else null), sha256 of every data file the benchmarks read, creation time.
-- `model_fingerprint(lm)`: name + a hash of the config and a few weight tensors: a retrained checkpoint in the
-  same folder gets a new fingerprint, so the cache never serves its predecessor's outputs.
+- `model_fingerprint(lm)`: name + a hash of every weight (the model folder's files, or the tensors in memory), the
+  tokenizer, the config, dtype and device (see `fingerprint_with_basis`): a model retrained into the same folder,
+  even in one middle layer only, gets a new fingerprint, so the cache never serves its predecessor's outputs.
 - `ResultCache`: completed items, one JSON line each, appended and flushed after every batch. An entry's key
   hashes the model fingerprint, the benchmark and its version, the full prompt, the choices and every generation
   setting, so a changed prompt, model or setting is never served from the cache. Each process of a distributed
@@ -19,6 +20,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from flanlab.fileio import atomic_write_json, atomic_write_jsonl
@@ -78,7 +80,8 @@ def provenance(benchmarks, data_dir: Path | None) -> dict:
 
 
 def model_section(lm) -> dict:
-    """The "model" section of results.json for a flanlab.models.LoadedModel."""
+    """The "model" section of results.json for a flanlab.models.LoadedModel; fingerprint_basis says what was hashed."""
+    fingerprint, basis = fingerprint_with_basis(lm)
     return {
         "name": lm.name,
         "kind": lm.kind,
@@ -86,33 +89,177 @@ def model_section(lm) -> dict:
         "untrained": bool(lm.untrained),
         "source": lm.info.get("source"),
         "dtype": lm.info.get("dtype"),
-        "fingerprint": model_fingerprint(lm),
+        "fingerprint": fingerprint,
+        "fingerprint_basis": basis,
     }
 
 
 def model_fingerprint(lm) -> str:
-    """"<name>@<16 hex>": a hash of the model's config, kind and the first/last few weight tensors (first 64k values)."""
-    cached = getattr(lm, "_flanlab_fingerprint", None)
-    if cached:
-        return cached
+    """"<name>@<32 hex>": changes whenever any weight, the tokenizer, the config, the dtype or the device changes."""
+    return fingerprint_with_basis(lm)[0]
+
+
+HASH_METHOD = "xxh3-128 of contents"
+RACY_NS = 2_000_000_000  # a file modified less than this before hashing is hashed again next time (FileHashCache)
+
+
+def fingerprint_with_basis(lm) -> tuple[str, dict]:
+    """The fingerprint of a flanlab.models.LoadedModel and what it hashes (results.json's "fingerprint_basis"):
+
+    weights    the content of every file of the folder it was loaded from (flanlab.models records them, stamped,
+               at load), while those files and the tensors in memory are still as loaded; otherwise (a model
+               built in memory: the tiny presets, one being trained; weights changed in memory or a folder
+               rewritten since) every tensor of the state dict, as it is in memory
+    tokenizer  the files the tokenizer in memory saves (save_pretrained: vocabulary, special tokens, settings)
+    config     the model config and generation config, as in memory
+    dtype and device type of the weights, and the model kind.
+    File hashes are kept in $FLANLAB_CACHE/file_hashes.json (FileHashCache), so a rerun reads no weight file."""
     import torch
 
-    digest = hashlib.sha256()
-    digest.update(lm.kind.encode())
-    config = lm.model.config.to_dict()
+    first = next(iter(lm.model.parameters()))
+    basis = {
+        "method": HASH_METHOD,
+        "kind": lm.kind,
+        "dtype": str(first.dtype).replace("torch.", ""),
+        "device": torch.device(first.device).type,
+        "weights": _weights_basis(lm),
+        "tokenizer": _tokenizer_hashes(lm.tokenizer),
+        "config": _config_hash(lm.model),
+    }
+    digest = hashlib.sha256(json.dumps(basis, sort_keys=True).encode("utf-8")).hexdigest()
+    return f"{lm.name}@{digest[:32]}", basis
+
+
+def _xxh3():
+    import xxhash
+
+    return xxhash.xxh3_128()
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    digest = _xxh3()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FileHashCache:
+    """Content hashes of files in a JSON file ($FLANLAB_CACHE/file_hashes.json), each valid while the file's
+    (absolute path, size, mtime_ns, ctime_ns, inode) are unchanged. A file modified less than RACY_NS before it
+    is hashed is not remembered: a rewrite within the filesystem's timestamp tick could leave that stat as it
+    was. A missing or corrupt cache file counts as empty; it is written atomically, and entries of files that
+    no longer exist are dropped then."""
+
+    SCHEMA = "flanlab.file_hashes/1"
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        from flanlab.settings import cache_dir
+
+        self.path = Path(path) if path is not None else cache_dir() / "file_hashes.json"
+        self.entries = self._read()
+        self.changed = False
+
+    def _read(self) -> dict[str, list]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("schema") != self.SCHEMA or not isinstance(data.get("files"), dict):
+                return {}
+            return {k: v for k, v in data["files"].items() if isinstance(v, list) and len(v) == 5}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def hash(self, stamp) -> str:
+        """The content hash of the file a flanlab.models.FileStamp describes (the caller checks the stamp holds)."""
+        key = [stamp.size, stamp.mtime_ns, stamp.ctime_ns, stamp.inode]
+        entry = self.entries.get(stamp.path)
+        if entry is not None and entry[:4] == key:
+            return entry[4]
+        digest = hash_file(stamp.path)
+        if time.time_ns() - stamp.mtime_ns >= RACY_NS:
+            self.entries[stamp.path] = [*key, digest]
+            self.changed = True
+        return digest
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        files = {k: v for k, v in sorted(self.entries.items()) if os.path.exists(k)}
+        try:
+            atomic_write_json(self.path, {"schema": self.SCHEMA, "files": files}, indent=None)
+        except OSError:
+            return  # a read-only cache only costs a rehash next time
+        self.changed = False
+
+
+def _folder_hashes(stamps) -> dict[str, str] | None:
+    """{name: content hash} of a model's files, or None when any of them differs from its stamp at load."""
+    from flanlab.models import FileStamp
+
+    def unchanged() -> bool:
+        try:
+            return all(FileStamp.of(s.name, s.path) == s for s in stamps)
+        except OSError:
+            return False
+
+    if not unchanged():
+        return None
+    cache = FileHashCache()
+    hashes = {s.name: cache.hash(s) for s in stamps}
+    if not unchanged():  # rewritten while being hashed
+        return None
+    cache.save()
+    return hashes
+
+
+def _weights_basis(lm) -> dict:
+    from flanlab.models import parameter_state
+
+    if lm.files:
+        if parameter_state(lm.model) != lm.loaded_state:
+            why = "the weights were changed in memory after loading"
+        else:
+            hashes = _folder_hashes(lm.files)
+            if hashes is not None:
+                return {"hashed": "files of the folder it was loaded from", "files": hashes}
+            why = "the model folder's files changed after loading"
+    else:
+        why = "built in memory"
+    return {"hashed": "tensors in memory", "why": why, **_tensor_hash(lm.model)}
+
+
+def _tensor_hash(model) -> dict:
+    """One hash over every tensor of the state dict: name, dtype, shape and bytes."""
+    import torch
+
+    digest = _xxh3()
+    count = 0
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach()
+        digest.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode("utf-8"))
+        flat = tensor.to("cpu").contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().data)
+        count += 1
+    return {"tensors": count, "hash": digest.hexdigest()}
+
+
+def _tokenizer_hashes(tokenizer) -> dict[str, str]:
+    """{file: content hash} of what the tokenizer saves (vocabulary, merges, special tokens, chat template...)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="flanlab-tok-") as tmp:
+        tokenizer.save_pretrained(tmp)
+        return {p.name: hash_file(p) for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+
+
+def _config_hash(model) -> str:
+    config = model.config.to_dict()
     config.pop("_name_or_path", None)
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    params = list(lm.model.state_dict().items())
-    for name, tensor in params[:3] + params[-3:]:
-        digest.update(name.encode())
-        flat = tensor.detach().reshape(-1)[:65536].to(device="cpu", dtype=torch.float32).contiguous()  # (<=64k,)
-        digest.update(flat.numpy().tobytes())
-    fingerprint = f"{lm.name}@{digest.hexdigest()[:16]}"
-    try:
-        lm._flanlab_fingerprint = fingerprint
-    except AttributeError:
-        pass
-    return fingerprint
+    generation = getattr(model, "generation_config", None)
+    payload = {"config": config, "generation_config": generation.to_dict() if generation is not None else None}
+    digest = _xxh3()
+    digest.update(json.dumps(payload, sort_keys=True, default=str).encode("utf-8"))
+    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------------------

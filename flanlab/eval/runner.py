@@ -11,7 +11,8 @@
     normalized average, provenance, timings; the main process writes out_dir/results.json and samples.jsonl.
 
 `rescore(benchmark, predictions, out_dir)` recomputes the same results.json from saved generations with no
-model (our own samples.jsonl, or any JSONL with task/subtask, prediction/output and target per line).
+model (our own samples.jsonl, or any JSONL with task/subtask, prediction/output and target per line, and a mode
+per line or for the file).
 
 Scoring "auto" is rank classification for the direct mode of benchmarks offering choices, generation
 otherwise; "rank" is the same (rank needs choices, and only direct prompts end where an option can follow);
@@ -22,6 +23,7 @@ Self-consistency (k > 1) applies to the CoT modes: k samples at `temperature`, m
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from flanlab.eval.results import SCHEMA, ResultCache, cache_key, model_section, provenance, write_run
 from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+from flanlab.runlock import locks_folder
 
 COT_MODES = ("cot", "zs_cot")
 
@@ -156,7 +159,7 @@ def run_items(engine, bench: Benchmark, items: list[EvalItem], op: str, settings
 
 def score_item(bench: Benchmark, item: EvalItem, op: str, value: dict) -> dict:
     """One samples.jsonl row from the engine's output for an item."""
-    from flanlab.eval.metrics import majority_vote
+    from flanlab.eval.metrics import majority_vote, vote_counts, vote_margin
 
     row = {"benchmark": item.benchmark, "subtask": item.subtask, "mode": item.mode, "item_id": item.item_id,
            "prompt": item.prompt}
@@ -169,7 +172,10 @@ def score_item(bench: Benchmark, item: EvalItem, op: str, value: dict) -> dict:
         answers = [bench.extract(o, item) for o in outputs]
         output = outputs[0]
         extracted = answers[0] if len(answers) == 1 else majority_vote(answers)
-        extras = {"outputs": outputs, "answers": answers} if len(outputs) > 1 else {}
+        extras = {}
+        if len(outputs) > 1:  # self-consistency: the samples, their answers and how clear the vote was
+            extras = {"outputs": outputs, "answers": answers, "votes": dict(vote_counts(answers)),
+                      "vote_margin": vote_margin(answers)}
     metrics = bench.score(extracted, item)
     row.update(output=output, extracted=extracted, target=item.target,
                correct=bool(metrics.get(bench.metric, 0.0) >= 1.0))
@@ -203,6 +209,7 @@ def summarize(bench: Benchmark, mode: str, rows: list[dict], scorings: dict[str,
 # evaluate
 
 
+@locks_folder("eval", lambda *args, out_dir, **kwargs: out_dir)  # the main process only, under accelerate
 def evaluate(
     model,
     *,
@@ -229,7 +236,8 @@ def evaluate(
     import torch
 
     from flanlab.eval.engine import Engine
-    from flanlab.eval.metrics import normalized_average
+    from flanlab.eval.metrics import normalized_average, synthetic_average
+    from flanlab.eval.stats import N_BOOT, SEED
     from flanlab.models import LoadedModel, load
     from flanlab.settings import data_dir as resolve_data_dir
 
@@ -252,12 +260,13 @@ def evaluate(
     cache = ResultCache(folder, rank=state.process_index)
     n_cached = cache.load()
     state.wait_for_everyone()  # every process has read the cache before any appends to it
-    fingerprint = model_section(lm)["fingerprint"]
+    model_info = model_section(lm)  # hashes the weights, tokenizer and config once
+    fingerprint = model_info["fingerprint"]
     options = EvalOptions(limit=limit, zero_shot_cot=zero_shot_cot, shots=shots)
 
     results = {
         "schema": SCHEMA,
-        "model": model_section(lm),
+        "model": model_info,
         "settings": {
             "benchmarks": [b.name for b in benches], "suite": suite, "modes": list(modes), "limit": limit,
             "scoring": scoring, "zero_shot_cot": zero_shot_cot, "shots": shots,
@@ -266,6 +275,7 @@ def evaluate(
             "prefix_cache": engine.prefix_cache, "processes": state.num_processes,
             "rank_argmax": "summed log-probability of the choice tokens (lm-eval acc)",
             "benchmark_versions": {b.name: b.version for b in benches},
+            "uncertainty": {"n_boot": N_BOOT, "seed": SEED, "see": "flanlab/eval/stats.py"},
         },
         "benchmarks": {},
         "timings": {},
@@ -310,7 +320,8 @@ def evaluate(
                 "forward_calls": engine.forward_calls - calls0,
             }
     cache.close()
-    results["normalized_average"] = normalized_average(results["benchmarks"])
+    results["normalized_average"] = normalized_average(results["benchmarks"], samples)
+    results["synthetic_average"] = synthetic_average(results["benchmarks"], samples)
     results["skipped"] = skipped
     results["provenance"] = provenance(benches, data_path)
     results["provenance"]["cache"] = {"folder": str(folder) if folder else None, "entries_at_start": n_cached}
@@ -347,18 +358,45 @@ def _prediction_rows(path: Path):
         yield lineno, row
 
 
-def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None) -> dict:
+def rescore_modes(bench: Benchmark) -> tuple[str, ...]:
+    """The modes a predictions row of `bench` may carry: the benchmark's, plus zero-shot CoT where it has CoT."""
+    return tuple(bench.modes) + (("zs_cot",) if "cot" in bench.modes else ())
+
+
+def _row_mode(row: dict, mode: str | None, bench: Benchmark, where: str) -> str:
+    """The row's mode: its "mode" field, else the --mode given; neither, or the two disagreeing, is an error."""
+    own = row.get("mode")
+    if own is None and mode is None:
+        raise ValueError(f"{where}: no 'mode' field and no --mode given: say how these predictions were made "
+                         f"(--mode {' or --mode '.join(bench.modes)}); a chain-of-thought output scored as direct, "
+                         f"or the reverse, is misread")
+    if own is not None and mode is not None and str(own) != mode:
+        raise ValueError(f"{where}: the row's mode {own!r} disagrees with --mode {mode}")
+    found = str(own if own is not None else mode)
+    if found not in rescore_modes(bench):
+        raise ValueError(f"{where}: mode {found!r} is not one of {bench.name}'s ({', '.join(rescore_modes(bench))})")
+    return found
+
+
+def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None, mode: str | None = None) -> dict:
     """Results from saved generations, no model: re-extract each output with today's extractor, score, summarize.
 
-    Items are rebuilt from the benchmark where its data is available (for aliases and chance rates); otherwise
-    from the row (fields choices, aliases, chance, mode; mode defaults to the benchmark's first)."""
-    from flanlab.eval.metrics import normalized_average
+    Every row must belong to the benchmark (a "benchmark" field, if present, names it; the subtask must be one of
+    its subtasks) and say its mode (a "mode" field, or `mode` for rows without one): otherwise ValueError naming
+    file:line. Items are rebuilt from the benchmark where its data is available (for aliases); otherwise from the
+    row (fields choices, aliases). Chance rates come from the benchmark's own table (Benchmark.chance), which
+    needs no data; a benchmark without one takes them from the rebuilt items, else the rows' "chance"."""
+    from flanlab.eval.metrics import normalized_average, synthetic_average
+    from flanlab.registry import did_you_mean
     from flanlab.settings import data_dir as resolve_data_dir
 
     t0 = time.time()
     bench = resolve_benchmarks([benchmark_name])[0]
     path = Path(predictions_path)
+    if mode is not None and mode not in rescore_modes(bench):
+        raise ValueError(f"--mode {mode}: {bench.name} has modes {', '.join(rescore_modes(bench))}")
     data_path = resolve_data_dir(data_dir)
+    known_subtasks = list(bench.subtasks(data_path))
     rebuilt: dict[tuple[str, str], dict[str, EvalItem] | None] = {}
 
     def known_item(subtask: str, mode: str, item_id: str) -> EvalItem | None:
@@ -366,7 +404,7 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None) 
             try:
                 its = bench.items(data_path, subtask, mode, EvalOptions(zero_shot_cot=mode == "zs_cot"))
                 rebuilt[(subtask, mode)] = {it.item_id: it for it in its}
-            except Exception:  # noqa: BLE001 - no data here, unknown subtask: fall back to the row's fields
+            except FileNotFoundError:  # no data here (and no hub): the row's own fields stand in
                 rebuilt[(subtask, mode)] = None
         table = rebuilt[(subtask, mode)]
         return table.get(item_id) if table else None
@@ -374,19 +412,27 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None) 
     by_mode: dict[str, list[dict]] = {}
     scorings: dict[str, dict[str, str]] = {}
     for lineno, row in _prediction_rows(path):
+        where = f"{path}:{lineno}"
         if row.get("benchmark") not in (None, bench.name):
-            continue
+            raise ValueError(f"{where}: a row of benchmark {row['benchmark']!r}, not {bench.name!r} "
+                             f"(score it with --benchmark {row['benchmark']}, each benchmark's rows on their own)")
         subtask = str(row.get("subtask", row.get("task")))
-        mode = str(row.get("mode") or bench.modes[0])
+        if subtask not in known_subtasks:
+            raise ValueError(f"{where}: unknown {bench.name} subtask {subtask!r}.{did_you_mean(subtask, known_subtasks)}"
+                             f" {bench.name} has {len(known_subtasks)}: {', '.join(known_subtasks[:6])}"
+                             f"{', ...' if len(known_subtasks) > 6 else ''}")
+        row_mode = _row_mode(row, mode, bench, where)
         item_id = str(row.get("item_id", lineno - 1))
-        item = known_item(subtask, mode, item_id)
+        item = known_item(subtask, row_mode, item_id)
         if item is None or str(item.target) != str(row["target"]):
             item = EvalItem(
-                benchmark=bench.name, subtask=subtask, mode=mode, item_id=item_id, prefix="",
+                benchmark=bench.name, subtask=subtask, mode=row_mode, item_id=item_id, prefix="",
                 query=str(row.get("prompt", "")), target=str(row["target"]),
                 choices=tuple(row.get("choices") or ()), aliases=tuple(row.get("aliases") or ()),
                 chance=float(row.get("chance") or 0.0),
             )
+        if bench.chance is not None:
+            item = dataclasses.replace(item, chance=float(bench.chance(subtask)))
         outputs = row.get("outputs") or [row.get("output", row.get("prediction"))]
         op = row.get("scoring") or "generate"
         # a rank-scored row's output is the chosen option, and extract(option) is the option's answer text
@@ -397,8 +443,8 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None) 
         for key in ("choices", "logprobs", "normalized"):
             if key in row:
                 new[key] = row[key]
-        by_mode.setdefault(mode, []).append(new)
-        scorings.setdefault(mode, {})[subtask] = op
+        by_mode.setdefault(row_mode, []).append(new)
+        scorings.setdefault(row_mode, {})[subtask] = op
     if not by_mode:
         raise ValueError(f"{path}: no predictions for benchmark {bench.name!r}")
 
@@ -418,10 +464,11 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None) 
                      "benchmark_versions": {bench.name: bench.version}},
         "benchmarks": {bench.name: {m: summarize(bench, m, rows, scorings[m]) for m, rows in by_mode.items()}},
     }
-    results["normalized_average"] = normalized_average(results["benchmarks"])
+    samples = [r for rows in by_mode.values() for r in rows]
+    results["normalized_average"] = normalized_average(results["benchmarks"], samples)
+    results["synthetic_average"] = synthetic_average(results["benchmarks"], samples)
     results["provenance"] = provenance([bench], data_path)
     results["timings"] = {"total_s": round(time.time() - t0, 3)}
-    samples = [r for rows in by_mode.values() for r in rows]
     if out_dir is not None:
         write_run(out_dir, results, samples)
     return results
@@ -432,24 +479,35 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None) 
 
 
 def summary_text(results: dict) -> str:
-    """A few lines for the terminal: one per benchmark/mode, then the normalized average."""
+    """A few lines for the terminal: one per benchmark/mode, then the averages; every score "value ± SE"."""
     model = results.get("model") or {}
     lines = []
     label = model.get("name") or "(rescored predictions)"
     if model.get("untrained"):
         label += "  [UNTRAINED: random weights, every score below is meaningless]"
     lines.append(f"model: {label}")
+    lines.append("  (± one standard error; 95% intervals and methods in results.json)")
     for bench, modes in results.get("benchmarks", {}).items():
         for mode, sec in modes.items():
             timing = results.get("timings", {}).get(f"{bench}/{mode}") or {}
             speed = f"  {timing['items_per_s']:.2f} items/s" if timing.get("items_per_s") else ""
-            lines.append(f"  {bench + '/' + mode:<22} {sec['metric']} {sec['score']:6.2f}  normalized {sec['normalized']:7.2f}"
-                         f"  (n={sec['n']}, {sec['scoring']}){speed}")
-    avg = results.get("normalized_average") or {}
-    if avg.get("value") is not None:
-        lines.append(f"normalized average: {avg['value']:.2f}")
-    else:
-        lines.append(f"normalized average: n/a (missing {', '.join(avg.get('missing', [])) or 'components'})")
+            lines.append(f"  {bench + '/' + mode:<22} {sec['metric']} {_pm(sec, 'score', 12)}"
+                         f"  normalized {_pm(sec, 'normalized', 13)}  (n={sec['n']}, {sec['scoring']}){speed}")
+    for key, name in (("synthetic_average", "synthetic suite average"), ("normalized_average", "normalized average")):
+        avg = results.get(key) or {}
+        if key == "synthetic_average" and not avg:
+            continue
+        if avg.get("value") is not None:
+            lines.append(f"{name}: {_pm(avg, 'value')}")
+        else:
+            lines.append(f"{name}: n/a (missing {', '.join(avg.get('missing', [])) or 'components'})")
     for s in results.get("skipped") or []:
         lines.append(f"  skipped {s} (mode not offered by the benchmark or no items)")
     return "\n".join(lines)
+
+
+def _pm(section: dict, name: str, width: int = 0) -> str:
+    """section[name] as "28.00 ± 1.70" (its standard error from section["uncertainty"]), right-aligned to width."""
+    se = ((section.get("uncertainty") or {}).get(name) or {}).get("stderr")
+    text = f"{section[name]:.2f} ± " + (f"{se:.2f}" if se is not None else "n/a")
+    return f"{text:>{width}}"

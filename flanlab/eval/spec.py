@@ -50,6 +50,7 @@ class EvalItem:
     choices: tuple[str, ...] = ()  # continuations for rank classification, e.g. (" A", " B", " C", " D")
     aliases: tuple[str, ...] = ()  # further accepted answers (TyDiQA lists several)
     chance: float = 0.0  # random-guess accuracy in percent, for the normalized score
+    shots: int | None = None  # worked exemplars in the prompt (None: not known, e.g. rebuilt from predictions)
 
     @property
     def prompt(self) -> str:
@@ -80,3 +81,6 @@ class Benchmark:
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"direct": 16, "cot": 256})
     stop: tuple[str, ...] = ("\n\nQ:", "\n\nQuestion:")
     data_files: Callable[[Path | None], list[Path]] = lambda data_dir: []  # files hashed into provenance
+    # subtask -> random-guess rate in percent from the benchmark's own table (needs no data; raises for an
+    # unknown subtask). `flanlab eval score` takes chance rates from it; None: from the rebuilt items or rows.
+    chance: Callable[[str], float] | None = None

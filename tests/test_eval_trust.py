@@ -1,0 +1,239 @@
+"""Results to trust: the resume cache never serves another model's outputs (the fingerprint covers every weight,
+the tokenizer and the config; file hashes are cached so a rerun reads no weight file), and a benchmark never
+gives fewer shots than it promises (it stops naming the file, and records the shots it used)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from flanlab.eval import results as results_mod
+from flanlab.eval import runner
+from flanlab.eval.engine import Engine
+from flanlab.eval.metrics import exact_match
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+from flanlab.fileio import read_jsonl
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test its own FLANLAB_CACHE (the file-hash cache lives there) and one torch thread."""
+    monkeypatch.setenv("FLANLAB_CACHE", str(tmp_path / "flanlab-cache"))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a model folder and a small benchmark
+
+
+MIDDLE = "model.layers.2.mlp.down_proj.weight"  # neither among the first nor the last tensors of the state dict
+
+
+def save_tiny_llama(folder: Path, seed: int = 0, middle_scale: float | None = None) -> None:
+    """A 4-layer tiny Llama (ByT5 byte tokenizer) saved as a Hugging Face folder with safetensors weights;
+    middle_scale multiplies only the MIDDLE tensor (what a LoRA on one middle layer changes)."""
+    from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = ByT5Tokenizer()
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(4.0)  # varied outputs
+        if middle_scale is not None:
+            dict(model.named_parameters())[MIDDLE].mul_(middle_scale)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+def _age(folder: Path, seconds: int = 3600) -> None:
+    """Set every file's mtime an hour back (a folder written long ago: its hashes may be remembered)."""
+    old = (os.stat(folder).st_mtime_ns // 10**9 - seconds) * 10**9
+    for p in folder.iterdir():
+        os.utime(p, ns=(old, old))
+
+
+def _items(data_dir, subtask: str, mode: str, options: EvalOptions) -> list[EvalItem]:
+    prefix = "Add the numbers.\n\nQ: 1 + 1?\nA: 2\n\n"
+    items = []
+    for i in range(4):
+        a, b = i + 3, 2 * i + 1
+        items.append(EvalItem("adds", subtask, mode, str(i), prefix, f"Q: {a} + {b}?\nA:", str(a + b),
+                              choices=tuple(f" {a + b + d}" for d in (0, 1, 2)), chance=100 / 3, shots=1))
+    return items
+
+
+ADDS = Benchmark(
+    name="adds", version="1", description="test sums", modes=("direct",), metric="accuracy",
+    scorings=("generate", "rank"), subtasks=lambda data_dir: ["one"], items=_items,
+    extract=lambda output, item: output.strip(), score=lambda e, item: {"accuracy": exact_match(e, item.target)},
+    max_new_tokens={"direct": 4}, stop=("\n",),
+)
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """Counts the items the engine actually runs (the rest come from the resume cache)."""
+    counter = {"n": 0}
+    real = Engine.rank_batch
+
+    def counting(self, items, *args, **kw):
+        counter["n"] += len(items)
+        return real(self, items, *args, **kw)
+
+    monkeypatch.setattr(Engine, "rank_batch", counting)
+    return counter
+
+
+def _evaluate(model, out: Path, **kw) -> dict:
+    return runner.evaluate(model, benchmarks=[ADDS], modes=("direct",), out_dir=out, progress=False, **kw)
+
+
+def _logprobs(out: Path) -> list:
+    return [row["logprobs"] for row in read_jsonl(out / "samples.jsonl")]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# item 1: the fingerprint and the resume cache
+
+
+def test_a_retrained_middle_layer_is_never_served_from_the_cache(tmp_path, computed):
+    from flanlab.models import load
+
+    folder, out = tmp_path / "model", tmp_path / "eval"
+    save_tiny_llama(folder)
+    names = list(load(str(folder), device="cpu").model.state_dict())
+    assert MIDDLE in names[3:-3]  # the old fingerprint hashed only the first and last 3 tensors
+
+    first = _evaluate(str(folder), out)
+    assert computed["n"] == 4
+    old = _logprobs(out)
+    again = _evaluate(str(folder), out)  # same weights, reloaded: every item from the cache
+    assert computed["n"] == 4 and again["model"]["fingerprint"] == first["model"]["fingerprint"]
+    assert _logprobs(out) == old
+
+    save_tiny_llama(folder, middle_scale=-1.0)  # "retrained" into the same folder: one middle tensor changed
+    retrained = _evaluate(str(folder), out)
+    assert computed["n"] == 8  # all recomputed
+    assert retrained["model"]["fingerprint"] != first["model"]["fingerprint"]
+    served = _logprobs(out)
+    assert served != old
+    fresh = _evaluate(str(folder), tmp_path / "fresh", cache_dir=False)
+    assert _logprobs(tmp_path / "fresh") == served  # what a fresh run gives
+    assert fresh["model"]["fingerprint"] == retrained["model"]["fingerprint"]
+    basis = retrained["model"]["fingerprint_basis"]
+    assert basis["method"] == "xxh3-128 of contents"
+    assert basis["weights"]["hashed"] == "files of the folder it was loaded from"
+    assert set(basis["weights"]["files"]) >= {"model.safetensors", "config.json", "tokenizer_config.json"}
+    assert basis["weights"]["files"]["model.safetensors"] != first["model"]["fingerprint_basis"]["weights"]["files"][
+        "model.safetensors"]
+
+
+def test_same_files_give_the_same_fingerprint_and_are_read_once(tmp_path, monkeypatch):
+    from flanlab.models import load
+
+    folder = tmp_path / "model"
+    save_tiny_llama(folder)
+    _age(folder)
+    reads = []
+    real = results_mod.hash_file
+    monkeypatch.setattr(results_mod, "hash_file", lambda path: reads.append(Path(path)) or real(path))
+
+    def folder_reads() -> list[str]:
+        return sorted(p.name for p in reads if p.parent == folder.resolve())
+
+    one = results_mod.model_fingerprint(load(str(folder), device="cpu"))
+    assert folder_reads() == sorted(p.name for p in folder.iterdir())  # every file hashed once
+    reads.clear()
+    two = results_mod.model_fingerprint(load(str(folder), device="cpu"))
+    assert two == one and folder_reads() == []  # a rerun reads no file of the folder
+
+    cache_file = Path(os.environ["FLANLAB_CACHE"]) / "file_hashes.json"
+    assert json.loads(cache_file.read_text())["schema"] == "flanlab.file_hashes/1"
+    cache_file.write_text('{"schema": "flanlab.file_hashes/1", "files": {"trunc')  # corrupt: an empty cache
+    reads.clear()
+    assert results_mod.model_fingerprint(load(str(folder), device="cpu")) == one
+    assert folder_reads() == sorted(p.name for p in folder.iterdir())
+
+
+def test_a_file_written_just_now_is_hashed_again_next_time(tmp_path, monkeypatch):
+    """Within the filesystem's timestamp tick a rewrite could keep size, mtime and inode: such a file's hash is
+    not remembered."""
+    from flanlab.models import load
+
+    folder = tmp_path / "model"
+    save_tiny_llama(folder)
+    monkeypatch.setattr(results_mod, "RACY_NS", 10**15)  # every file counts as just written
+    reads = []
+    real = results_mod.hash_file
+    monkeypatch.setattr(results_mod, "hash_file", lambda path: reads.append(Path(path).name) or real(path))
+    results_mod.model_fingerprint(load(str(folder), device="cpu"))
+    results_mod.model_fingerprint(load(str(folder), device="cpu"))
+    assert reads.count("model.safetensors") == 2
+
+
+def test_a_changed_tokenizer_file_changes_the_fingerprint(tmp_path):
+    from flanlab.models import load
+
+    folder = tmp_path / "model"
+    save_tiny_llama(folder)
+    before = load(str(folder), device="cpu")
+    one = results_mod.model_fingerprint(before)
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["model_max_length"] = 77
+    path.write_text(json.dumps(config))
+    after = load(str(folder), device="cpu")
+    assert after.tokenizer.model_max_length == 77
+    two, basis = results_mod.fingerprint_with_basis(after)
+    assert two != one
+    assert basis["tokenizer"] != results_mod.fingerprint_with_basis(before)[1]["tokenizer"]
+
+
+def test_weights_changed_after_loading_are_hashed_in_memory(tmp_path):
+    from flanlab.models import load
+
+    folder = tmp_path / "model"
+    save_tiny_llama(folder)
+    lm = load(str(folder), device="cpu")
+    one, basis = results_mod.fingerprint_with_basis(lm)
+    assert basis["weights"]["hashed"] == "files of the folder it was loaded from"
+    with torch.no_grad():
+        dict(lm.model.named_parameters())[MIDDLE].mul_(-1.0)  # in memory only: the folder is unchanged
+    two, basis = results_mod.fingerprint_with_basis(lm)
+    assert two != one and basis["weights"]["hashed"] == "tensors in memory"
+    assert basis["weights"]["why"] == "the weights were changed in memory after loading"
+
+    lm = load(str(folder), device="cpu")
+    save_tiny_llama(folder, middle_scale=3.0)  # the folder rewritten after this model was loaded from it
+    three, basis = results_mod.fingerprint_with_basis(lm)
+    assert basis["weights"]["why"] == "the model folder's files changed after loading"
+    # the weights in memory are still the original ones: never the fingerprint of the folder's new files
+    assert three not in (one, results_mod.model_fingerprint(load(str(folder), device="cpu")))
+
+
+def test_models_built_in_memory_hash_every_tensor(tiny_t5):
+    import copy
+
+    one, basis = results_mod.fingerprint_with_basis(tiny_t5)
+    assert basis["weights"] == {"hashed": "tensors in memory", "why": "built in memory",
+                                "tensors": len(tiny_t5.model.state_dict()), "hash": basis["weights"]["hash"]}
+    changed = copy.copy(tiny_t5)
+    changed.model = copy.deepcopy(tiny_t5.model)
+    with torch.no_grad():
+        changed.model.decoder.block[0].layer[1].EncDecAttention.v.weight[3, 5] += 1e-3  # one value, mid-model
+    assert results_mod.model_fingerprint(changed) != one
+    assert results_mod.model_fingerprint(tiny_t5) == one
