@@ -4,11 +4,25 @@ Every config kind (mixture, train, scale, ...) is a dataclass. `load_config(Cls,
 YAML, applies overrides such as `optim.lr=1e-4` or `steps=20`, and builds the dataclass recursively
 (nested dataclasses, lists of dataclasses, Optional fields). An unknown key fails naming the file, the key
 path and the closest known key; a value of the wrong type fails naming the key and the expected type.
+
+Valid ranges are declared in the field's type, next to the field, and checked by the same loader:
+
+    steps: Annotated[int, Range(ge=1)] = 100
+    clip_grad: Annotated[float, Range(ge=0, note="0 = no clipping")] = 1.0
+    output_dir: Annotated[str, NonEmpty()]
+    adam_betas: tuple[Beta, Beta] = (0.9, 0.999)      # element types carry their own range
+
+A value outside its range fails as `configs/train/x.yaml: clip_grad: must be >= 0 (0 = no clipping), got -1`.
+Sets of valid strings are `Literal[...]` types. `rule_text(cls, name)` gives a field's rule for help texts, and
+`arg_type(cls, name)` turns a field into an argparse `type=` callable, so command-line flags are checked by the
+same declarations.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -21,6 +35,92 @@ from flanlab.registry import did_you_mean
 
 class ConfigError(ValueError):
     pass
+
+
+class RangeError(ConfigError):
+    """A value of the right type outside its field's declared range or set."""
+
+    def __init__(self, where: str, rule: str, value):
+        self.where, self.rule, self.value = where, rule, value
+        super().__init__(f"{where}: must be {rule}, got {value!r}")
+
+
+# --- declared constraints: metadata of an Annotated type ------------------------------------------------------
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A number's valid range (bounds inclusive with ge/le, exclusive with gt/lt); NaN and infinities never pass.
+    `note` says what a boundary value means, e.g. "0 = no clipping"."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    note: str = ""
+
+    def text(self) -> str:
+        low = (f"[{_num(self.ge)}" if self.ge is not None else f"({_num(self.gt)}" if self.gt is not None else None)
+        high = (f"{_num(self.le)}]" if self.le is not None else f"{_num(self.lt)})" if self.lt is not None else None)
+        if low and high:
+            rule = f"in {low}, {high}"
+        elif low:
+            rule = f">= {_num(self.ge)}" if self.ge is not None else f"> {_num(self.gt)}"
+        elif high:
+            rule = f"<= {_num(self.le)}" if self.le is not None else f"< {_num(self.lt)}"
+        else:
+            rule = "a finite number"
+        return f"{rule} ({self.note})" if self.note else rule
+
+    def allows(self, value) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def violations(self) -> list:
+        """Values just outside the range (for tests)."""
+        out = [float("nan")]
+        if self.ge is not None:
+            out.append(self.ge - 1)
+        if self.gt is not None:
+            out.append(self.gt)
+        if self.le is not None:
+            out.append(self.le + 1)
+        if self.lt is not None:
+            out.append(self.lt)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class NonEmpty:
+    """A string (not only whitespace) or list that must not be empty."""
+
+    note: str = ""
+
+    def text(self) -> str:
+        return f"non-empty ({self.note})" if self.note else "non-empty"
+
+    def allows(self, value) -> bool:
+        return bool(value.strip()) if isinstance(value, str) else len(value) > 0
+
+    def violations(self) -> list:
+        return ["", "  "]
+
+
+CONSTRAINTS = (Range, NonEmpty)  # the kinds of declared constraint _coerce checks
+
+# Ranges used by many fields
+Count = typing.Annotated[int, Range(ge=1)]  # a number of things or steps: at least 1
+Count0 = typing.Annotated[int, Range(ge=0)]  # the same, 0 allowed
+Seed = typing.Annotated[int, Range(ge=0)]  # a random seed (numpy refuses negative ones)
+Rate = typing.Annotated[float, Range(ge=0, lt=1)]  # a dropout rate, a beta
+Weight = typing.Annotated[float, Range(ge=0)]  # a sampling weight or rate (normalised by the loader's user)
+Text = typing.Annotated[str, NonEmpty()]  # a name, path or id: not empty
 
 
 def read_yaml(path: str | os.PathLike) -> dict:
@@ -63,7 +163,18 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
 
 
 def _type_name(tp) -> str:
+    if typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if tp is type(None):
+        return "null"
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _constraints(tp) -> list:
+    """The declared constraints of an Annotated type (none for a plain type)."""
+    if typing.get_origin(tp) is not typing.Annotated:
+        return []
+    return [m for m in typing.get_args(tp)[1:] if isinstance(m, CONSTRAINTS)]
 
 
 def _coerce(value, tp, where: str):
@@ -72,27 +183,43 @@ def _coerce(value, tp, where: str):
     args = typing.get_args(tp)
     if tp is typing.Any:
         return value
+    if origin is typing.Annotated:
+        coerced = _coerce(value, args[0], where)
+        for rule in _constraints(tp):
+            if not rule.allows(coerced):
+                raise RangeError(where, rule.text(), value)
+        return coerced
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
+        nullable = type(None) in args
+        if value is None and nullable:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, where)
-            except ConfigError as e:
-                errors.append(str(e))
+            except RangeError as e:  # the type fitted, the value did not: say why
+                if nullable and e.where == where:
+                    raise RangeError(where, f"{e.rule} or null", e.value) from None
+                raise
+            except ConfigError:
+                if len(args) == 2 and nullable:  # X | None: X's own message is the clearest
+                    raise
         raise ConfigError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
-        return from_dict(tp, value, where)
+        return from_dict(tp, value, where, nested=True)
     if origin in (list, tuple) or tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if (origin or tp) is tuple and args and args[-1] is not Ellipsis:  # fixed length: tuple[float, float]
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected a list of exactly {len(args)} values "
+                                  f"({', '.join(_type_name(a) for a in args)}), got {value!r}")
+            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item_tp = args[0] if args else typing.Any
         items = [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if (origin or tp) is tuple else items
@@ -127,15 +254,17 @@ def _coerce(value, tp, where: str):
     return value
 
 
-def from_dict(cls, data: dict, where: str = "config"):
-    """Build dataclass `cls` from a mapping, recursively; unknown keys fail with a did-you-mean."""
-    hints = typing.get_type_hints(cls)
+def from_dict(cls, data: dict, where: str = "config", *, nested: bool = False):
+    """Build dataclass `cls` from a mapping, recursively; unknown keys fail with a did-you-mean, values outside
+    their declared range name the key and the range. `where` is the file (or "config"); errors read
+    `FILE: key.sub[0].key: ...` (`nested`: `where` is already a key path inside the file)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}.{did_you_mean(key, fields)} Known keys: {', '.join(fields)}")
-        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
+        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}" if nested else f"{where}: {key}")
     missing = [
         name for name, f in fields.items()
         if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -159,3 +288,46 @@ def load_config(cls, path: str | os.PathLike | None = None, overrides: list[str]
 def to_dict(obj) -> dict:
     """A dataclass config as plain data (for results.json and saved run configs)."""
     return dataclasses.asdict(obj)
+
+
+def check_fields(obj, where: str = "config") -> None:
+    """Check a dataclass config built in code (not loaded) against its declared types and ranges."""
+    init = {f.name for f in dataclasses.fields(obj) if f.init}
+    from_dict(type(obj), {k: v for k, v in to_dict(obj).items() if k in init}, where)
+
+
+# --- the same declarations for command-line flags ------------------------------------------------------------
+
+
+def field_type(cls, name: str):
+    """The annotated type of field `name` of dataclass `cls`, constraints included."""
+    return typing.get_type_hints(cls, include_extras=True)[name]
+
+
+def rule_text(cls, name: str) -> str:
+    """A field's declared rule in words, e.g. ">= 1" or ">= 1 or null" (for --help)."""
+    tp = field_type(cls, name)
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    rules = [rule.text() for arg in args for rule in _constraints(arg)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args and rules:
+        rules[-1] += " or null"
+    return "; ".join(rules)
+
+
+def arg_type(cls, name: str):
+    """An argparse `type=` callable: parse the flag's text as field `name` of `cls` and check its range
+    (argparse then fails with `argument --flag: must be >= 1, got 0`)."""
+    tp = field_type(cls, name)
+
+    def parse(text: str):
+        try:
+            value = yaml.safe_load(text) if text.strip() else text
+            return _coerce(value, tp, "value")
+        except RangeError as e:
+            raise argparse.ArgumentTypeError(f"must be {e.rule}, got {text}") from None
+        except (ConfigError, yaml.YAMLError):
+            kinds = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+            raise argparse.ArgumentTypeError(f"expected {' or '.join(map(_type_name, kinds))}, got {text!r}") from None
+
+    parse.__name__ = name
+    return parse

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flanlab.config import apply_overrides, from_dict, read_yaml, to_dict
+from flanlab.config import Text, apply_overrides, from_dict, read_yaml, to_dict
 from flanlab.fileio import atomic_write_json
 from flanlab.scale import EvalPart, TrainPart, build_mixture_once, evaluate_cell, resolve_path, stage, train_cell
 
@@ -38,11 +38,11 @@ HERE = Path(__file__)  # configs/ paths below are found from here (the repo) whe
 
 @dataclass
 class DemoConfig:
-    model: str = "smollm2-135m-instruct"
-    mixture: str = "configs/mixtures/demo.yaml"  # offline: the built-in task families
+    model: Text = "smollm2-135m-instruct"
+    mixture: Text = "configs/mixtures/demo.yaml"  # offline: the built-in task families
     mixture_overrides: list[str] = field(default_factory=list)
     # with a data dir: the real training sources beside the built-in families, cut to the demo's size and lengths
-    mixture_with_data: str = "configs/mixtures/real.yaml"
+    mixture_with_data: Text = "configs/mixtures/real.yaml"
     mixture_with_data_overrides: list[str] = field(default_factory=lambda: [
         "size=3000", "validation_size=200", "max_input_tokens=256", "max_target_tokens=128", "fewshot=2"])
     train: TrainPart = field(default_factory=lambda: TrainPart(config="configs/train/smollm2-demo.yaml"))
@@ -52,7 +52,7 @@ class DemoConfig:
     # the real benchmarks, only with a data dir; --limit sets their items per subtask
     real: EvalPart = field(default_factory=lambda: EvalPart(
         suite="flan-heldout", modes=["direct", "cot"], limit=1, scoring="auto", batch_size=8))
-    output_dir: str | None = None  # default: runs/demo, or runs/demo-data with a data dir (kept apart for resuming)
+    output_dir: Text | None = None  # default: runs/demo, or runs/demo-data with a data dir (kept apart for resuming)
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:

@@ -28,14 +28,15 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
-from flanlab.config import load_config, to_dict
+from flanlab.config import ConfigError, Count, NonEmpty, Text, load_config, to_dict
 from flanlab.fileio import atomic_write_json, atomic_write_text
 
 
 @dataclass
 class TrainPart:
-    config: str | None = None  # a configs/train/*.yaml; model, data and output_dir are set per cell
+    config: Text | None = None  # a configs/train/*.yaml; model, data and output_dir are set per cell
     overrides: list[str] = field(default_factory=list)  # key=value for every cell, e.g. ["steps=200"]
     # extra key=value per model (a T5 row may want another lr than a decoder row): model name -> overrides
     per_model: dict[str, list[str]] = field(default_factory=dict)
@@ -43,32 +44,34 @@ class TrainPart:
 
 @dataclass
 class EvalPart:
-    suite: str | None = "synthetic"  # "synthetic" (offline) or "flan-heldout" (needs the data dir)
-    benchmarks: list[str] | None = None  # instead of a suite: benchmark names
-    modes: list[str] = field(default_factory=lambda: ["direct", "cot"])
-    limit: int | None = 20  # items per subtask (null: all)
-    mode_limits: dict[str, int] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
-    scoring: str = "auto"  # "auto" | "rank" | "generate"
-    batch_size: int = 8
+    suite: Text | None = "synthetic"  # "synthetic" (offline) or "flan-heldout" (needs the data dir)
+    benchmarks: Annotated[list[Text], NonEmpty()] | None = None  # instead of a suite: benchmark names
+    modes: Annotated[list[Literal["direct", "cot"]], NonEmpty()] = field(default_factory=lambda: ["direct", "cot"])
+    limit: Count | None = 20  # items per subtask (null: all)
+    mode_limits: dict[str, Count] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
+    scoring: Literal["auto", "rank", "generate"] = "auto"
+    batch_size: Count = 8
 
 
 @dataclass
 class ScaleConfig:
-    models: list[str]  # presets, folders or hub ids: the rows
-    mixtures: list[str]  # mixture config files (configs/mixtures/*.yaml): the columns
-    output_dir: str = "runs/scale"
+    # presets, folders or hub ids: the rows
+    models: Annotated[list[Text], NonEmpty("a grid needs at least one model")]
+    # mixture config files (configs/mixtures/*.yaml): the columns
+    mixtures: Annotated[list[Text], NonEmpty("a grid needs at least one mixture")]
+    output_dir: Text = "runs/scale"
     train: TrainPart = field(default_factory=TrainPart)
     eval: EvalPart = field(default_factory=EvalPart)
     mixture_overrides: list[str] = field(default_factory=list)  # key=value applied to every mixture config
-    data_dir: str | None = None  # real data (else the --data-dir / FLANLAB_DATA_DIR setting; None: synthetic only)
+    data_dir: Text | None = None  # real data (else the --data-dir / FLANLAB_DATA_DIR setting; None: synthetic only)
     offline: bool = False  # ignore any data dir: built-in task families and the synthetic suite only
     report: bool = True  # write output_dir/report at the end
 
 
 def load_scale_config(path: str | os.PathLike, overrides: list[str] | None = None) -> ScaleConfig:
     config = load_config(ScaleConfig, path, overrides)
-    if not config.models or not config.mixtures:
-        raise ValueError(f"{path}: a grid needs at least one model (models:) and one mixture (mixtures:)")
+    if not (config.eval.suite or config.eval.benchmarks):
+        raise ConfigError(f"{path}: eval: give a suite or benchmarks")
     return config
 
 

@@ -14,77 +14,75 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from flanlab.config import ConfigError, apply_overrides, from_dict, read_yaml, to_dict
+from flanlab.config import (
+    ConfigError, Count, Count0, NonEmpty, Range, Rate, Seed, Text, apply_overrides, check_fields, from_dict, read_yaml,
+    to_dict,
+)
+
+Beta = Annotated[float, Range(ge=0, lt=1)]  # an Adam moment decay rate
 
 
 @dataclass
 class LoraSettings:
     enabled: bool = False
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: Count = 16  # the adapters' rank
+    alpha: Annotated[int, Range(gt=0)] = 32  # the adapters' scale is alpha / r
+    dropout: Rate = 0.05
     # module names to adapt; "all-linear" = every linear layer but the output head (peft's shorthand);
     # null = peft's default for the architecture (q/v projections)
-    target_modules: list[str] | str | None = "all-linear"
+    target_modules: Annotated[list[Text], NonEmpty()] | Text | None = "all-linear"
 
 
 @dataclass
 class TrainConfig:
-    model: str  # preset name, Hugging Face folder or hub id (see flanlab.models.load)
-    data: str  # a `flanlab mix` output folder (train-*.jsonl|parquet + optional validation.jsonl) or one JSONL file
-    output_dir: str  # the run folder: model/, checkpoints/, log.jsonl, summary.json
-    steps: int = 100  # optimizer steps
-    batch_size: int = 8  # global sequences (packed rows, or examples when unpacked) per optimizer step
-    grad_accum: int = 1  # micro-batches per optimizer step (per process)
-    lr: float = 5e-4
+    model: Text  # preset name, Hugging Face folder or hub id (see flanlab.models.load)
+    data: Text  # a `flanlab mix` output folder (train-*.jsonl|parquet + optional validation.jsonl) or one JSONL file
+    output_dir: Text  # the run folder: model/, checkpoints/, log.jsonl, summary.json
+    steps: Count = 100  # optimizer steps
+    batch_size: Count = 8  # global sequences (packed rows, or examples when unpacked) per optimizer step
+    grad_accum: Count = 1  # micro-batches per optimizer step (per process)
+    lr: Annotated[float, Range(gt=0)] = 5e-4
     schedule: Literal["constant", "cosine"] = "constant"  # after linear warmup; the paper: constant
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0  # cosine only: the final lr as a fraction of lr
+    warmup_steps: Count0 = 0
+    min_lr_ratio: Annotated[float, Range(ge=0, le=1)] = 0.0  # cosine only: the final lr as a fraction of lr
     optimizer: Literal["adafactor", "adamw"] = "adafactor"
-    weight_decay: float = 0.0
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    clip_grad: float = 1.0  # max global gradient norm; 0 = no clipping
-    dropout: float | None = None  # set every dropout rate of the model (null: keep the model's own)
-    max_input_len: int = 512  # tokens; longer inputs keep their END (the question of a few-shot prompt)
-    max_target_len: int = 128  # tokens, EOS included; longer targets keep their beginning
+    weight_decay: Annotated[float, Range(ge=0)] = 0.0
+    adam_betas: tuple[Beta, Beta] = (0.9, 0.999)
+    clip_grad: Annotated[float, Range(ge=0, note="0 = no clipping")] = 1.0  # max global gradient norm; 0 = no clipping
+    dropout: Rate | None = None  # set every dropout rate of the model (null: keep the model's own)
+    max_input_len: Count = 512  # tokens; longer inputs keep their END (the question of a few-shot prompt)
+    # tokens, EOS included; longer targets keep their beginning
+    max_target_len: Annotated[int, Range(ge=2, note="a token and EOS")] = 128
     separator: str = "\n"  # causal models: text put between inputs and targets (unless inputs end in whitespace)
     packing: bool = True  # several examples per sequence, attention never crossing examples
-    pack_len: int = 1024  # packed row length (causal: whole sequence; seq2seq: encoder side)
-    pack_target_len: int = 256  # seq2seq only: packed decoder row length
-    seed: int = 0
+    pack_len: Count = 1024  # packed row length (causal: whole sequence; seq2seq: encoder side)
+    pack_target_len: Count = 256  # seq2seq only: packed decoder row length
+    seed: Seed = 0
     lora: LoraSettings = field(default_factory=LoraSettings)
-    save_every: int = 50  # steps between checkpoints (0: only at the end)
-    keep_checkpoints: int = 2  # newest checkpoints kept on disk
-    log_every: int = 1  # steps between log.jsonl entries
-    eval_every: int = 0  # steps between held-out evaluations (0: only at the end, when validation data exists)
-    eval_examples: int = 256  # validation examples used for the held-out loss
-    eval_batch_size: int = 16
-    eval_suite: str | None = None  # e.g. "synthetic": also run flanlab.eval on the model at each evaluation
-    eval_limit: int = 20  # items per subtask for eval_suite
-    eval_modes: list[str] = field(default_factory=lambda: ["direct"])  # eval_suite modes: direct and/or cot
+    save_every: Count0 = 50  # steps between checkpoints (0: only at the end)
+    keep_checkpoints: Count = 2  # newest checkpoints kept on disk
+    log_every: Count = 1  # steps between log.jsonl entries
+    eval_every: Count0 = 0  # steps between held-out evaluations (0: only at the end, when validation data exists)
+    eval_examples: Count = 256  # validation examples used for the held-out loss
+    eval_batch_size: Count = 16
+    eval_suite: Text | None = None  # e.g. "synthetic": also run flanlab.eval on the model at each evaluation
+    eval_limit: Count = 20  # items per subtask for eval_suite
+    # eval_suite modes: direct and/or cot
+    eval_modes: Annotated[list[Literal["direct", "cot"]], NonEmpty()] = field(default_factory=lambda: ["direct"])
     tensorboard: bool = False  # also write TensorBoard events to output_dir/tensorboard
-    pretrain_tokens: float | None = None  # the base model's pretraining tokens, for "% of pretraining" in the summary
-    device: str | None = None  # cpu | cuda (default: what accelerate picks; CUDA runs in bf16 autocast)
-    threads: int | None = None  # torch CPU threads per process (null: torch's default, one per core)
+    # the base model's pretraining tokens, for "% of pretraining" in the summary
+    pretrain_tokens: Annotated[float, Range(gt=0)] | None = None
+    # cpu | cuda (default: what accelerate picks; CUDA runs in bf16 autocast). Not cuda:N: accelerate gives each
+    # process its GPU (choose them with CUDA_VISIBLE_DEVICES); not mps: only cuda leaves the CPU
+    device: Literal["cpu", "cuda"] | None = None
+    threads: Count | None = None  # torch CPU threads per process (null: torch's default, one per core)
 
     def check(self, where: str = "config") -> None:
-        """Raise ConfigError naming the first impossible setting."""
-        positive = ("steps", "batch_size", "grad_accum", "max_input_len", "max_target_len", "pack_len",
-                    "pack_target_len", "log_every", "eval_examples", "eval_batch_size", "keep_checkpoints")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}.{name}: must be at least 1, got {getattr(self, name)}")
-        for name in ("save_every", "eval_every", "warmup_steps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{where}.{name}: must be 0 or more, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ConfigError(f"{where}.lr: must be positive, got {self.lr}")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise ConfigError(f"{where}.dropout: must be in [0, 1), got {self.dropout}")
-        if self.max_target_len < 2:
-            raise ConfigError(f"{where}.max_target_len: must leave room for a token and EOS, got {self.max_target_len}")
+        """Raise ConfigError naming the first impossible setting: a field outside its declared range (a config
+        built in code has not been through the loader) or, once the model kind is known, see check_packing."""
+        check_fields(self, where)
 
     def check_packing(self, kind: str, where: str = "config") -> None:
         """Packed rows must hold the longest example (checked once the model kind is known)."""
