@@ -113,7 +113,8 @@ class FileStamp:
 def folder_stamps(folder: Path) -> tuple[FileStamp, ...]:
     """Every regular file at the top of a model folder (all that from_pretrained can read), by name; hidden
     files (an atomic write's temporary) are left out."""
-    return tuple(FileStamp.of(p.name, p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return tuple(FileStamp.of(p.name, p) for p in files)
 
 
 def parameter_state(model) -> tuple[tuple[int, int], ...]:

@@ -237,3 +237,149 @@ def test_models_built_in_memory_hash_every_tensor(tiny_t5):
         changed.model.decoder.block[0].layer[1].EncDecAttention.v.weight[3, 5] += 1e-3  # one value, mid-model
     assert results_mod.model_fingerprint(changed) != one
     assert results_mod.model_fingerprint(tiny_t5) == one
+
+
+# ----------------------------------------------------------------------------------------------------------
+# item 4: never fewer shots than promised; item 9 (MMLU part): a bad answer letter is named as such
+
+
+def _cot_block(i: int) -> str:
+    return f"Q: Question {i}?\n(A) w (B) x (C) y (D) z\nA: Let's think step by step. Because. The answer is (B)."
+
+
+def write_mmlu(root: Path, dev_rows: int = 5, subjects: tuple[str, ...] = ("astronomy", "marketing"),
+               cot_shots: dict[str, int] | None = None) -> Path:
+    """A data dir holding MMLU for a few subjects: dev_rows dev rows, 3 test rows, and Flan CoT prompts for every
+    subject (5 exemplars unless cot_shots says otherwise)."""
+    from flanlab.eval.benchmarks import mmlu
+
+    for split, n in (("dev", dev_rows), ("test", 3)):
+        folder = root / "mmlu" / "data" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for subject in subjects:
+            rows = "".join(f"{split} question {i} on {subject}?,w,x,y,z,{'ABCD'[i % 4]}\n" for i in range(n))
+            (folder / f"{subject}_{split}.csv").write_text(rows)
+    cot_shots = cot_shots or {}
+    prompts = {s: mmlu.header(s) + "\n\n".join(_cot_block(i) for i in range(cot_shots.get(s, 5)))
+               for s in mmlu.SUBJECTS}
+    (root / "mmlu" / "flan_cot_prompts.json").write_text(json.dumps(prompts))
+    return root
+
+
+def test_mmlu_dev_file_with_too_few_rows_stops_naming_it(tmp_path):
+    from flanlab.eval.benchmarks import mmlu
+
+    data = write_mmlu(tmp_path / "data", dev_rows=1)
+    dev = data / "mmlu" / "data" / "dev" / "astronomy_dev.csv"
+    with pytest.raises(ValueError, match=f"^{dev}: 1 exemplar, but the 5-shot prompt needs 5; pass --shots 1"):
+        mmlu.items(data, "astronomy", "direct", EvalOptions())
+    with pytest.raises(ValueError, match="astronomy_dev.csv: 1 exemplar, but the 3-shot prompt needs 3"):
+        mmlu.items(data, "astronomy", "direct", EvalOptions(shots=3))
+    one = mmlu.items(data, "astronomy", "direct", EvalOptions(shots=1))  # asked for: runs, and says so
+    assert [it.shots for it in one] == [1, 1, 1] and one[0].prefix.count("Answer:") == 1
+    assert {it.shots for it in mmlu.items(data, "astronomy", "cot", EvalOptions(zero_shot_cot=True))} == {0}
+
+
+def test_mmlu_cot_uses_the_published_prompt_and_records_its_shots(tmp_path):
+    from flanlab.eval.benchmarks import mmlu
+
+    data = write_mmlu(tmp_path / "data", cot_shots={"marketing": 4})
+    assert {it.shots for it in mmlu.items(data, "astronomy", "cot", EvalOptions())} == {5}
+    four = mmlu.items(data, "marketing", "cot", EvalOptions())  # as published: 4 exemplars, labelled 4
+    assert {it.shots for it in four} == {4} and four[0].prefix.count("The answer is") == 4
+    with pytest.raises(ValueError, match=r"flan_cot_prompts.json \(marketing\): 4 exemplars, but the 5-shot"):
+        mmlu.items(data, "marketing", "cot", EvalOptions(shots=5))
+    assert {it.shots for it in mmlu.items(data, "marketing", "cot", EvalOptions(shots=2))} == {2}
+
+
+def test_results_and_the_table_record_the_shots_used(tmp_path, tiny_llama):
+    import dataclasses
+
+    from flanlab.eval.benchmarks import mmlu
+
+    data = write_mmlu(tmp_path / "data", dev_rows=2, cot_shots={"marketing": 4})
+    small = dataclasses.replace(mmlu.BENCHMARK, subtasks=lambda d: ["astronomy", "marketing"],
+                                max_new_tokens={"direct": 2, "cot": 3, "zs_cot": 3})
+    kw = dict(benchmarks=[small], data_dir=data, limit=2, progress=False, cache_dir=False)
+    with pytest.raises(ValueError, match="astronomy_dev.csv: 2 exemplars, but the 5-shot prompt needs 5"):
+        runner.evaluate(tiny_llama, out_dir=tmp_path / "default", **kw)
+    assert not (tmp_path / "default" / "results.json").exists()
+
+    results = runner.evaluate(tiny_llama, out_dir=tmp_path / "two", shots=2, **kw)
+    direct, cot = results["benchmarks"]["mmlu"]["direct"], results["benchmarks"]["mmlu"]["cot"]
+    assert results["settings"]["shots"] == 2
+    assert (direct["shots"], direct["shots_max"]) == (2, 2) and (cot["shots"], cot["shots_max"]) == (2, 2)
+    assert all(entry["shots"] == 2 for entry in direct["subtasks"].values())
+    assert all(row["shots"] == 2 for row in read_jsonl(tmp_path / "two" / "samples.jsonl"))
+    table = runner.summary_text(results)
+    assert "(n=4, rank, 2-shot)" in table and "(n=4, generate, 2-shot)" in table
+
+    data5 = write_mmlu(tmp_path / "data5", cot_shots={"marketing": 4})
+    results = runner.evaluate(tiny_llama, out_dir=tmp_path / "published", modes=("cot",), **{**kw, "data_dir": data5})
+    cot = results["benchmarks"]["mmlu"]["cot"]
+    assert (cot["shots"], cot["shots_max"]) == (4, 5)
+    assert cot["subtasks"]["astronomy"]["shots"] == 5 and cot["subtasks"]["marketing"]["shots"] == 4
+    assert "generate, 4-5-shot)" in runner.summary_text(results)
+
+
+def test_mmlu_csv_answer_letter_and_field_count_errors(tmp_path):
+    from flanlab.eval.benchmarks import mmlu
+
+    data = write_mmlu(tmp_path / "data")
+    test = data / "mmlu" / "data" / "test" / "astronomy_test.csv"
+    test.write_text("q1?,w,x,y,z,A\nq2?,w,x,y,z,F\n")
+    with pytest.raises(ValueError, match=f"^{test}:2: answer 'F' is not one of A, B, C, D$"):
+        mmlu.items(data, "astronomy", "direct", EvalOptions())
+    test.write_text("q1?,w,x,y,z,A\nq2?,w,x,y,B\n")
+    with pytest.raises(ValueError, match=f"^{test}:2: expected 6 fields .*found 5$"):
+        mmlu.items(data, "astronomy", "direct", EvalOptions(shots=0))
+
+
+def test_bbh_prompt_file_with_too_few_exemplars_stops_naming_it(tmp_path):
+    from flanlab.eval.benchmarks import bbh
+
+    root = tmp_path / "data" / "bbh"
+    (root / "bbh").mkdir(parents=True)
+    (root / "cot-prompts").mkdir()
+    (root / "bbh" / "navigate.json").write_text(json.dumps({"examples": [{"input": "Go?", "target": "Yes"}]}))
+    prompt = root / "cot-prompts" / "navigate.txt"
+    shots = "\n\n".join(f"Q: Walk {i}?\nA: Let's think step by step. So the answer is Yes." for i in range(2))
+    prompt.write_text(f"canary\n-----\nNavigate.\n\n{shots}\n")
+    for mode in ("direct", "cot"):
+        with pytest.raises(ValueError, match=f"^{prompt}: 2 exemplars, but the 3-shot prompt needs 3"):
+            bbh.items(tmp_path / "data", "navigate", mode, EvalOptions())
+        assert {it.shots for it in bbh.items(tmp_path / "data", "navigate", mode, EvalOptions(shots=2))} == {2}
+    assert {it.shots for it in bbh.items(tmp_path / "data", "navigate", "zs_cot", EvalOptions())} == {0}
+
+
+def test_mgsm_and_tydiqa_with_too_few_exemplars_stop_naming_the_file(tmp_path):
+    from flanlab.eval.benchmarks import mgsm, tydiqa
+
+    data = tmp_path / "data"
+    (data / "mgsm").mkdir(parents=True)
+    (data / "mgsm" / "mgsm_de.tsv").write_text("Frage eins?\t3\n")
+    exemplars = {str(i): {"q": f"Frage: {i}?", "a": f"Schritt-für-Schritt-Antwort: Die Antwort ist {i}."}
+                 for i in range(1, 4)}
+    (data / "mgsm" / "exemplars.json").write_text(json.dumps({"de": exemplars}))
+    with pytest.raises(ValueError, match=r"exemplars.json \(de\): 3 exemplars, but the 8-shot prompt needs 8"):
+        mgsm.items(data, "de", "cot", EvalOptions())
+    assert {it.shots for it in mgsm.items(data, "de", "direct", EvalOptions(shots=3))} == {3}
+
+    (data / "tydiqa_goldp").mkdir()
+    path = data / "tydiqa_goldp" / "finnish_tydiqa_dev.json"
+    qa = {"id": "finnish-1", "question": "Mikä?", "answers": [{"text": "se", "answer_start": 0}]}
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "se on", "qas": [qa]}]}]}))
+    with pytest.raises(ValueError, match=f"^{path}: 1 question\\(s\\), but the 1-shot prompt needs 2"):
+        tydiqa.items(data, "finnish", "direct", EvalOptions())
+    assert [it.shots for it in tydiqa.items(data, "finnish", "direct", EvalOptions(shots=0))] == [0]
+
+
+def test_synthetic_items_record_their_shots_and_negative_shots_are_refused():
+    from flanlab.eval.benchmarks import synthetic
+
+    family = synthetic.subtasks(None)[0]
+    assert {it.shots for it in synthetic.items(None, family, "cot", EvalOptions(limit=2))} == {3}
+    assert {it.shots for it in synthetic.items(None, family, "direct", EvalOptions(limit=2, shots=0))} == {0}
+    assert {it.shots for it in synthetic.items(None, family, "cot", EvalOptions(limit=2, zero_shot_cot=True))} == {0}
+    with pytest.raises(ValueError, match="shots must be a whole number >= 0, not -1"):
+        EvalOptions(shots=-1)

@@ -162,7 +162,7 @@ def score_item(bench: Benchmark, item: EvalItem, op: str, value: dict) -> dict:
     from flanlab.eval.metrics import majority_vote, vote_counts, vote_margin
 
     row = {"benchmark": item.benchmark, "subtask": item.subtask, "mode": item.mode, "item_id": item.item_id,
-           "prompt": item.prompt}
+           "prompt": item.prompt, "shots": item.shots}
     if op == "rank":
         output = item.choices[value["best"]]
         extracted = bench.extract(output, item)
@@ -202,7 +202,23 @@ def summarize(bench: Benchmark, mode: str, rows: list[dict], scorings: dict[str,
     if scoring == "mixed":
         for name, entry in section["subtasks"].items():
             entry["scoring"] = scorings.get(name)
+    _record_shots(section, rows)
     return section
+
+
+def _record_shots(section: dict, rows: list[dict]) -> None:
+    """The exemplars the prompts really had (the rows' "shots"): per subtask, and the fewest and most over the
+    mode ("shots", "shots_max"); null where any row does not say (predictions from elsewhere)."""
+    used: dict[str, set] = {}
+    for row in rows:
+        used.setdefault(row["subtask"], set()).add(row.get("shots"))
+
+    def span(values: set) -> tuple[int | None, int | None]:
+        return (None, None) if None in values or not values else (min(values), max(values))
+
+    for name, entry in section["subtasks"].items():
+        entry["shots"] = span(used.get(name, set()))[0]
+    section["shots"], section["shots_max"] = span(set().union(*used.values()) if used else set())
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -440,6 +456,7 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None, 
         new = score_item(bench, item, "generate", {"outputs": [str(o) for o in outputs]})
         new["scoring"] = op
         new["prompt"] = row.get("prompt", item.prompt)
+        new["shots"] = row.get("shots")  # as run (a rebuilt item has today's default shots)
         for key in ("choices", "logprobs", "normalized"):
             if key in row:
                 new[key] = row[key]
@@ -492,7 +509,8 @@ def summary_text(results: dict) -> str:
             timing = results.get("timings", {}).get(f"{bench}/{mode}") or {}
             speed = f"  {timing['items_per_s']:.2f} items/s" if timing.get("items_per_s") else ""
             lines.append(f"  {bench + '/' + mode:<22} {sec['metric']} {_pm(sec, 'score', 12)}"
-                         f"  normalized {_pm(sec, 'normalized', 13)}  (n={sec['n']}, {sec['scoring']}){speed}")
+                         f"  normalized {_pm(sec, 'normalized', 13)}  (n={sec['n']}, {sec['scoring']}"
+                         f"{_shots_label(sec)}){speed}")
     for key, name in (("synthetic_average", "synthetic suite average"), ("normalized_average", "normalized average")):
         avg = results.get(key) or {}
         if key == "synthetic_average" and not avg:
@@ -504,6 +522,14 @@ def summary_text(results: dict) -> str:
     for s in results.get("skipped") or []:
         lines.append(f"  skipped {s} (mode not offered by the benchmark or no items)")
     return "\n".join(lines)
+
+
+def _shots_label(section: dict) -> str:
+    """", 5-shot", ", 4-5-shot" (subtasks differ, e.g. MMLU's published CoT prompts), or "" when not known."""
+    low, high = section.get("shots"), section.get("shots_max")
+    if low is None:
+        return ""
+    return f", {low}-shot" if high in (None, low) else f", {low}-{high}-shot"
 
 
 def _pm(section: dict, name: str, width: int = 0) -> str:

@@ -8,7 +8,8 @@ turns EvalItems into generations or option log-likelihoods, and hands them back 
 results.json (written by flanlab/eval/results.py) has this shape; scores are percentages (0-100):
 {
   "schema": "flanlab.results/1",
-  "model": {"name": str, "kind": "causal"|"seq2seq", "parameters": int, "untrained": bool},
+  "model": {"name": str, "kind": "causal"|"seq2seq", "parameters": int, "untrained": bool,
+            "fingerprint": str, "fingerprint_basis": {...what was hashed, see results.fingerprint_with_basis}},
   "settings": {...every option that changes a score: limit, scoring, shots, self_consistency, ...},
   "benchmarks": {
     "<benchmark>": {
@@ -16,7 +17,8 @@ results.json (written by flanlab/eval/results.py) has this shape; scores are per
         "score": float, "metric": str, "n": int, "scoring": "generate"|"rank",
         "chance": float,               # benchmark-level random-guess rate (mean of subtasks' for BBH)
         "normalized": float,           # 100*(x-r)/(100-r), per subtask then averaged for BBH
-        "subtasks": {"<subtask>": {"score": float, "n": int, "chance": float, "metrics": {...}}}
+        "shots": int|null, "shots_max": int|null,  # exemplars the prompts really had: fewest, most (null: unknown)
+        "subtasks": {"<subtask>": {"score": float, "n": int, "chance": float, "shots": int|null, "metrics": {...}}}
       }
     }
   },
@@ -24,12 +26,17 @@ results.json (written by flanlab/eval/results.py) has this shape; scores are per
   "provenance": {"flanlab_version": str, "git_revision": str|null, "data_files": {path: sha256}, "created": iso-time},
   "timings": {"total_s": float, "<benchmark>/<mode>": {"seconds": float, "items_per_s": float}}
 }
-samples.jsonl: one object per item: benchmark, subtask, mode, item_id, prompt, output, extracted, target, correct.
+samples.jsonl: one object per item: benchmark, subtask, mode, item_id, prompt, shots, output, extracted, target,
+correct.
+
+Shots: a benchmark never gives fewer worked exemplars than it promises (its default, or --shots): `take_shots`
+stops with an error naming the file (or hub split) that has too few, and every item records the shots its prompt
+really has (EvalItem.shots), which results.json reports per subtask and mode and the printed table shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +71,25 @@ class EvalOptions:
     limit: int | None = None  # at most this many items per subtask (the first N, deterministic)
     zero_shot_cot: bool = False  # no exemplars; append "Let's think step by step."
     shots: int | None = None  # override the benchmark's number of exemplars
+
+    def __post_init__(self):
+        bad = isinstance(self.shots, bool) or not isinstance(self.shots, int) or self.shots < 0
+        if self.shots is not None and bad:
+            raise ValueError(f"shots must be a whole number >= 0, not {self.shots!r}")
+
+    def shots_or(self, default: int) -> int:
+        """The shots asked for (--shots), else the benchmark's default."""
+        return default if self.shots is None else self.shots
+
+
+def take_shots(exemplars: Sequence, wanted: int, source: str) -> list:
+    """The first `wanted` exemplars of a k-shot prompt. Fewer available than wanted is a ValueError naming
+    `source` (the file, or hub split, they come from): a prompt never silently has fewer shots than promised."""
+    if len(exemplars) < wanted:
+        have = len(exemplars)
+        raise ValueError(f"{source}: {have} exemplar{'s' if have != 1 else ''}, but the {wanted}-shot prompt needs "
+                         f"{wanted}; pass --shots {have} to run {have}-shot (results record the shots used)")
+    return list(exemplars[:wanted])
 
 
 @dataclass(frozen=True)

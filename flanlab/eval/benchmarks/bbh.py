@@ -34,7 +34,7 @@ from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import need_data_dir
 from flanlab.eval.metrics import Aggregation, exact_match
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
 
 SHOTS = 3
 
@@ -185,13 +185,13 @@ def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> lis
     _check(task)
     if opts.zero_shot_cot and mode == "cot":
         mode = "zs_cot"
-    description, shots = cot_prompt(data_dir, task)
-    k = SHOTS if opts.shots is None else opts.shots
+    description, published = cot_prompt(data_dir, task)
+    source = str(Path(data_dir) / "bbh" / "cot-prompts" / f"{task}.txt")
     if mode == "cot":
-        exemplars = [f"Q: {q}\nA: {a}" for q, a in shots[:k]]
+        exemplars = [f"Q: {q}\nA: {a}" for q, a in take_shots(published, opts.shots_or(SHOTS), source)]
         suffix = "A: Let's think step by step."
     elif mode == "direct":
-        exemplars = [f"Q: {q}\nA: {answer_phrase(a)}" for q, a in shots[:k]]
+        exemplars = [f"Q: {q}\nA: {answer_phrase(a)}" for q, a in take_shots(published, opts.shots_or(SHOTS), source)]
         suffix = "A:"
     elif mode == "zs_cot":
         exemplars, suffix = [], "A: Let's think step by step."
@@ -204,7 +204,8 @@ def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> lis
     return [
         EvalItem(benchmark="bbh", subtask=task, mode=mode, item_id=str(i), prefix=prefix,
                  query=f"Q: {question}\n{suffix}", target=target,
-                 choices=choices(task, question) if mode == "direct" else (), chance=CHANCE[task])
+                 choices=choices(task, question) if mode == "direct" else (), chance=CHANCE[task],
+                 shots=len(exemplars))
         for i, (question, target) in enumerate(rows)
     ]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import load_hub
 from flanlab.eval.metrics import Aggregation, find_numbers, numeric_match, parse_number
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
 
 LANGUAGES: tuple[str, ...] = ("bn", "de", "es", "fr", "ja", "ru", "sw", "te", "th", "zh", "en")
 SHOTS = 8
@@ -124,16 +124,18 @@ def items(data_dir: Path | None, lang: str, mode: str, options: EvalOptions) -> 
     if options.zero_shot_cot and mode == "cot":
         mode = "zs_cot"
     q_prefix, cot_prefix, direct_prefix = PREFIXES[lang]
-    k = SHOTS if options.shots is None else options.shots
+    source = (f"{Path(data_dir) / 'mgsm' / 'exemplars.json'} ({lang})" if data_dir is not None
+              else f"hub dataset juletxara/mgsm ({lang}, train split)")
     if mode == "cot":
-        prefix = "".join(f"{q}\n{a}\n\n" for q, a in exemplars(data_dir, lang)[:k])
+        shots = take_shots(exemplars(data_dir, lang), options.shots_or(SHOTS), source)
+        prefix = "".join(f"{q}\n{a}\n\n" for q, a in shots)
         suffix = cot_prefix
     elif mode == "direct":
-        prefix = "".join(f"{q}\n{direct_prefix} {extract_number(a, lang, 'cot')}\n\n"
-                         for q, a in exemplars(data_dir, lang)[:k])
+        shots = take_shots(exemplars(data_dir, lang), options.shots_or(SHOTS), source)
+        prefix = "".join(f"{q}\n{direct_prefix} {extract_number(a, lang, 'cot')}\n\n" for q, a in shots)
         suffix = direct_prefix
     elif mode == "zs_cot":
-        prefix, suffix = "", cot_prefix + " Let's think step by step."
+        prefix, suffix, shots = "", cot_prefix + " Let's think step by step.", []
     else:
         raise ValueError(f"mgsm has no mode {mode!r} (direct, cot, zs_cot)")
     rows = problems(data_dir, lang)
@@ -141,7 +143,7 @@ def items(data_dir: Path | None, lang: str, mode: str, options: EvalOptions) -> 
         rows = rows[: options.limit]
     return [
         EvalItem(benchmark="mgsm", subtask=lang, mode=mode, item_id=str(i), prefix=prefix,
-                 query=f"{q_prefix}{question}\n{suffix}", target=answer, chance=0.0)
+                 query=f"{q_prefix}{question}\n{suffix}", target=answer, chance=0.0, shots=len(shots))
         for i, (question, answer) in enumerate(rows)
     ]
 

@@ -13,6 +13,8 @@ cot     The Flan CoT prompt for the subject as published (4-5 exemplars "Q: ..\n
         A: Let's think step by step. ... The answer is (X).\n\n"), then the item in the same shape ending
         "A: Let's think step by step."; extraction: the letter of "the answer is (X)".
 zs_cot  Only the header line, then the item as in cot.
+Shots: direct 5 from dev, cot the published prompt's exemplars (4 or 5); --shots k takes the first k. A dev file
+or prompt with fewer than asked is an error naming it (spec.take_shots); each item records its shots.
 
 Target: the answer letter "A".."D". Chance 25. Aggregation: micro over all items (see AGGREGATION).
 Quirks of flan_cot_prompts.json kept as published: two prompts start with a newline (stripped here),
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import load_hub, need_data_dir
 from flanlab.eval.metrics import Aggregation, exact_match
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
 
 SUBJECTS: tuple[str, ...] = (
     "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology",
@@ -74,15 +76,31 @@ def _rows(data_dir: Path | None, subject: str, split: str) -> tuple[tuple[str, t
     """(question, (A, B, C, D), answer letter) rows of one subject and split."""
     if data_dir is None:
         ds = load_hub("mmlu", "cais/mmlu", subject, split)
-        return tuple((r["question"], tuple(r["choices"]), LETTERS[int(r["answer"])]) for r in ds)
+        rows = []
+        for i, r in enumerate(ds):
+            if not 0 <= int(r["answer"]) < len(LETTERS):
+                raise ValueError(f"{_source(data_dir, subject, split)} row {i}: answer {r['answer']!r} is not 0-3")
+            rows.append((r["question"], tuple(r["choices"]), LETTERS[int(r["answer"])]))
+        return tuple(rows)
     path = Path(data_dir) / "mmlu" / "data" / split / f"{subject}_{split}.csv"
     rows = []
     with open(path, encoding="utf-8", newline="") as f:
         for lineno, row in enumerate(csv.reader(f), 1):
-            if len(row) != 6 or row[5].strip() not in LETTERS:
-                raise ValueError(f"{path}:{lineno}: expected 6 fields (question, A, B, C, D, answer letter)")
-            rows.append((row[0], tuple(row[1:5]), row[5].strip()))
+            if len(row) != 6:
+                raise ValueError(f"{path}:{lineno}: expected 6 fields (question, A, B, C, D, answer letter), "
+                                 f"found {len(row)}")
+            answer = row[5].strip()
+            if answer not in LETTERS:
+                raise ValueError(f"{path}:{lineno}: answer {answer!r} is not one of {', '.join(LETTERS)}")
+            rows.append((row[0], tuple(row[1:5]), answer))
     return tuple(rows)
+
+
+def _source(data_dir: Path | None, subject: str, split: str) -> str:
+    """Where _rows reads a subject's split from, for messages."""
+    if data_dir is None:
+        return f"hub dataset cais/mmlu ({subject}, {split} split)"
+    return str(Path(data_dir) / "mmlu" / "data" / split / f"{subject}_{split}.csv")
 
 
 @functools.lru_cache(maxsize=4)
@@ -130,22 +148,24 @@ def items(data_dir: Path | None, subject: str, mode: str, options: EvalOptions) 
     test = _rows(data_dir, subject, "test")
     if options.limit is not None:
         test = test[: options.limit]
-    shots = SHOTS if options.shots is None else options.shots
     if mode == "direct":
-        prefix = header(subject) + "".join(format_direct(q, o, a) for q, o, a in _rows(data_dir, subject, "dev")[:shots])
-        query = format_direct
+        dev = take_shots(_rows(data_dir, subject, "dev"), options.shots_or(SHOTS), _source(data_dir, subject, "dev"))
+        prefix = header(subject) + "".join(format_direct(q, o, a) for q, o, a in dev)
+        query, shots = format_direct, len(dev)
     elif mode == "cot":
-        head, exemplars = cot_exemplars(_cot_prompts(data_dir)[subject])
-        prefix = head + "\n\n" + "".join(e + "\n\n" for e in exemplars[:shots])
-        query = format_cot_query
+        head, published = cot_exemplars(_cot_prompts(data_dir)[subject])
+        source = f"{Path(data_dir) / 'mmlu' / 'flan_cot_prompts.json'} ({subject})"
+        exemplars = take_shots(published, options.shots_or(len(published)), source)
+        prefix = head + "\n\n" + "".join(e + "\n\n" for e in exemplars)
+        query, shots = format_cot_query, len(exemplars)
     elif mode == "zs_cot":
-        prefix, query = header(subject), format_cot_query
+        prefix, query, shots = header(subject), format_cot_query, 0
     else:
         raise ValueError(f"mmlu has no mode {mode!r} (direct, cot, zs_cot)")
     choices = tuple(" " + letter for letter in LETTERS) if mode == "direct" else ()
     return [
         EvalItem(benchmark="mmlu", subtask=subject, mode=mode, item_id=str(i), prefix=prefix,
-                 query=query(q, o), target=a, choices=choices, chance=CHANCE)
+                 query=query(q, o), target=a, choices=choices, chance=CHANCE, shots=shots)
         for i, (q, o, a) in enumerate(test)
     ]
 

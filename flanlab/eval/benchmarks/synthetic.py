@@ -20,7 +20,7 @@ from pathlib import Path
 
 from flanlab.eval.benchmarks.bbh import answer_phrase, clean
 from flanlab.eval.metrics import Aggregation, exact_match
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
 
 ITEMS = 50  # per family
 SHOTS = 3
@@ -62,8 +62,8 @@ def items(data_dir: Path | None, family: str, mode: str, options: EvalOptions) -
     fam = lookup(_families(), family, "held-out synthetic family")
     if options.zero_shot_cot and mode == "cot":
         mode = "zs_cot"
-    k = SHOTS if options.shots is None else options.shots
-    shots = generate(fam, k, seed=SEED, split="train") if k else []
+    k = options.shots_or(SHOTS)
+    shots = take_shots(generate(fam, k, seed=SEED, split="train"), k, f"synthetic family {family} (train split)")
     if mode == "cot":
         exemplars = [f"Q: {format_question(r)}\nA: {format_cot_answer(r)}" for r in shots]
         suffix = "A: Let's think step by step."
@@ -80,7 +80,7 @@ def items(data_dir: Path | None, family: str, mode: str, options: EvalOptions) -
         EvalItem(benchmark="synthetic", subtask=family, mode=mode, item_id=str(i), prefix=prefix,
                  query=f"Q: {format_question(r)}\n{suffix}", target=str(r["answer"]),
                  choices=tuple(" " + str(o) for o in r.get("options") or ()) if mode == "direct" else (),
-                 chance=float(fam.chance))
+                 chance=float(fam.chance), shots=len(exemplars))
         for i, r in enumerate(generate(fam, n, seed=SEED, split="eval"))
     ]
 

@@ -92,11 +92,16 @@ def items(data_dir: Path | None, lang: str, mode: str, options: EvalOptions) -> 
         raise ValueError(f"tydiqa has only the direct mode (asked for {mode!r}"
                          f"{', zero-shot CoT' if options.zero_shot_cot else ''})")
     rows = questions(data_dir, lang)
-    k = SHOTS if options.shots is None else options.shots
+    k = options.shots_or(SHOTS)
     if k not in (0, 1):
         raise ValueError(f"tydiqa supports 0 or 1 shots, not {k}")
+    if k == 1 and len(rows) < 2:
+        source = (str(Path(data_dir) / "tydiqa_goldp" / f"{lang}_tydiqa_dev.json") if data_dir is not None
+                  else f"hub dataset google-research-datasets/tydiqa (secondary_task, validation, {lang})")
+        raise ValueError(f"{source}: {len(rows)} question(s), but the 1-shot prompt needs 2 (an item is never its "
+                         f"own exemplar); pass --shots 0 to run 0-shot (results record the shots used)")
     by_id = {r[0]: r for r in rows}
-    first, second = exemplar_ids(rows)
+    first, second = exemplar_ids(rows) if k == 1 else (None, None)
 
     def prefix_for(item_id: str) -> str:
         if k == 0:
@@ -108,7 +113,7 @@ def items(data_dir: Path | None, lang: str, mode: str, options: EvalOptions) -> 
         rows = rows[: options.limit]
     return [
         EvalItem(benchmark="tydiqa", subtask=lang, mode=mode, item_id=item_id, prefix=prefix_for(item_id),
-                 query=format_qa(context, question), target=golds[0], aliases=golds[1:], chance=0.0)
+                 query=format_qa(context, question), target=golds[0], aliases=golds[1:], chance=0.0, shots=k)
         for item_id, context, question, golds in rows
     ]
 
