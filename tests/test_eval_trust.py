@@ -383,3 +383,16 @@ def test_synthetic_items_record_their_shots_and_negative_shots_are_refused():
     assert {it.shots for it in synthetic.items(None, family, "cot", EvalOptions(limit=2, zero_shot_cot=True))} == {0}
     with pytest.raises(ValueError, match="shots must be a whole number >= 0, not -1"):
         EvalOptions(shots=-1)
+
+
+def test_a_prompt_that_cannot_be_built_stops_the_run_before_any_work(tmp_path, tiny_llama, computed):
+    import dataclasses
+
+    from flanlab.eval.benchmarks import mmlu
+
+    data = write_mmlu(tmp_path / "data", dev_rows=1)
+    small = dataclasses.replace(mmlu.BENCHMARK, subtasks=lambda d: ["astronomy"])
+    with pytest.raises(ValueError, match="astronomy_dev.csv: 1 exemplar, but the 5-shot prompt needs 5"):
+        runner.evaluate(tiny_llama, benchmarks=[ADDS, small], modes=("direct",), data_dir=data,
+                        out_dir=tmp_path / "out", progress=False)
+    assert computed["n"] == 0  # ADDS, first in line, was not run either

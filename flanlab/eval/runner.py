@@ -268,6 +268,11 @@ def evaluate(
     if self_consistency < 1:
         raise ValueError(f"self_consistency must be >= 1, got {self_consistency}")
     data_path = resolve_data_dir(data_dir)
+    options = EvalOptions(limit=limit, zero_shot_cot=zero_shot_cot, shots=shots)
+    for bench in benches:  # every prompt built before any work: one a benchmark cannot build stops the run now
+        for requested in (m for m in modes if m in bench.modes):
+            for subtask in bench.subtasks(data_path):
+                bench.items(data_path, subtask, requested, options)
     lm = model if isinstance(model, LoadedModel) else load(model, device=str(state.device) if state.device else None)
     torch.manual_seed(seed)
     engine = Engine(lm, batch_size=batch_size, prefix_cache=prefix_cache)
@@ -278,7 +283,6 @@ def evaluate(
     state.wait_for_everyone()  # every process has read the cache before any appends to it
     model_info = model_section(lm)  # hashes the weights, tokenizer and config once
     fingerprint = model_info["fingerprint"]
-    options = EvalOptions(limit=limit, zero_shot_cot=zero_shot_cot, shots=shots)
 
     results = {
         "schema": SCHEMA,
