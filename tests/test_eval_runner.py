@@ -192,7 +192,7 @@ def test_rescore_own_samples_and_plain_predictions(llama, tmp_path, monkeypatch)
         {"task": "small", "prediction": "4", "target": "5"},
         {"task": "large", "prediction": " 52", "target": "52"},
     ]) + "\n")
-    res = runner.rescore("sums", plain, None)
+    res = runner.rescore("sums", plain, None, mode="direct")  # rows without a "mode" field need the mode given
     direct = res["benchmarks"]["sums"]["direct"]
     assert direct["subtasks"]["small"]["score"] == 50.0 and direct["subtasks"]["large"]["score"] == 100.0
     bad = tmp_path / "bad.jsonl"

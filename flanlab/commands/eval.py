@@ -3,7 +3,7 @@
     flanlab eval --model M (--suite S | --benchmark B [--benchmark B2 ...]) [--modes direct,cot] [--limit N]
                  [--data-dir D] -o DIR [--scoring auto|generate|rank] [--zero-shot-cot]
                  [--self-consistency K --temperature T] [--batch-size N]
-    flanlab eval score --benchmark NAME --predictions FILE.jsonl [-o DIR] [--data-dir D]
+    flanlab eval score --benchmark NAME --predictions FILE.jsonl [--mode direct|cot] [-o DIR] [--data-dir D]
 
 Both call one library function (flanlab.eval.runner.evaluate / rescore) and print a summary; the files are
 out_dir/results.json and out_dir/samples.jsonl. Under `accelerate launch` the items are sharded over processes.
@@ -33,15 +33,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the resume cache")
     parser.add_argument("--no-prefix-cache", action="store_true", help="recompute the few-shot prefix for every item")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # `eval score --mode` must reach the score parser: with abbreviations on, this parser would take "--mode"
+    # for an ambiguous abbreviation of --model/--modes and stop
+    parser.allow_abbrev = False
     sub = parser.add_subparsers(dest="eval_action", metavar="{score}")
     score = sub.add_parser("score", help="rescore saved generations with no model (writes the same results.json)",
                            description="Rescore saved generations (our samples.jsonl, or JSONL rows with task, "
-                                       "prediction, target) with today's extractors; no model is loaded.")
+                                       "prediction, target and mode, or --mode) with today's extractors; no model "
+                                       "is loaded.")
     score.add_argument("--benchmark", required=True, dest="score_benchmark", metavar="NAME")
     score.add_argument("--predictions", required=True, metavar="FILE.jsonl")
     score.add_argument("-o", "--out", dest="score_out", default=None, help="write results.json + samples.jsonl here")
+    score.add_argument("--mode", dest="score_mode", choices=("direct", "cot"), default=None,
+                       help="how the predictions were made, for rows without a 'mode' field (required then)")
     score.add_argument("--data-dir", dest="score_data_dir", default=None,
-                       help="rebuild items from the data for aliases and chance rates (default FLANLAB_DATA_DIR)")
+                       help="rebuild items from the data for aliases (default FLANLAB_DATA_DIR; chance rates come "
+                            "from the benchmark's own table, data or not)")
 
 
 def run(args) -> int:
@@ -49,7 +56,7 @@ def run(args) -> int:
 
     if getattr(args, "eval_action", None) == "score":
         results = rescore(args.score_benchmark, args.predictions, args.score_out,
-                          data_dir=args.score_data_dir or args.data_dir)
+                          data_dir=args.score_data_dir or args.data_dir, mode=args.score_mode)
         print(summary_text(results))
         if args.score_out:
             print(f"wrote {args.score_out}/results.json and samples.jsonl")

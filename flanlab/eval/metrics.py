@@ -2,7 +2,7 @@
 
 Per item (values in 0..1, the engine averages them):
     exact_match          string equality after stripping (BBH, MMLU letters, synthetic)
-    squad_f1 / squad_em  SQuAD-style token F1 / exact match after `squad_normalize`, max over gold answers (TyDiQA)
+    squad_f1 / squad_em  the official SQuAD v1.1 token F1 / exact match, max over gold answers (TyDiQA)
     numeric_match        equal as numbers: "1,000" == "1000.0" (MGSM)
     majority_vote        self-consistency: the most frequent extracted answer (ties: the first seen)
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import re
 import string
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,21 +44,21 @@ def exact_match(prediction: str, target: str) -> float:
     return float(prediction.strip() == target.strip())
 
 
+# TyDiQA-GoldP is scored by the official SQuAD v1.1 evaluation script (evaluate-v1.1.py; the TyDi QA repository
+# google-research-datasets/tydiqa points GoldP users to it), reproduced exactly here:
+#   normalize_answer: lower(); drop the characters of Python's string.punctuation (ASCII only: the Arabic comma,
+#       the Bengali danda, guillemets and CJK full stops stay, as they do in the official script); replace the
+#       English articles r"\b(a|an|the)\b" with a space; squeeze whitespace.
+#   exact_match: normalized prediction == normalized gold; f1: token overlap of the normalized texts, 0 when no
+#       token is shared (so 0 when either side normalizes to nothing); both the max over the gold answers.
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-
-
-def _is_punctuation(ch: str) -> bool:
-    # SQuAD removes ASCII string.punctuation; for other scripts every Unicode punctuation character (category P*)
-    # goes too (Arabic comma, Devanagari danda, CJK full stops, guillemets, ...).
-    return ch in string.punctuation or unicodedata.category(ch).startswith("P")
+_PUNCTUATION = frozenset(string.punctuation)
 
 
 def squad_normalize(text: str) -> str:
-    """SQuAD v1.1's normalize_answer, Unicode-aware: lowercase, drop punctuation, drop English articles, squeeze spaces.
-
-    (The official TyDiQA-GoldP evaluation is the SQuAD script, English articles included.)"""
+    """SQuAD v1.1's normalize_answer: lowercase, drop ASCII punctuation, drop English articles, squeeze spaces."""
     text = text.lower()
-    text = "".join(ch for ch in text if not _is_punctuation(ch))
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
@@ -72,11 +71,9 @@ def squad_em(prediction: str, golds: Sequence[str]) -> float:
 
 def _f1(prediction: str, gold: str) -> float:
     pred_tokens, gold_tokens = squad_normalize(prediction).split(), squad_normalize(gold).split()
-    if not pred_tokens or not gold_tokens:
-        return float(pred_tokens == gold_tokens)
     common = Counter(pred_tokens) & Counter(gold_tokens)
     overlap = sum(common.values())
-    if overlap == 0:
+    if overlap == 0:  # the official script: also when either side is empty after normalization
         return 0.0
     precision, recall = overlap / len(pred_tokens), overlap / len(gold_tokens)
     return 2 * precision * recall / (precision + recall)

@@ -438,8 +438,9 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None, 
                              f"(score it with --benchmark {row['benchmark']}, each benchmark's rows on their own)")
         subtask = str(row.get("subtask", row.get("task")))
         if subtask not in known_subtasks:
-            raise ValueError(f"{where}: unknown {bench.name} subtask {subtask!r}.{did_you_mean(subtask, known_subtasks)}"
-                             f" {bench.name} has {len(known_subtasks)}: {', '.join(known_subtasks[:6])}"
+            hint = did_you_mean(subtask, known_subtasks)
+            raise ValueError(f"{where}: unknown {bench.name} subtask {subtask!r}.{hint} {bench.name} has "
+                             f"{len(known_subtasks)}: {', '.join(known_subtasks[:6])}"
                              f"{', ...' if len(known_subtasks) > 6 else ''}")
         row_mode = _row_mode(row, mode, bench, where)
         item_id = str(row.get("item_id", lineno - 1))

@@ -9,9 +9,11 @@ cot     As published: description, the 3 CoT exemplars, then "Q: {input}\nA: Let
 direct  The same exemplars with each rationale stripped ("A: (D)"); the item ends "A:".
 zs_cot  The description, then the item as in cot.
 
-Answers: "the answer is X" (first occurrence; markdown, quotes and a trailing period removed), then put in the
-subtask's target format (FORMATS): "(X)" letters, one of two labels (case as in the targets), a number, a Dyck
-closing sequence, or a sorted word list. Direct mode without the phrase takes the output's first line.
+Answers (the rule and its source are beside `score` below): "accuracy", the score of every table and of the
+normalized average, is the authors' exact match of the WHOLE answer after the first "the answer is" (formatting
+removed) with the target: an answer naming more than one option, or anything beyond the target, is wrong.
+"accuracy_lenient" (never averaged) reads the first answer in the subtask's target format (FORMATS) at the start
+of that text. Direct mode without the phrase takes the output's first line.
 Rank scoring (direct mode only): the item's "Options:" lines give (" (A)", " (B)", ...) or the labels; the
 free-form subtasks (FORMATS "number", "dyck", "words") are generation only.
 
@@ -123,6 +125,12 @@ def _check(task: str) -> None:
         lookup(FORMATS, task, "BBH subtask")
 
 
+def chance(task: str) -> float:
+    """The subtask's random-guess rate in percent (CHANCE; needs no data)."""
+    _check(task)
+    return CHANCE[task]
+
+
 @functools.lru_cache(maxsize=64)
 def examples(data_dir: Path | None, task: str) -> tuple[tuple[str, str], ...]:
     """The (input, target) items of one subtask, in file order."""
@@ -211,25 +219,44 @@ def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> lis
 
 
 # --- answers ---------------------------------------------------------------------------------------------
+#
+# The authors' rule, the score that enters every table and the normalized average (metric "accuracy"):
+#   Suzgun et al. 2022 (suzgunmirac/BIG-Bench-Hard) score exact match of the answer after "the answer is"
+#   with the target; lm-evaluation-harness implements it as lm_eval/tasks/bbh/cot_fewshot/
+#   _cot_fewshot_template_yaml, filter "get-answer": regex "(?<=the answer is )(.*)(?=.)" (the rest of the
+#   line, less its final character, the period), take_first, then exact_match against the target.
+#   So: the first "the answer is" (case-insensitive), everything after it to the end of its sentence (a period
+#   followed by a space) or line, cleaned of formatting only (markdown emphasis, code ticks, surrounding quotes,
+#   one trailing period, runs of spaces), compared WHOLE with the target. (lm-eval reads to the end of the line,
+#   so "(A). More text" on the same line is wrong there; here the sentence "(A)." is the answer.) "(A) or (B)", "(A) and (B)", "Yes or No", "(A) 12/14/1937", "A", "yes"
+#   (target "Yes") are all wrong. No phrase in a CoT output: no answer. Direct mode without the phrase takes
+#   the output's first line (the direct prompt ends "A:", so the answer is the continuation itself).
+# The lenient reading, reported beside it and never averaged (metric "accuracy_lenient"): the first answer in
+#   the subtask's target format at the start of the same text (`canonical`): a letter "(A)"/"A."/"A", an
+#   option's text, a label in any case, the first number, the bracket characters, the words. It credits
+#   hedged answers ("(A) or (B)" counts as (A)); it was flanlab's only score before benchmark version 2.
 
-_PHRASE = re.compile(r"answer is\s*:?\s*(.*)", re.IGNORECASE)
+_PHRASE = re.compile(r"\bthe answer is\b\s*:?\s*(.*)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=\.)\s")  # "(A). Because ..." -> "(A)."
 
 
 def clean(text: str) -> str:
-    """Strip markdown emphasis, code ticks, quotes and one trailing period."""
+    """Strip markdown emphasis, code ticks, quotes and one trailing period; squeeze runs of whitespace."""
     text = text.strip().replace("**", "").replace("__", "").replace("`", "").strip()
     text = text.strip("\"'“”‘’").strip()
-    return text[:-1].rstrip() if text.endswith(".") else text
+    text = text[:-1].rstrip() if text.endswith(".") else text
+    return " ".join(text.split())
 
 
 def answer_phrase(text: str) -> str:
-    """The cleaned text after the first "the answer is" (to the end of its line), or "" when absent."""
+    """The cleaned text after the first "the answer is" (to the end of its sentence or line), or "" when absent."""
     m = _PHRASE.search(text)
-    return clean(m.group(1).split("\n")[0]) if m else ""
+    return clean(_SENTENCE_END.split(m.group(1).split("\n")[0], maxsplit=1)[0]) if m else ""
 
 
 def canonical(answer: str, fmt, question: str = "") -> str:
-    """An answer in a subtask's target format (see FORMATS); unrecognised answers come back cleaned."""
+    """The lenient reading: the first answer in a subtask's target format (see FORMATS) at the start of
+    `answer`; unrecognised answers come back cleaned."""
     answer = clean(answer)
     if fmt == "letter":
         m = re.match(r"^\(([A-R])\)", answer) or re.match(r"^([A-R])(?:[.):]|$)", answer)
@@ -253,12 +280,13 @@ def canonical(answer: str, fmt, question: str = "") -> str:
     return answer
 
 
-def extract_answer(output: str, mode: str, fmt, question: str = "") -> str:
-    """Shared with synthetic.py: the phrase's answer in the target format; direct mode falls back to line one."""
+def extract_answer(output: str, mode: str) -> str:
+    """Shared with synthetic.py: the whole cleaned answer after "the answer is"; direct mode falls back to the
+    output's first non-empty line. "" when there is none. Scored whole (strict) and by `canonical` (lenient)."""
     found = answer_phrase(output)
     if not found and mode == "direct":
-        found = next((line for line in output.strip().split("\n") if line.strip()), "")
-    return canonical(found, fmt, question) if found else ""
+        found = clean(next((line for line in output.strip().split("\n") if line.strip()), ""))
+    return found
 
 
 def _question(item: EvalItem) -> str:
@@ -266,18 +294,21 @@ def _question(item: EvalItem) -> str:
 
 
 def extract(output: str, item: EvalItem) -> str:
-    return extract_answer(output, item.mode, FORMATS[item.subtask], _question(item))
+    return extract_answer(output, item.mode)
 
 
 def score(extracted: str, item: EvalItem) -> dict[str, float]:
+    """accuracy: the authors' exact match of the whole answer; accuracy_lenient: `canonical` (never averaged)."""
     fmt = FORMATS[item.subtask]
-    target = canonical(item.target, fmt, _question(item)) if fmt in ("dyck", "words", "number") else item.target
-    return {"accuracy": exact_match(extracted, target)}
+    question = _question(item)
+    lenient_target = canonical(item.target, fmt, question) if fmt in ("dyck", "words", "number") else item.target
+    return {"accuracy": exact_match(extracted, clean(item.target)),
+            "accuracy_lenient": exact_match(canonical(extracted, fmt, question) if extracted else "", lenient_target)}
 
 
 BENCHMARK = Benchmark(
     name="bbh",
-    version="1",
+    version="2",  # 2: accuracy is the authors' exact match of the whole answer; the old reading is accuracy_lenient
     description="BIG-Bench Hard: 27 subtasks, published 3-shot prompts; CoT as published, direct without rationales",
     modes=("direct", "cot"),
     metric="accuracy",
@@ -289,4 +320,5 @@ BENCHMARK = Benchmark(
     max_new_tokens={"direct": 96, "cot": 384, "zs_cot": 384},  # published CoT exemplars: 95% <= 325 tokens (SmolLM2)
     stop=("\n\nQ:",),
     data_files=data_files,
+    chance=chance,
 )

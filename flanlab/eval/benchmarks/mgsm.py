@@ -11,8 +11,9 @@ direct  The same 8 questions with only the final number: "{q}\n{direct prefix} 1
         "{direct prefix}" (e.g. "Antwort:").
 zs_cot  No exemplars: "{question prefix}{question}\n{answer prefix} Let's think step by step."
 
-Answers: the number after the language's "the answer is" phrase (ANSWER_PHRASES, or the English one), else the
-last number (cot) / the first number (direct) in the output; thousands separators and decimals handled
+Answers: the number after the language's "the answer is" phrase (ANSWER_PHRASES, or the English one); with no
+phrase, no answer in CoT, the first number in direct mode (the rule and its source are beside `extract`);
+thousands separators and decimals handled
 (metrics.parse_number, plus the languages' own digit grouping: THOUSANDS_SEPARATORS); compared numerically.
 Languages: the Flan paper's MGSM is "math word problems manually translated into 10 languages": bn de es fr ja
 ru sw te th zh are averaged (macro); English is run and reported with excluded_from_mean. Chance 0.
@@ -173,8 +174,20 @@ def join_thousands(text: str, lang: str) -> str:
     return group.sub(lambda m: re.sub(r"\D", "", m.group(0)), text)
 
 
-def extract_number(output: str, lang: str, mode: str) -> str:
-    """The final answer as a plain number string ("1,000.0" -> "1000"), or "" when there is no number."""
+# The rule (Shi et al. 2022 prompt every exemplar to end "The answer is N." in the item's language; the reference
+# implementation is lm-evaluation-harness lm_eval/tasks/mgsm/native_cot/ (cot_yaml and mgsm_native_cot_<lang>.yaml):
+# filter "get-answer", regex "<native phrase> (\-?[0-9\.\,]+)" ("The answer is", "Die Antwort lautet", ...),
+# take_first, then exact match of that number with the target):
+#   cot / zs_cot  the number right after the FIRST answer phrase (the language's or the English one; a currency
+#                 sign, colon or dash may stand between, "is $18"). A hedge "The answer is 11 or 12" reads 11,
+#                 as the reference regex does; a repeated phrase reads the first. No phrase: no answer (the
+#                 reference's "[invalid]"); flanlab before benchmark version 3 took the output's last number.
+#   direct        the prompt ends with the language's answer prefix, so the continuation is the answer: the
+#                 number after a phrase if one is written, else the first number of the continuation.
+# Numbers are compared as numbers (metrics.numeric_match; "1,000" == "1000", the languages' digit grouping).
+
+def phrase_number(output: str, lang: str) -> str:
+    """The number right after the first answer phrase of the language (or the English one), or ""."""
     output = join_thousands(output, lang)
     phrases = ANSWER_PHRASES.get(lang, ()) + ("The answer is",)
     found = []
@@ -183,25 +196,43 @@ def extract_number(output: str, lang: str, mode: str) -> str:
         m = re.search(re.escape(phrase) + r"[^\w\n-]{0,6}?(-?\d[\d,.\u202f\u00a0]*\d|-?\d)", output, re.IGNORECASE)
         if m:
             found.append((m.start(), m.group(1)))
+    return _canonical(min(found)[1].rstrip(".,")) if found else ""
+
+
+def extract_number(output: str, lang: str, mode: str) -> str:
+    """The phrase's number, else the output's last number (mode "cot") or first number ("direct"), as a plain
+    number string ("1,000.0" -> "1000"), or "" when there is no number. The exemplars' answers are read with it;
+    items are scored by `extract` (the rule above)."""
+    found = phrase_number(output, lang)
     if found:
-        return _canonical(min(found)[1].rstrip(".,"))
-    numbers = find_numbers(output)
+        return found
+    numbers = find_numbers(join_thousands(output, lang))
     if not numbers:
         return ""
     return _canonical(numbers[0] if mode == "direct" else numbers[-1])
 
 
 def extract(output: str, item: EvalItem) -> str:
-    return extract_number(output, item.subtask, item.mode)
+    if item.mode == "direct":
+        return extract_number(output, item.subtask, "direct")
+    return phrase_number(output, item.subtask)
 
 
 def score(extracted: str, item: EvalItem) -> dict[str, float]:
     return {"accuracy": numeric_match(extracted, item.target)}
 
 
+def chance(lang: str) -> float:
+    """0: a free-form number has no guessable set (needs no data)."""
+    _check(lang)
+    return 0.0
+
+
 BENCHMARK = Benchmark(
     name="mgsm",
-    version="2",  # 2: German/Spanish/French/Russian digit grouping ("80.000", "80 000") read as thousands
+    # 3: CoT answers only after the answer phrase (the reference rule), no last-number fallback;
+    # 2: German/Spanish/French/Russian digit grouping ("80.000", "80 000") read as thousands
+    version="3",
     description="MGSM: 250 grade-school math problems in 10 languages (+English), 8-shot native CoT exemplars",
     modes=("direct", "cot"),
     metric="accuracy",
@@ -213,4 +244,5 @@ BENCHMARK = Benchmark(
     max_new_tokens={"direct": 16, "cot": 448, "zs_cot": 448},  # native CoT exemplars: 95% <= 419 tokens (SmolLM2)
     stop=("\n\n",) + tuple("\n" + prefixes[0].strip() for prefixes in PREFIXES.values()),
     data_files=data_files,
+    chance=chance,
 )

@@ -11,7 +11,8 @@ direct  The original / lm-evaluation-harness prompt:
         rank scoring: choices " A" " B" " C" " D"; generation: the first standalone letter A-D.
 cot     The Flan CoT prompt for the subject as published (4-5 exemplars "Q: ..\n(A) .. (B) .. (C) .. (D) ..\n
         A: Let's think step by step. ... The answer is (X).\n\n"), then the item in the same shape ending
-        "A: Let's think step by step."; extraction: the letter of "the answer is (X)".
+        "A: Let's think step by step."; extraction: the whole answer after "the answer is", which must be one
+        letter ("(A) or (B)" is wrong; the rule and its source are beside `score`).
 zs_cot  Only the header line, then the item as in cot.
 Shots: direct 5 from dev, cot the published prompt's exemplars (4 or 5); --shots k takes the first k. A dev file
 or prompt with fewer than asked is an error naming it (spec.take_shots); each item records its shots.
@@ -171,33 +172,72 @@ def items(data_dir: Path | None, subject: str, mode: str, options: EvalOptions) 
 
 
 # --- answers ---------------------------------------------------------------------------------------------
+#
+# CoT modes, the rule of the Flan MMLU chain-of-thought evaluation as lm-evaluation-harness runs its prompts
+# (lm_eval/tasks/mmlu/flan_cot_fewshot/_mmlu_flan_cot_fewshot_template_yaml: filter "get-answer", regex
+# "(?<=The answer is )(.*)(?=.)", take_first; exact_match with ignore_case and ignore_punctuation against
+# "(A)".."(D)"): the first "the answer is", everything after it to the end of its sentence (a period and a
+# space) or line, with punctuation, case and spaces ignored, must be the target letter alone. "(A) or (B)", "(B) cat", "A and C" are wrong;
+# no phrase, no answer. The Flan exemplars all end "The answer is (X).".
+#   accuracy_lenient (reported, never averaged): the first letter right after the phrase, flanlab's reading
+#   before version 2 ("(A) or (B)" counts as A).
+# Direct mode (the prompt ends "Answer:"; rank scoring is the reference, lm-eval's acc): generation reads the
+#   first standalone letter of the continuation, both metrics alike.
 
-_PHRASE = re.compile(r"answer is\s*:?\s*\(?\s*([A-J])\s*\)?(?![A-Za-z])", re.IGNORECASE)
+_PHRASE = re.compile(r"\bthe answer is\b(.*)", re.IGNORECASE)
+_FIRST_LETTER = re.compile(r"^\s*:?\s*\(?\s*([A-J])\s*\)?(?![A-Za-z])")
 _LETTER = re.compile(r"(?<![A-Za-z])(\(?)([A-D])\)?(?![A-Za-z])")  # a standalone letter, maybe in parentheses
 _ARTICLE_AFTER = re.compile(r"\s+(?!is\b)[a-z]")  # "A cat": the article, not option A ("A is right" is option A)
 
 
-def extract(output: str, item: EvalItem) -> str:
-    """The answer letter. "the answer is (X)" wins in every mode; direct mode falls back to the first standalone
-    letter (robust to " B", "(B)", "B. text"); CoT modes return "" when the phrase is absent."""
+def phrase_answer(output: str) -> str | None:
+    """The rest of the sentence (or line) after the first "the answer is", or None when the phrase is absent."""
     m = _PHRASE.search(output)
-    if m:
-        return m.group(1).upper()
-    if item.mode == "direct":
-        for m in _LETTER.finditer(output):
-            if m.group(2) == "A" and not m.group(1) and _ARTICLE_AFTER.match(output, m.end()):
-                continue
-            return m.group(2)
+    return re.split(r"(?<=\.)\s", m.group(1).split("\n")[0], maxsplit=1)[0] if m else None
+
+
+def strict_letter(answer: str) -> str:
+    """The letter when the answer, punctuation and spaces ignored, is one letter A-J alone; else ""."""
+    bare = "".join(ch for ch in answer if ch.isalnum())
+    return bare.upper() if len(bare) == 1 and bare.upper() in "ABCDEFGHIJ" else ""
+
+
+def _direct_letter(output: str) -> str:
+    for m in _LETTER.finditer(output):
+        if m.group(2) == "A" and not m.group(1) and _ARTICLE_AFTER.match(output, m.end()):
+            continue
+        return m.group(2)
     return ""
 
 
+def extract(output: str, item: EvalItem) -> str:
+    """The letter when the rest of the line after "the answer is" is one letter alone, else that text as written
+    (scored by `score`); direct mode without the phrase: the first standalone letter (" B", "(B)", "B. text")."""
+    found = phrase_answer(output)
+    if found is not None:
+        found = " ".join(found.split()).rstrip(".").strip()
+        return strict_letter(found) or found  # "(C)" -> "C", so that self-consistency votes count it once
+    return _direct_letter(output) if item.mode == "direct" else ""
+
+
 def score(extracted: str, item: EvalItem) -> dict[str, float]:
-    return {"accuracy": exact_match(extracted, item.target)}
+    """accuracy: the whole answer is the target letter (see the rule above); accuracy_lenient: its first letter."""
+    first = _FIRST_LETTER.match(extracted)
+    return {"accuracy": exact_match(strict_letter(extracted), item.target),
+            "accuracy_lenient": exact_match(first.group(1).upper() if first else "", item.target)}
+
+
+def chance(subject: str) -> float:
+    """25: four options in every MMLU item (needs no data)."""
+    from flanlab.registry import lookup
+
+    lookup(dict.fromkeys(SUBJECTS), subject, "MMLU subject")
+    return 25.0
 
 
 BENCHMARK = Benchmark(
     name="mmlu",
-    version="1",
+    version="2",  # 2: CoT scored on the whole answer after "the answer is" (hedges wrong); old reading accuracy_lenient
     description="MMLU: 57 subjects, test split, 5-shot from dev; direct (letter) and Flan CoT prompts",
     modes=("direct", "cot"),
     metric="accuracy",
@@ -209,4 +249,5 @@ BENCHMARK = Benchmark(
     max_new_tokens={"direct": 8, "cot": 256, "zs_cot": 256},  # Flan CoT exemplars: 95% <= 161 tokens (SmolLM2)
     stop=("\n\n",),
     data_files=data_files,
+    chance=chance,
 )

@@ -8,8 +8,9 @@ of split="train" (disjoint seed stream). The prompt has BBH's shape:
     Q: {question}[\nOptions:\n- a\n- b]\nA: Let's think step by step.\n{rationale} So the answer is {answer}.\n\n  (x3)
     Q: {question}[\nOptions:...]\nA: Let's think step by step.
 direct drops the rationale ("A: {answer}", the item ends "A:"); zs_cot has no exemplars.
-Answers: as BBH ("the answer is X", direct falls back to the first line), then matched to the item's options
-(case-insensitive) or, for numeric answers, reduced to the number. Rank scoring (direct only): " " + each
+Answers: as BBH ("the answer is X", direct falls back to the first line), scored whole (accuracy: the answer
+must be one option, case-insensitive, or the number alone) and leniently (accuracy_lenient, never averaged);
+the rule is written beside `score`. Rank scoring (direct only): " " + each
 option; families without options are generation only. Chance: Family.chance. Score: accuracy, macro mean.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flanlab.eval.benchmarks.bbh import answer_phrase, clean
+from flanlab.eval.benchmarks.bbh import clean, extract_answer
 from flanlab.eval.metrics import Aggregation, exact_match
 from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
 
@@ -86,11 +87,20 @@ def items(data_dir: Path | None, family: str, mode: str, options: EvalOptions) -
 
 
 # --- answers ---------------------------------------------------------------------------------------------
+#
+# No outside reference: the suite is flanlab's own, built in BBH's shape, so it is scored by BBH's rule
+# (flanlab/eval/benchmarks/bbh.py, from Suzgun et al. 2022 and lm-evaluation-harness's BBH "get-answer" filter).
+#   accuracy (averaged): the whole cleaned answer after the first "the answer is" (direct mode: else the first
+#       line) must BE the target: one of the item's options (case-insensitive, a trailing period ignored) or,
+#       for a numeric target, the number alone. "True or False", "True, because ...", "7 or 8" are wrong.
+#   accuracy_lenient (reported, never averaged): `canonical`, the first option at the start of the answer
+#       ("(True)", "True, because ...") or the first number in it.
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
 def canonical(answer: str, options: tuple[str, ...], target: str) -> str:
-    """An answer matched onto one of the options (case and a trailing period ignored), a number, or squeezed text."""
+    """The lenient reading: an answer matched onto one of the options (case and a trailing period ignored; also
+    an option at its start), a number, or squeezed text."""
     answer = clean(answer)
     for option in options:
         if answer.lower() == option.lower().rstrip("."):
@@ -105,6 +115,12 @@ def canonical(answer: str, options: tuple[str, ...], target: str) -> str:
     return " ".join(answer.split()).rstrip(".")
 
 
+def strict(answer: str, options: tuple[str, ...]) -> str:
+    """The strict reading: the whole answer, spelled as the option it equals (case-insensitive), else as written."""
+    answer = clean(answer)
+    return next((o for o in options if answer.lower() == o.lower().rstrip(".")), answer)
+
+
 def item_options(item: EvalItem) -> tuple[str, ...]:
     """The options listed in the item's query ("Options:\n- a\n- b"), or ()."""
     if "\nOptions:\n" not in item.query:
@@ -114,20 +130,29 @@ def item_options(item: EvalItem) -> tuple[str, ...]:
 
 
 def extract(output: str, item: EvalItem) -> str:
-    found = answer_phrase(output)
-    if not found and item.mode == "direct":
-        found = next((line for line in output.strip().split("\n") if line.strip()), "")
-    return canonical(found, item_options(item), item.target) if found else ""
+    """The whole cleaned answer (bbh.extract_answer), spelled as its option when it is one."""
+    found = extract_answer(output, item.mode)
+    return strict(found, item_options(item)) if found else ""
 
 
 def score(extracted: str, item: EvalItem) -> dict[str, float]:
-    target = item.target if item_options(item) else " ".join(item.target.split()).rstrip(".")
-    return {"accuracy": exact_match(extracted, target)}
+    options = item_options(item)
+    target = item.target if options else " ".join(item.target.split()).rstrip(".")
+    lenient = canonical(extracted, options, item.target) if extracted else ""
+    return {"accuracy": exact_match(strict(extracted, options) if extracted else "", target),
+            "accuracy_lenient": exact_match(lenient, target)}
+
+
+def chance(family: str) -> float:
+    """The family's random-guess rate (Family.chance; generated in code, needs no data)."""
+    from flanlab.registry import lookup
+
+    return float(lookup(_families(), family, "held-out synthetic family").chance)
 
 
 BENCHMARK = Benchmark(
     name="synthetic",
-    version="2",  # 2: records drawn in seeded blocks (generators/base.py), new items
+    version="3",  # 3: strict whole-answer accuracy (BBH's rule), the old reading as accuracy_lenient; 2: seeded blocks
     description="Held-out synthetic families (BBH-style, generated in code): offline evaluation with no data",
     modes=("direct", "cot"),
     metric="accuracy",
@@ -139,4 +164,5 @@ BENCHMARK = Benchmark(
     max_new_tokens={"direct": 32, "cot": 256, "zs_cot": 256},  # answers <= 16 tokens, CoT exemplars 95% <= 196 (SmolLM2)
     stop=("\n\nQ:",),
     data_files=data_files,
+    chance=chance,
 )

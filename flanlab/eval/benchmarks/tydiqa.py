@@ -11,8 +11,8 @@ direct  One exemplar from the same language's dev items, then the item:
         item itself the next shortest is used, so an item is never its own exemplar (its prefix then differs
         from the rest of the language's items). The train split, which the paper drew exemplars from, is not
         in the data dir.
-Answers: the first line of the output. Metrics: exact match (main) and F1 after SQuAD normalization made
-Unicode-aware (metrics.squad_normalize), max over the gold answers.
+Answers: the first line of the output. Metrics: exact match (main) and F1 of the official SQuAD v1.1 script
+(metrics.squad_normalize: ASCII punctuation and English articles removed), max over the gold answers.
 Languages: the Flan paper's 8 (arabic bengali finnish indonesian korean russian swahili telugu) averaged
 (macro); English is run and reported with excluded_from_mean. Chance 0. Direct mode only, as in the paper.
 """
@@ -120,6 +120,14 @@ def items(data_dir: Path | None, lang: str, mode: str, options: EvalOptions) -> 
 
 # --- answers ---------------------------------------------------------------------------------------------
 
+# The rule: TyDiQA-GoldP is SQuAD-format extractive QA scored by the official SQuAD v1.1 script
+# (evaluate-v1.1.py, as the TyDi QA repository google-research-datasets/tydiqa directs for GoldP): exact match
+# (main) and token F1 of the normalized answer, max over the gold answers (metrics.squad_em / squad_f1 reproduce
+# it exactly). The prediction is the generated answer: the prompt ends "Answer:" and generation stops at the
+# first newline, so it is the output's first non-empty line. A hedge ("Paris or Lyon"), a repeat ("Paris Paris")
+# or extra words score 0 exact match and partial F1, as in the script; a truncated answer scores its overlap;
+# an empty output scores 0 on both.
+
 def extract(output: str, item: EvalItem) -> str:
     """The first non-empty line, stripped."""
     return next((line.strip() for line in output.strip().split("\n") if line.strip()), "")
@@ -130,9 +138,17 @@ def score(extracted: str, item: EvalItem) -> dict[str, float]:
     return {"exact_match": squad_em(extracted, golds), "f1": squad_f1(extracted, golds)}
 
 
+def chance(lang: str) -> float:
+    """0: extractive answers have no guessable set (needs no data)."""
+    from flanlab.registry import lookup
+
+    lookup(dict.fromkeys(LANGUAGES), lang, "TyDiQA language")
+    return 0.0
+
+
 BENCHMARK = Benchmark(
     name="tydiqa",
-    version="1",
+    version="2",  # 2: the official SQuAD v1.1 normalization (ASCII punctuation only; F1 0 when nothing is shared)
     description="TyDiQA-GoldP: extractive QA in 8 typologically diverse languages (+English), 1-shot",
     modes=("direct",),
     metric="exact_match",
@@ -144,4 +160,5 @@ BENCHMARK = Benchmark(
     max_new_tokens={"direct": 80},  # gold answers: 95% <= 77 tokens, median 10 (SmolLM2)
     stop=("\n",),
     data_files=data_files,
+    chance=chance,
 )
