@@ -96,7 +96,8 @@ def test_summarize_mode_by_hand():
     # micro: 3 of 6 items = 50; macro: (75 + 0) / 2 = 37.5; normalized 100 * (50 - 25) / 75 = 33.33
     assert (mmlu["score"], mmlu["micro"], mmlu["macro"], mmlu["n"]) == (50.0, 50.0, 37.5, 6)
     assert mmlu["normalized"] == pytest.approx(33.333333) and mmlu["chance"] == 25.0 and mmlu["scoring"] == "rank"
-    assert mmlu["subtasks"]["a"] == {"score": 75.0, "n": 4, "chance": 25.0, "normalized": pytest.approx(66.666667),
+    assert mmlu["subtasks"]["a"]["uncertainty"]["score"]["method"].startswith("analytic")  # tested in test_stats.py
+    assert {k: v for k, v in mmlu["subtasks"]["a"].items() if k != "uncertainty"} == {"score": 75.0, "n": 4, "chance": 25.0, "normalized": pytest.approx(66.666667),
                                      "metrics": {"accuracy": 75.0}}
     bbh = r["bbh"]["direct"]
     # scores 75, 20, 50 -> mean 48.33; per-subtask normalized 50, 0, 50 -> 33.33 (not normalize(48.33, 23.33) = 32.61)
@@ -141,7 +142,7 @@ def test_normalized_average_missing():
     avg = normalized_average(section)
     assert avg["value"] is None and avg["missing"] == ["bbh/cot", "mgsm/cot"]
     assert set(avg["components"]) == {"mmlu/direct", "mmlu/cot", "bbh/direct", "tydiqa/direct"}
-    assert normalized_average({}) == {"value": None, "components": {}, "missing": [
+    assert normalized_average({}) == {"value": None, "components": {}, "uncertainty": None, "missing": [
         "mmlu/direct", "mmlu/cot", "bbh/direct", "bbh/cot", "tydiqa/direct", "mgsm/cot"]}
 
 

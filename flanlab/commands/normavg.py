@@ -3,6 +3,9 @@
 For each file (or run folder holding results.json) prints the six components (MMLU direct and CoT, BBH direct
 and CoT, TyDiQA direct, MGSM CoT) with raw score, random-guess rate and normalized score, marks the missing
 ones, and the average (recomputed from the "benchmarks" section with flanlab.eval.metrics.normalized_average).
+Each normalized score is shown with its standard error and 95% interval as results.json records them; the
+average's are recomputed by the stratified bootstrap over the samples.jsonl beside the results file (none
+without it: the interval needs the per-item scores).
 """
 
 from __future__ import annotations
@@ -40,16 +43,34 @@ def rows(data: dict) -> list[dict]:
     out = []
     for bench, mode in NORMALIZED_AVERAGE_COMPONENTS:
         section = data["benchmarks"].get(bench, {}).get(mode)
+        interval = ((section or {}).get("uncertainty") or {}).get("normalized") or {}
         out.append({"component": f"{bench}/{mode}",
                     "score": None if section is None else section.get("score"),
                     "chance": None if section is None else section.get("chance"),
                     "normalized": None if section is None else section.get("normalized"),
-                    "scoring": None if section is None else section.get("scoring")})
+                    "scoring": None if section is None else section.get("scoring"),
+                    "normalized_stderr": interval.get("stderr"), "normalized_ci95": interval.get("ci95")})
     return out
+
+
+def samples_beside(path_str: str) -> list[dict] | None:
+    """The rows of the samples.jsonl beside a results.json, or None when there is none."""
+    from pathlib import Path
+
+    from flanlab.fileio import read_jsonl
+
+    samples = Path(path_str).parent / "samples.jsonl"
+    return list(read_jsonl(samples)) if samples.is_file() else None
 
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.2f}"
+
+
+def _interval(stderr, ci) -> str:
+    if stderr is None:
+        return "no interval"
+    return f"± {stderr:.2f}" + (f"  [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
 def run(args) -> int:
@@ -59,7 +80,7 @@ def run(args) -> int:
 
     for i, path_str in enumerate(args.results):
         path, data = load_results(path_str)
-        avg = normalized_average(data["benchmarks"])
+        avg = normalized_average(data["benchmarks"], samples_beside(path))
         if args.json:
             print(json.dumps({"file": path, "model": data.get("model", {}).get("name"), "components": rows(data),
                               "normalized_average": avg}, ensure_ascii=False))
@@ -68,15 +89,18 @@ def run(args) -> int:
             print()
         model = data.get("model", {}).get("name")
         print(f"{path}" + (f"  (model {model})" if model else ""))
-        print(f"  {'component':<15}{'raw':>8}{'chance':>8}{'normalized':>12}  scoring")
+        print(f"  {'component':<15}{'raw':>8}{'chance':>8}{'normalized':>12}  scoring   normalized ± SE  [95% CI]")
         for r in rows(data):
             if r["normalized"] is None:
                 print(f"  {r['component']:<15}{'missing':>8}")
             else:
                 print(f"  {r['component']:<15}{_fmt(r['score']):>8}{_fmt(r['chance']):>8}"
-                      f"{_fmt(r['normalized']):>12}  {r['scoring'] or ''}")
+                      f"{_fmt(r['normalized']):>12}  {r['scoring'] or '':<9} "
+                      f"{_interval(r['normalized_stderr'], r['normalized_ci95'])}")
         if avg["value"] is None:
             print(f"  normalized average: n/a (missing {', '.join(avg['missing'])})")
         else:
-            print(f"  normalized average: {avg['value']:.2f}")
+            est = avg["uncertainty"]["value"]
+            shown = _interval(est["stderr"], est["ci95"]) if est["stderr"] is not None else f"(no interval: {est['method']})"
+            print(f"  normalized average: {avg['value']:.2f} {shown}")
     return 0

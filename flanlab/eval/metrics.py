@@ -31,9 +31,14 @@ from __future__ import annotations
 import math
 import re
 import string
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+
+from flanlab.eval.stats import N_BOOT, SEED, Estimate, Linear, PairedDiff, estimate, mean_of, paired_diff
 
 # ---------------------------------------------------------------------------------------------------------
 # Per-item metrics
@@ -130,6 +135,13 @@ def majority_vote(answers: Sequence[str]) -> str:
     """The most frequent non-empty answer (after stripping); ties go to the one seen first; "" if none.
 
     Self-consistency (Wang et al. 2022): empty extractions (no answer found) do not vote."""
+    ranked = vote_counts(answers)
+    return ranked[0][0] if ranked else ""
+
+
+def vote_counts(answers: Sequence[str]) -> list[tuple[str, int]]:
+    """(answer, votes) for the non-empty answers (stripped), in majority_vote's order: most votes first, ties by
+    first appearance."""
     counts: Counter[str] = Counter()
     first_seen: dict[str, int] = {}
     for i, a in enumerate(answers):
@@ -137,9 +149,16 @@ def majority_vote(answers: Sequence[str]) -> str:
         if a:
             counts[a] += 1
             first_seen.setdefault(a, i)
-    if not counts:
-        return ""
-    return min(counts, key=lambda a: (-counts[a], first_seen[a]))
+    return sorted(counts.items(), key=lambda kv: (-kv[1], first_seen[kv[0]]))
+
+
+def vote_margin(answers: Sequence[str]) -> float:
+    """(votes of the winner - votes of the runner-up) / number of samples: 1 unanimous, 0 a tie (or no answer)."""
+    ranked = vote_counts(answers)
+    if not ranked or not answers:
+        return 0.0
+    second = ranked[1][1] if len(ranked) > 1 else 0
+    return (ranked[0][1] - second) / len(answers)
 
 
 def normalize(x: float, r: float) -> float:
@@ -168,20 +187,22 @@ def _mean(xs: Sequence[float]) -> float:
 
 def summarize_mode(benchmark, mode: str, scoring: str, per_item: dict[str, list[dict[str, float]]],
                    chance: dict[str, float], aggregation: Aggregation | None = None,
-                   subtask_scoring: dict[str, str] | None = None) -> dict:
+                   subtask_scoring: dict[str, str] | None = None, n_boot: int = N_BOOT, seed: int = SEED) -> dict:
     """The per-mode section of results.json from each subtask's per-item metric dicts (values 0..1).
 
     benchmark: a flanlab.eval.spec.Benchmark; its `metric` names the main metric in the per-item dicts.
     chance: subtask -> random-guess rate in percent. aggregation: defaults to the benchmark's registered one.
     subtask_scoring: where subtasks were scored differently (BBH direct under rank scoring: the free-form
     subtasks have no choices and are generated), subtask -> "rank"|"generate", recorded per subtask.
-    Subtasks with no items are left out. Scores are percentages."""
+    Subtasks with no items are left out. Scores are percentages. Every number carries its standard error and
+    95% interval in the "uncertainty" mapping beside it (flanlab/eval/stats.py; n_boot, seed: the bootstrap's)."""
     if aggregation is None:
         from flanlab.eval.benchmarks import AGGREGATIONS
 
         aggregation = AGGREGATIONS.get(benchmark.name, Aggregation())
     metric = benchmark.metric
     subtasks: dict[str, dict] = {}
+    values: dict[str, dict[str, np.ndarray]] = {}  # metric -> subtask -> per-item values
     for name, rows in per_item.items():
         if not rows:
             continue
@@ -189,6 +210,8 @@ def summarize_mode(benchmark, mode: str, scoring: str, per_item: dict[str, list[
             raise ValueError(f"{benchmark.name}/{mode}/{name}: per-item metrics {sorted(rows[0])} lack the main "
                              f"metric {metric!r}")
         names = list(rows[0])
+        for m in names:
+            values.setdefault(m, {})[name] = np.array([r[m] for r in rows], dtype=np.float64)
         metrics = {m: 100.0 * _mean([r[m] for r in rows]) for m in names}
         r = float(chance.get(name, 0.0))
         entry = {"score": metrics[metric], "n": len(rows), "chance": r,
@@ -214,6 +237,21 @@ def summarize_mode(benchmark, mode: str, scoring: str, per_item: dict[str, list[
         normalized = _mean([v["normalized"] for v in included.values()])
     else:
         raise ValueError(f"unknown aggregation {aggregation.average!r} (use 'items' or 'subtasks')")
+
+    # uncertainty: every number above as a Linear combination of subtask means, estimated (flanlab/eval/stats.py)
+    for name, entry in subtasks.items():
+        own = subtask_linears(name, entry["chance"])
+        entry["uncertainty"] = {
+            "score": estimate(own["score"], values[metric], n_boot, seed).to_json(),
+            "normalized": estimate(own["normalized"], values[metric], n_boot, seed).to_json(),
+            "metrics": {m: estimate(own["score"], values[m], n_boot, seed).to_json() for m in entry["metrics"]},
+        }
+    lins = mode_linears(aggregation, {k: v["n"] for k, v in subtasks.items()},
+                        {k: v["chance"] for k, v in subtasks.items()})
+    uncertainty = {q: estimate(lins[q], values.get(metric, {}), n_boot, seed).to_json()
+                   for q in ("score", "normalized", "micro", "macro")}
+    uncertainty["metrics"] = {m: estimate(lins["score"], values.get(m, {}), n_boot, seed).to_json()
+                              for m in metric_names if m in values}
     return {
         "score": metrics[metric],
         "metric": metric,
@@ -226,9 +264,50 @@ def summarize_mode(benchmark, mode: str, scoring: str, per_item: dict[str, list[
         "micro": micro[metric],
         "macro": macro[metric],
         "metrics": metrics,
+        "uncertainty": uncertainty,
         "excluded_from_mean": [k for k in subtasks if k in aggregation.excluded],
         "subtasks": subtasks,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scores as Linear combinations of subtask means (for their intervals; see flanlab/eval/stats.py)
+
+
+def subtask_linears(key: str, chance: float) -> dict[str, Linear]:
+    """A subtask's score (100 * mean) and normalized score, over the stratum `key`."""
+    if chance >= 100:
+        raise ValueError(f"random-guess rate must be below 100, got {chance}")
+    score = Linear.of({key: 100.0})
+    return {"score": score, "normalized": score.scaled(100.0 / (100.0 - chance), -100.0 * chance / (100.0 - chance))}
+
+
+def mode_linears(aggregation: Aggregation, sizes: dict[str, int], chance: dict[str, float],
+                 prefix: str = "") -> dict[str, Linear]:
+    """A benchmark mode's "score", "micro", "macro" and "normalized" over its subtasks (stratum keys: prefix +
+    subtask name), as summarize_mode computes them from subtasks of these sizes and chance rates."""
+    included = [s for s in sizes if s not in aggregation.excluded and sizes[s] > 0]
+    if not included:
+        empty = Linear(())
+        return {"score": empty, "micro": empty, "macro": empty, "normalized": empty}
+    total = sum(sizes[s] for s in included)
+    micro = Linear.of({prefix + s: 100.0 * sizes[s] / total for s in included})
+    macro = Linear.of({prefix + s: 100.0 / len(included) for s in included})
+    if aggregation.average == "items":
+        r = sum(chance.get(s, 0.0) * sizes[s] for s in included) / total
+        score, normalized = micro, micro.scaled(100.0 / (100.0 - r), -100.0 * r / (100.0 - r))
+    elif aggregation.average == "subtasks":
+        score = macro
+        normalized = mean_of([subtask_linears(prefix + s, chance.get(s, 0.0))["normalized"] for s in included])
+    else:
+        raise ValueError(f"unknown aggregation {aggregation.average!r} (use 'items' or 'subtasks')")
+    return {"score": score, "micro": micro, "macro": macro, "normalized": normalized}
+
+
+def section_aggregation(section: dict) -> Aggregation:
+    """The Aggregation a results.json mode section was summarized with (as it records it)."""
+    return Aggregation(average=section.get("aggregation") or "subtasks",
+                       excluded=tuple(section.get("excluded_from_mean") or ()))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -239,19 +318,158 @@ NORMALIZED_AVERAGE_COMPONENTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def normalized_average(benchmarks_section: dict) -> dict:
-    """{"value", "components", "missing"} from results.json's "benchmarks" section.
+def normalized_average(benchmarks_section: dict, samples: Sequence[dict] | None = None,
+                       n_boot: int = N_BOOT, seed: int = SEED) -> dict:
+    """{"value", "components", "missing", "uncertainty"} from results.json's "benchmarks" section.
 
     components: "bench/mode" -> normalized score for each of the six present; missing: the absent ones in the
-    paper's order; value: their mean, or None when any is missing."""
+    paper's order; value: their mean, or None when any is missing. uncertainty: {"value": SE, 95% interval,
+    method} by the stratified bootstrap over the items of `samples` (samples.jsonl rows); without them, or
+    when they do not match the section, there is no interval and the method says why."""
+    keys = [f"{bench}/{mode}" for bench, mode in NORMALIZED_AVERAGE_COMPONENTS]
+    out = average_of_components(benchmarks_section, keys, samples, n_boot, seed)
+    return {"value": out["value"] if not out["missing"] else None, "components": out["components"],
+            "missing": out["missing"], "uncertainty": out["uncertainty"] if not out["missing"] else None}
+
+
+def synthetic_keys(benchmarks_section: dict) -> list[str]:
+    """"bench/mode" of every synthetic benchmark mode present (the synthetic suite average's components)."""
+    return [f"{b}/{m}" for b, modes in (benchmarks_section or {}).items() if b.startswith("synthetic")
+            for m in (modes or {})]
+
+
+def synthetic_average(benchmarks_section: dict, samples: Sequence[dict] | None = None,
+                      n_boot: int = N_BOOT, seed: int = SEED) -> dict | None:
+    """The synthetic suite average (mean normalized score over its modes) with its interval, or None."""
+    keys = synthetic_keys(benchmarks_section)
+    return average_of_components(benchmarks_section, keys, samples, n_boot, seed) if keys else None
+
+
+def average_of_components(benchmarks_section: dict, keys: Sequence[str], samples: Sequence[dict] | None = None,
+                          n_boot: int = N_BOOT, seed: int = SEED) -> dict:
+    """{"value", "components", "missing", "uncertainty"}: the mean normalized score over `keys` ("bench/mode")."""
     components: dict[str, float] = {}
     missing: list[str] = []
-    for bench, mode in NORMALIZED_AVERAGE_COMPONENTS:
-        section = (benchmarks_section or {}).get(bench, {}).get(mode)
-        key = f"{bench}/{mode}"
+    for key in keys:
+        section = _section(benchmarks_section, key)
         if section is None or section.get("normalized") is None:
             missing.append(key)
         else:
             components[key] = float(section["normalized"])
-    value = _mean(list(components.values())) if not missing else None
-    return {"value": value, "components": components, "missing": missing}
+    value = _mean(list(components.values())) if components else None
+    uncertainty = None
+    if components:
+        if samples is None:
+            est = Estimate(value, None, None, None, 0, "no interval: needs the per-item samples (samples.jsonl)")
+        else:
+            est = average_estimate(benchmarks_section, list(components), item_strata(samples), n_boot, seed)
+        uncertainty = {"value": est.to_json()}
+    return {"value": value, "components": components, "missing": missing, "uncertainty": uncertainty}
+
+
+def _section(benchmarks_section: dict, key: str) -> dict | None:
+    bench, _, mode = key.partition("/")
+    section = ((benchmarks_section or {}).get(bench) or {}).get(mode)
+    return section if isinstance(section, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Intervals and paired comparisons from per-item samples (samples.jsonl rows)
+
+Strata = dict[str, dict[str, dict[str, float]]]  # "bench/mode" -> subtask -> item_id -> per-item metrics
+
+
+def item_strata(samples: Iterable[dict]) -> Strata:
+    """Per-item metric dicts of samples.jsonl rows, grouped by "bench/mode" and subtask, keyed by item_id."""
+    out: Strata = {}
+    for row in samples:
+        metrics = row.get("metrics")
+        if not isinstance(metrics, dict):
+            continue
+        key = f"{row.get('benchmark')}/{row.get('mode')}"
+        out.setdefault(key, {}).setdefault(str(row.get("subtask")), {})[str(row.get("item_id"))] = metrics
+    return out
+
+
+def _values(items: dict[str, dict[str, float]], ids: Sequence[str], metric: str) -> np.ndarray | None:
+    try:
+        return np.array([float(items[i][metric]) for i in ids], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def average_estimate(benchmarks_section: dict, keys: Sequence[str], strata: Strata, n_boot: int = N_BOOT,
+                     seed: int = SEED) -> Estimate:
+    """The mean normalized score over `keys` ("bench/mode"), bootstrapped over the items of each section (one
+    key: the mode's own normalized score)."""
+    if not keys or any(_section(benchmarks_section, k) is None for k in keys):
+        return Estimate(None, None, None, None, 0, "no value: a component is missing")
+    if not any(k in strata for k in keys):
+        return Estimate(None, None, None, None, 0, "no interval: no per-item samples (samples.jsonl with metrics)")
+    linears, arrays, draw_keys = [], {}, {}
+    for key in keys:
+        section = _section(benchmarks_section, key)
+        items = strata.get(key, {})
+        sizes, chance = {}, {}
+        for sub, entry in (section.get("subtasks") or {}).items():
+            ids = sorted(items.get(sub, {}))
+            values = _values(items.get(sub, {}), ids, section.get("metric", ""))
+            if values is None or len(ids) != entry.get("n"):
+                return Estimate(None, None, None, None, 0, f"no interval: the samples do not match results for "
+                                f"{key}/{sub} ({len(ids)} items with metric {section.get('metric')!r}, "
+                                f"results say {entry.get('n')})")
+            stratum = f"{key}/{sub}"
+            arrays[stratum] = values
+            # the same items of one subtask in two modes draw the same resamples (their correlation is kept)
+            draw_keys[stratum] = f"{key.partition('/')[0]}/{sub}/{zlib.crc32(chr(10).join(ids).encode())}"
+            sizes[sub], chance[sub] = len(ids), float(entry.get("chance") or 0.0)
+        linears.append(mode_linears(section_aggregation(section), sizes, chance, prefix=f"{key}/")["normalized"])
+    return estimate(mean_of(linears), arrays, n_boot, seed, draw_keys)
+
+
+def paired_comparison(sections_a: dict, strata_a: Strata, sections_b: dict, strata_b: Strata,
+                      keys: Sequence[str], quantity: str = "normalized",
+                      n_boot: int = N_BOOT, seed: int = SEED) -> PairedDiff | None:
+    """Run a minus run b over the items both scored: the mean over `keys` ("bench/mode") of each mode's
+    `quantity` ("score" or "normalized"), each mode aggregated as its results.json section says, over the shared
+    items only. None when a key is missing from either run or the samples lack per-item metrics for it."""
+    lin_a, lin_b, arr_a, arr_b = [], [], {}, {}
+    only_a = only_b = 0
+    for key in keys:
+        sec_a, sec_b = _section(sections_a, key), _section(sections_b, key)
+        if sec_a is None or sec_b is None or key not in strata_a or key not in strata_b:
+            return None
+        metric = sec_a.get("metric")
+        if metric != sec_b.get("metric"):
+            return None
+        agg = section_aggregation(sec_a)
+        sizes, chance_a, chance_b = {}, {}, {}
+        subs = [s for s in sec_a.get("subtasks") or {} if s in (sec_b.get("subtasks") or {})]
+        for sub in subs:
+            items_a, items_b = strata_a[key].get(sub, {}), strata_b[key].get(sub, {})
+            shared = sorted(set(items_a) & set(items_b))
+            if sub not in agg.excluded:
+                only_a += len(set(items_a) - set(items_b))
+                only_b += len(set(items_b) - set(items_a))
+            if not shared:
+                continue
+            va, vb = _values(items_a, shared, metric), _values(items_b, shared, metric)
+            if va is None or vb is None:
+                return None
+            arr_a[f"{key}/{sub}"], arr_b[f"{key}/{sub}"] = va, vb
+            sizes[sub] = len(shared)
+            chance_a[sub] = float(sec_a["subtasks"][sub].get("chance") or 0.0)
+            chance_b[sub] = float(sec_b["subtasks"][sub].get("chance") or 0.0)
+        for sub in set(sec_a.get("subtasks") or {}) ^ set(sec_b.get("subtasks") or {}):
+            if sub not in agg.excluded:
+                only_a += len(strata_a[key].get(sub, {})) if sub in (sec_a.get("subtasks") or {}) else 0
+                only_b += len(strata_b[key].get(sub, {})) if sub in (sec_b.get("subtasks") or {}) else 0
+        la = mode_linears(agg, sizes, chance_a, prefix=f"{key}/")[quantity]
+        lb = mode_linears(section_aggregation(sec_b), sizes, chance_b, prefix=f"{key}/")[quantity]
+        if not la.terms:
+            return None
+        lin_a.append(la)
+        lin_b.append(lb)
+    if not lin_a:
+        return None
+    return paired_diff(mean_of(lin_a), mean_of(lin_b), arr_a, arr_b, only_a, only_b, n_boot, seed)

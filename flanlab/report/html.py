@@ -42,28 +42,38 @@ def _label(run: Run) -> str:
     return f"{esc(run.label)}{badge}"
 
 
-def _delta(d) -> str:
+def _delta(d, paired=None) -> str:
+    """A change in brackets: green/red only when the paired comparison finds it significant (its 95% interval
+    excludes 0); otherwise grey, "no significant change" or "not paired" (no per-item samples) beside it."""
     if d is None:
         return ""
-    cls = "pos" if d > 0 else "neg" if d < 0 else "muted"
-    return f' <span class="{cls}">({esc(tables.fmt_score(d, signed=True))})</span>'
+    text = f"({esc(tables.fmt_score(d, signed=True))})"
+    if paired is None:
+        return f' <span class="muted">{text} not paired</span>'
+    if paired.significant:
+        cls = "pos" if paired.diff > 0 else "neg"
+        return (f' <span class="{cls}">{text}</span> <span class="muted">95% CI {esc(tables.fmt_ci(paired))}, '
+                f'p {esc(tables.fmt_p(paired.p_value))}</span>')
+    return f' <span class="muted">{text} 95% CI {esc(tables.fmt_ci(paired))}: no significant change</span>'
 
 
 def _summary_table(runs: list[Run], head: Headline) -> str:
     deltas = tables.headline_deltas(runs, head)
+    paired = tables.headline_paired(runs, head)
     second = tables.secondary(runs, head)
     second_deltas = tables.headline_deltas(runs, second) if second else {}
+    second_paired = tables.headline_paired(runs, second) if second else {}
     extra = f"<th>{esc(second.name)}</th>" if second else ""
     out = ['<table><tr><th class="l">run</th><th class="l">model</th><th>parameters</th>'
            f'<th>fine-tuning tasks</th><th>{esc(head.name)}</th><th>Δ vs not fine-tuned</th>{extra}</tr>']
     for run, b in zip(runs, tables.budget_rows(runs)):
         d = deltas[run.label]
-        extra = (f"<td>{esc(tables.fmt_score(second.values.get(run.label)))}{_delta(second_deltas[run.label])}</td>"
-                 if second else "")
+        extra = (f"<td>{esc(tables.fmt_pm(second.values.get(run.label), second.stderr(run.label)))}"
+                 f"{_delta(second_deltas[run.label], second_paired[run.label])}</td>" if second else "")
         out.append(
             f'<tr><td class="l">{_label(run)}</td><td class="l">{esc(run.model)}</td><td>{esc(b["parameters"])}</td>'
-            f'<td>{esc(b["tasks"])}</td><td><b>{esc(tables.fmt_score(head.values.get(run.label)))}</b></td>'
-            f'<td>{_delta(d) if d is not None else "—"}</td>{extra}</tr>'
+            f'<td>{esc(b["tasks"])}</td><td><b>{esc(tables.fmt_pm(head.values.get(run.label), head.stderr(run.label)))}</b></td>'
+            f'<td>{_delta(d, paired[run.label]) if d is not None else "—"}</td>{extra}</tr>'
         )
     out.append("</table>")
     return "\n".join(out)
@@ -81,11 +91,35 @@ def _results_table(runs: list[Run]) -> str:
                 cells.append("<td>—</td>")
                 continue
             n = f' <span class="muted">n={esc(c.n)}</span>' if c.n is not None else ""
-            cells.append(f"<td>{esc(tables.fmt_score(c.score))}{_delta(c.delta)}{n}</td>")
+            cells.append(f"<td>{esc(tables.fmt_pm(c.score, c.stderr))}{_delta(c.delta, c.paired)}{n}</td>")
         out.append(f'<tr><td class="l">{esc(row["benchmark"])}</td><td class="l">{esc(row["mode"])}</td>'
                    f'<td class="l">{esc(row["metric"])}</td><td class="l">{esc(row["scoring"])}</td>{"".join(cells)}</tr>')
     out.append("</table>")
     return "\n".join(out)
+
+
+def _comparisons(runs: list[Run], head: Headline) -> str:
+    rows = []
+    for r in tables.comparisons(runs, head):
+        d = r["diff"]
+        if d is None:
+            rows.append(f'<tr><td class="l">{esc(r["run"])}</td><td class="l">{esc(r["baseline"])}</td>'
+                        f'<td class="l">{esc(r["what"])}</td><td>{esc(tables.fmt_score(r["delta"], signed=True))}</td>'
+                        '<td colspan="5" class="l muted">not paired: no per-item samples to pair</td></tr>')
+            continue
+        cls = ("pos" if d.diff > 0 else "neg") if d.significant else "muted"
+        rows.append(
+            f'<tr><td class="l">{esc(r["run"])}</td><td class="l">{esc(r["baseline"])}</td><td class="l">{esc(r["what"])}</td>'
+            f'<td><span class="{cls}">{esc(tables.fmt_score(d.diff, signed=True))}</span></td><td>{esc(tables.fmt_ci(d))}</td>'
+            f'<td>{esc(tables.fmt_p(d.p_value))}</td><td>{esc(tables.fmt_p(d.mcnemar_p))}</td>'
+            f'<td>{d.n_paired}' + (f' <span class="muted">({d.n_only_a} + {d.n_only_b} unshared)</span>'
+                                   if d.n_only_a or d.n_only_b else "") + '</td>'
+            f'<td class="l"><span class="{cls}">{esc(d.verdict())}</span></td></tr>')
+    if not rows:
+        return '<p class="muted">No run has an un-fine-tuned counterpart to compare with.</p>'
+    return ('<table><tr><th class="l">run</th><th class="l">against</th><th class="l">what</th><th>change</th>'
+            '<th>95% CI</th><th>p (bootstrap)</th><th>p (McNemar)</th><th>items paired</th><th class="l">verdict</th></tr>'
+            + "".join(rows) + "</table>")
 
 
 def _subtask_sections(runs: list[Run]) -> str:
@@ -95,8 +129,8 @@ def _subtask_sections(runs: list[Run]) -> str:
         rows = []
         for name, cells in t["rows"]:
             tds = "".join(
-                f"<td>{esc(tables.fmt_score(s))}" + (f' <span class="muted">n={esc(n)}</span>' if n is not None else "") + "</td>"
-                for s, n in (cells[r.label] for r in runs)
+                f"<td>{esc(tables.fmt_pm(s, se))}" + (f' <span class="muted">n={esc(n)}</span>' if n is not None else "") + "</td>"
+                for s, n, se in (cells[r.label] for r in runs)
             )
             rows.append(f'<tr><td class="l">{esc(name)}</td>{tds}</tr>')
         parts.append(
@@ -187,9 +221,16 @@ def render(runs: list[Run], head: Headline, pngs: dict[str, bytes], title: str =
 <p>{esc(head.description)}</p>
 {_summary_table(runs, head)}
 <h2>Results per benchmark and mode</h2>
-<p class="muted">Each cell: score, in brackets the change against the same model before fine-tuning, n the number
-of items. Small n means large sampling noise: ±1 item of n=20 is 5 points.</p>
+<p class="muted">Each cell: score ± one standard error, in brackets the change against the same model before
+fine-tuning with its paired 95% interval, n the number of items. A change is coloured (gain green, loss red) only
+when its interval excludes 0; otherwise it reads "no significant change".</p>
 <div class="scroll">{_results_table(runs)}</div>
+<h2>Paired comparisons</h2>
+<p class="muted">Each fine-tuned run against the same model before fine-tuning, over the items both scored
+(unshared items are left out and counted). Change in points with its 95% interval from a paired bootstrap over
+items, resampled within each subtask, and the two-sided p-value; for 0/1 scores the exact McNemar test on the
+pooled items as a cross-check. Significant: the interval excludes 0.</p>
+<div class="scroll">{_comparisons(runs, head)}</div>
 <h2>Plots</h2>
 {figures or '<p class="muted">Nothing to plot.</p>'}
 {'' if 'size' in pngs else '<p class="muted">No model-size plot: the runs hold a single model size.</p>'}

@@ -53,6 +53,9 @@ class Run:
     mixture: str | None = None
     stage: str | None = None  # "before" / "after" in the demo
     samples: list[dict] = field(default_factory=list)
+    # every item's metrics from samples.jsonl, "bench/mode" -> subtask -> item_id -> metrics (for intervals and
+    # paired comparisons; empty without samples.jsonl or when its rows carry no per-item metrics)
+    items: dict = field(default_factory=dict)
 
     @property
     def fine_tuned(self) -> bool:
@@ -131,18 +134,22 @@ def _train_dir_of_model(model_name: str) -> Path | None:
     return None
 
 
-def load_samples(folder: Path, limit_per_key: int = 3) -> list[dict]:
-    """The first few samples.jsonl rows per (benchmark, mode), for the sample-outputs section."""
+def load_samples(folder: Path, limit_per_key: int = 3) -> tuple[list[dict], dict]:
+    """The first few samples.jsonl rows per (benchmark, mode), for the sample-outputs section, and every row's
+    per-item metrics (flanlab.eval.metrics.item_strata), for intervals and paired comparisons."""
+    from flanlab.eval.metrics import item_strata
+
     path = folder / "samples.jsonl"
     if not path.is_file():
-        return []
-    kept, counts = [], {}
+        return [], {}
+    kept, counts, compact = [], {}, []
     for row in read_jsonl(path):
         key = (row.get("benchmark"), row.get("mode"))
         if counts.get(key, 0) < limit_per_key:
             counts[key] = counts.get(key, 0) + 1
             kept.append(row)
-    return kept
+        compact.append({k: row.get(k) for k in ("benchmark", "mode", "subtask", "item_id", "metrics")})
+    return kept, item_strata(compact)
 
 
 def load_run(results_path: Path) -> Run:
@@ -178,11 +185,12 @@ def load_run(results_path: Path) -> Run:
     else:
         num_tasks = 0
     untrained = bool(model_info.get("untrained")) or bool(train and train.summary.get("untrained"))
+    samples, items = load_samples(folder)
     return Run(
         path=folder, results=results, label=str(info.get("label") or ""), model=model, num_tasks=num_tasks,
         untrained=untrained, parameters=model_info.get("parameters"), train=train,
         mixture=info.get("mixture") or (train.mixture if train else None), stage=info.get("stage"),
-        samples=load_samples(folder),
+        samples=samples, items=items,
     )
 
 

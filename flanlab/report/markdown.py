@@ -35,15 +35,26 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _cell(score, delta=None, n=None) -> str:
+def _cell(score, delta=None, n=None, stderr=None, paired=None) -> str:
+    """"28.0 ± 1.7 (+2.0, 95% CI [-3.1, +7.2]: no significant change) n=20"; a change is in bold only when
+    significant, and says "not paired" where there were no per-item samples to pair."""
     if score is None:
         return "—"
-    text = tables.fmt_score(score)
+    text = tables.fmt_pm(score, stderr)
     if delta is not None:
-        text += f" ({tables.fmt_score(delta, signed=True)})"
+        text += " " + _change(delta, paired)
     if n is not None:
         text += f" n={n}"
     return text
+
+
+def _change(delta: float, paired) -> str:
+    text = f"({tables.fmt_score(delta, signed=True)})"
+    if paired is None:
+        return f"{text} not paired"
+    if paired.significant:
+        return f"**{text}** 95% CI {tables.fmt_ci(paired)}, p {tables.fmt_p(paired.p_value)}: {paired.verdict()}"
+    return f"{text} 95% CI {tables.fmt_ci(paired)}: no significant change"
 
 
 def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: str = "flanlab report") -> str:
@@ -60,25 +71,47 @@ def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: s
 
     out += ["## Summary", "", md(head.description), ""]
     deltas = tables.headline_deltas(runs, head)
+    paired = tables.headline_paired(runs, head)
     second = tables.secondary(runs, head)
     second_deltas = tables.headline_deltas(runs, second) if second else {}
+    second_paired = tables.headline_paired(runs, second) if second else {}
     rows = []
     for run, b in zip(runs, tables.budget_rows(runs)):
         d = deltas[run.label]
-        extra = [_cell(second.values.get(run.label), second_deltas[run.label])] if second else []
+        extra = ([_cell(second.values.get(run.label), second_deltas[run.label], None, second.stderr(run.label),
+                        second_paired[run.label])] if second else [])
         rows.append([_label(run), md(run.model), b["parameters"], md(b["tasks"]),
-                     f"**{tables.fmt_score(head.values.get(run.label))}**",
-                     tables.fmt_score(d, signed=True) if d is not None else "—"] + extra)
+                     f"**{tables.fmt_pm(head.values.get(run.label), head.stderr(run.label))}**",
+                     _change(d, paired[run.label]) if d is not None else "—"] + extra)
     header = ["run", "model", "parameters", "fine-tuning tasks", md(head.name), "Δ vs not fine-tuned"]
     out += [_table(header + ([md(second.name)] if second else []), rows), ""]
 
     out += ["## Results per benchmark and mode", "",
-            "Each cell: score, in brackets the change against the same model before fine-tuning, n the number of items.", ""]
+            "Each cell: score ± one standard error, in brackets the change against the same model before fine-tuning "
+            "with its paired 95% interval, n the number of items. A change is a gain or a loss (in bold) only when "
+            "its interval excludes 0.", ""]
     rows = []
     for row in tables.results_rows(runs):
-        cells = [_cell(c.score, c.delta, c.n) for c in (row["cells"][r.label] for r in runs)]
+        cells = [_cell(c.score, c.delta, c.n, c.stderr, c.paired) for c in (row["cells"][r.label] for r in runs)]
         rows.append([md(row["benchmark"]), md(row["mode"]), md(row["metric"]), md(row["scoring"])] + cells)
     out += [_table(["benchmark", "mode", "metric", "scoring"] + [_label(r) for r in runs], rows), ""]
+
+    out += ["## Paired comparisons", "",
+            "Each fine-tuned run against the same model before fine-tuning, over the items both scored: change, 95% "
+            "interval (paired bootstrap over items, within each subtask), p-value, exact McNemar p for 0/1 scores.", ""]
+    rows = []
+    for r in tables.comparisons(runs, head):
+        d = r["diff"]
+        if d is None:
+            rows.append([md(r["run"]), md(r["baseline"]), md(r["what"]), tables.fmt_score(r["delta"], signed=True),
+                         "—", "—", "—", "—", "not paired: no per-item samples"])
+            continue
+        paired_n = f"{d.n_paired}" + (f" ({d.n_only_a} + {d.n_only_b} unshared)" if d.n_only_a or d.n_only_b else "")
+        rows.append([md(r["run"]), md(r["baseline"]), md(r["what"]), tables.fmt_score(d.diff, signed=True),
+                     tables.fmt_ci(d), tables.fmt_p(d.p_value), tables.fmt_p(d.mcnemar_p), paired_n,
+                     f"**{d.verdict()}**" if d.significant else d.verdict()])
+    out += [_table(["run", "against", "what", "change", "95% CI", "p (bootstrap)", "p (McNemar)", "items paired",
+                    "verdict"], rows) if rows else "No run has an un-fine-tuned counterpart to compare with.", ""]
 
     out += ["## Plots", ""]
     for stem, path in plot_files.items():
@@ -89,7 +122,7 @@ def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: s
         out += [f"### {md(t['benchmark'])} / {md(t['mode'])}", ""]
         rows = []
         for name, cells in t["rows"]:
-            rows.append([md(name)] + [_cell(score, None, n) for score, n in (cells[r.label] for r in runs)])
+            rows.append([md(name)] + [_cell(score, None, n, se) for score, n, se in (cells[r.label] for r in runs)])
         out += [_table(["subtask"] + [_label(r) for r in runs], rows), ""]
 
     out += ["## Training budget", ""]

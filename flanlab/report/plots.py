@@ -8,7 +8,9 @@ to draw (for example no training run, hence no loss curve).
               (drawn when the runs hold at least two model sizes);
 - benchmarks: one bar per run for each benchmark and mode;
 - loss:       training loss against step, one curve per training run.
-Untrained models are labelled "untrained — random weights" in every legend.
+Untrained models are labelled "untrained — random weights" in every legend. Every score is drawn with its 95%
+interval as an error bar (the headline's from the per-item samples, a benchmark's from results.json); a point
+without one (no samples, a single item, an old results.json) has no bar.
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def _yerr(points: list[tuple[float, tuple[float, float] | None]]) -> list[list[float]]:
+    """matplotlib's asymmetric yerr [[below...], [above...]] from (value, 95% interval or None) pairs."""
+    below = [max(0.0, v - ci[0]) if ci else 0.0 for v, ci in points]
+    above = [max(0.0, ci[1] - v) if ci else 0.0 for v, ci in points]
+    return [below, above]
+
+
+def _head_ci(head: Headline, label: str) -> tuple[float, float] | None:
+    e = head.estimates.get(label)
+    return (e.ci_low, e.ci_high) if e is not None and e.ci_low is not None and e.ci_high is not None else None
+
+
 def _model_label(model: str, runs: list[Run]) -> str:
     untrained = any(r.untrained for r in runs if r.model == model)
     return f"{model} ({UNTRAINED})" if untrained else model
@@ -47,9 +61,11 @@ def plot_tasks(runs: list[Run], head: Headline) -> bytes | None:
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
     for model in dict.fromkeys(r.model for r, _ in points):
-        mine = sorted(((r.num_tasks if r.fine_tuned else 0), v) for r, v in points if r.model == model)
-        ax.plot([xpos[n] for n, _ in mine], [v for _, v in mine], marker="o", label=_model_label(model, runs))
-        for n, v in mine:
+        mine = sorted(((r.num_tasks if r.fine_tuned else 0), v, r.label) for r, v in points if r.model == model)
+        ax.errorbar([xpos[n] for n, _, _ in mine], [v for _, v, _ in mine],
+                    yerr=_yerr([(v, _head_ci(head, lab)) for _, v, lab in mine]), marker="o", capsize=3,
+                    label=_model_label(model, runs))
+        for n, v, _ in mine:
             ax.annotate(f"{v:.1f}", (xpos[n], v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     ax.set_xticks(range(len(counts)), [("0 (no FT)" if n == 0 else str(n)) for n in counts])
     ax.set_xlabel("number of fine-tuning tasks")
@@ -70,9 +86,11 @@ def plot_size(runs: list[Run], head: Headline) -> bytes | None:
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
     for n in sorted({(r.num_tasks if r.fine_tuned else 0) for r, _ in points}):
-        mine = sorted((r.parameters, v, r) for r, v in points if (r.num_tasks if r.fine_tuned else 0) == n)
+        mine = sorted(((r.parameters, v, r) for r, v in points if (r.num_tasks if r.fine_tuned else 0) == n),
+                      key=lambda t: (t[0], t[1]))
         label = "not fine-tuned" if n == 0 else f"{n} tasks"
-        ax.plot([p for p, _, _ in mine], [v for _, v, _ in mine], marker="o", label=label)
+        ax.errorbar([p for p, _, _ in mine], [v for _, v, _ in mine],
+                    yerr=_yerr([(v, _head_ci(head, r.label)) for _, v, r in mine]), marker="o", capsize=3, label=label)
         for p, v, r in mine:
             name = r.model + (f"\n({UNTRAINED})" if r.untrained else "")
             ax.annotate(name, (p, v), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -93,14 +111,17 @@ def plot_benchmarks(runs: list[Run], head: Headline) -> bytes | None:
     fig = Figure(figsize=(max(6, 1.2 * len(keys) * max(1, len(runs)) ** 0.5 + 2), 4.2))
     ax = fig.add_subplot()
     for i, run in enumerate(runs):
-        xs, ys = [], []
+        xs, ys, cis = [], [], []
         for k, (bench, mode) in enumerate(keys):
             e = entry(run, bench, mode)
             if e is not None and isinstance(e.get("score"), (int, float)):
                 xs.append(k - 0.4 + width * (i + 0.5))
                 ys.append(e["score"])
+                ci = ((e.get("uncertainty") or {}).get("score") or {}).get("ci95")
+                cis.append((ci[0], ci[1]) if isinstance(ci, list) and None not in ci else None)
         label = run.label + (f" ({UNTRAINED})" if run.untrained else "")
-        ax.bar(xs, ys, width=width, label=label)
+        ax.bar(xs, ys, width=width, label=label, yerr=_yerr(list(zip(ys, cis))) if xs else None, capsize=2,
+               error_kw={"elinewidth": 1})
     ax.set_xticks(range(len(keys)), [f"{b}\n{m}" for b, m in keys], fontsize=8)
     ax.set_ylabel("score (%)")
     ax.set_title("score per benchmark and mode")
@@ -139,9 +160,10 @@ PLOTS = {
 }
 
 CAPTIONS = {
-    "tasks": "Headline score against the number of fine-tuning tasks, one line per model (0 = before fine-tuning).",
-    "size": "Headline score against model size, one line per number of fine-tuning tasks.",
-    "benchmarks": "Score per benchmark and mode, one bar per run.",
+    "tasks": "Headline score against the number of fine-tuning tasks, one line per model (0 = before fine-tuning); "
+             "error bars: 95% intervals.",
+    "size": "Headline score against model size, one line per number of fine-tuning tasks; error bars: 95% intervals.",
+    "benchmarks": "Score per benchmark and mode, one bar per run; error bars: 95% intervals.",
     "loss": "Training loss (on targets only) against step, one curve per fine-tuning run.",
 }
 

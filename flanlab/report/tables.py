@@ -4,14 +4,20 @@
   normalized score of the synthetic held-out suite (else of whatever benchmarks were run) -- the report
   says which;
 - the results table per benchmark and mode, with deltas against the un-fine-tuned model of the same row;
+- uncertainty: every score with its standard error (from results.json; the headline's from the per-item
+  samples), and every change against the un-fine-tuned model as a paired comparison over the items both runs
+  scored (difference, 95% interval, p-value; flanlab.eval.metrics.paired_comparison). A change counts as a gain
+  or a loss only when its interval excludes 0; without per-item samples a delta is shown unpaired, never coloured;
 - per-subtask breakdowns;
 - the budget behind the numbers: model size, fine-tuning steps, tokens, FLOPs, wall time, evaluation size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from flanlab.eval.metrics import average_estimate, paired_comparison
+from flanlab.eval.stats import Estimate, PairedDiff
 from flanlab.report.load import SYNTHETIC_PREFIX, Run
 
 PAPER_ORDER = ("mmlu", "bbh", "tydiqa", "mgsm")
@@ -23,6 +29,12 @@ class Headline:
     name: str  # short, for axis labels: "normalized average"
     description: str  # one sentence saying exactly what is averaged
     values: dict[str, float | None]  # run label -> value
+    keys: list[str] = field(default_factory=list)  # the "bench/mode" components averaged (normalized scores)
+    estimates: dict[str, Estimate] = field(default_factory=dict)  # run label -> its SE and 95% interval
+
+    def stderr(self, label: str) -> float | None:
+        e = self.estimates.get(label)
+        return e.stderr if e is not None else None
 
 
 def components(run: Run) -> dict[str, float]:
@@ -62,30 +74,40 @@ def headline(runs: list[Run]) -> Headline:
     if any(v is not None for v in paper.values()):
         missing = sorted({m for run in runs for m in (run.results.get("normalized_average") or {}).get("missing") or []})
         note = f" Missing components in some runs: {', '.join(missing)}." if missing else ""
-        return Headline(
+        from flanlab.eval.metrics import NORMALIZED_AVERAGE_COMPONENTS
+
+        return _with_estimates(runs, Headline(
             name="normalized average",
             description="The paper's normalized average: mean of MMLU direct, MMLU CoT, BBH direct, BBH CoT, "
             "TyDiQA and MGSM, each normalized as 100·(x − r)/(100 − r) with r the random-guess rate." + note,
-            values=paper,
-        )
+            values=paper, keys=[f"{b}/{m}" for b, m in NORMALIZED_AVERAGE_COMPONENTS],
+        ))
     values, keys = synthetic_average(runs)
     if keys:
-        return Headline(
+        return _with_estimates(runs, Headline(
             name="synthetic suite average",
             description="Not the paper's normalized average (the real benchmarks were not run): the mean "
             f"chance-normalized score of the synthetic held-out suite over {', '.join(keys)}.",
-            values=values,
-        )
+            values=values, keys=keys,
+        ))
     keys = None
     for run in runs:
         keys = set(components(run)) if keys is None else keys & set(components(run))
     keys = sorted(keys or [])
     values = {run.label: (sum(components(run)[k] for k in keys) / len(keys) if keys else None) for run in runs}
-    return Headline(
+    return _with_estimates(runs, Headline(
         name="mean normalized score",
         description=f"Not the paper's normalized average: the mean chance-normalized score over {', '.join(keys) or 'nothing'}.",
-        values=values,
-    )
+        values=values, keys=keys,
+    ))
+
+
+def _with_estimates(runs: list[Run], head: Headline) -> Headline:
+    """The headline with each run's SE and interval, bootstrapped over its per-item samples."""
+    for run in runs:
+        if head.values.get(run.label) is not None:
+            head.estimates[run.label] = average_estimate(run.benchmarks, head.keys, run.items)
+    return head
 
 
 def secondary(runs: list[Run], head: Headline) -> Headline | None:
@@ -95,8 +117,9 @@ def secondary(runs: list[Run], head: Headline) -> Headline | None:
     values, keys = synthetic_average(runs)
     if not keys:
         return None
-    return Headline(name="synthetic suite average", description=f"mean normalized score over {', '.join(keys)}",
-                    values=values)
+    return _with_estimates(runs, Headline(name="synthetic suite average",
+                                          description=f"mean normalized score over {', '.join(keys)}",
+                                          values=values, keys=keys))
 
 
 def baseline_of(run: Run, runs: list[Run]) -> Run | None:
@@ -133,6 +156,22 @@ class Cell:
     n: int | None
     delta: float | None  # against the un-fine-tuned model of the same row
     normalized: float | None = None
+    stderr: float | None = None  # of the score (results.json's uncertainty)
+    paired: PairedDiff | None = None  # the delta as a paired comparison over the shared items, where possible
+
+
+def score_stderr(e: dict, name: str = "score") -> float | None:
+    """The standard error results.json gives for e[name] (None in files written before schema 2)."""
+    se = ((e.get("uncertainty") or {}).get(name) or {}).get("stderr")
+    return float(se) if isinstance(se, (int, float)) else None
+
+
+def compare(run: Run, base: Run, keys: list[str], quantity: str) -> PairedDiff | None:
+    """run minus base over the items both scored (see flanlab.eval.metrics.paired_comparison), or None where
+    the runs lack per-item samples for it."""
+    if not run.items or not base.items:
+        return None
+    return paired_comparison(run.benchmarks, run.items, base.benchmarks, base.items, keys, quantity)
 
 
 def results_rows(runs: list[Run]) -> list[dict]:
@@ -152,10 +191,60 @@ def results_rows(runs: list[Run]) -> list[dict]:
             be = entry(base, bench, mode) if base else None
             score = e.get("score")
             delta = score - be["score"] if (be and isinstance(score, (int, float)) and isinstance(be.get("score"), (int, float))) else None
-            cells[run.label] = Cell(score, e.get("n"), delta, e.get("normalized"))
+            paired = compare(run, base, [f"{bench}/{mode}"], "score") if delta is not None else None
+            cells[run.label] = Cell(score, e.get("n"), delta, e.get("normalized"), score_stderr(e), paired)
         rows.append({"benchmark": bench, "mode": mode, "metric": metric or "score",
                      "scoring": "/".join(sorted(scoring)), "cells": cells})
     return rows
+
+
+def headline_paired(runs: list[Run], head: Headline) -> dict[str, PairedDiff | None]:
+    """run label -> the headline's change against the row's un-fine-tuned model, paired over shared items."""
+    out = {}
+    for run in runs:
+        base = baseline_of(run, runs)
+        ok = base is not None and head.values.get(run.label) is not None and head.values.get(base.label) is not None
+        out[run.label] = compare(run, base, head.keys, "normalized") if ok and head.keys else None
+    return out
+
+
+def comparisons(runs: list[Run], head: Headline) -> list[dict]:
+    """The paired comparisons table: per fine-tuned run against its row's un-fine-tuned model, the headline and
+    every benchmark mode both have: {"run", "baseline", "what", "diff": PairedDiff | None, "delta": float}."""
+    rows = []
+    paired_head = headline_paired(runs, head)
+    for run in runs:
+        base = baseline_of(run, runs)
+        if base is None:
+            continue
+        v, b = head.values.get(run.label), head.values.get(base.label)
+        if v is not None and b is not None:
+            rows.append({"run": run.label, "baseline": base.label, "what": head.name, "delta": v - b,
+                         "diff": paired_head[run.label]})
+        for bench, mode in ordered_keys([run, base]):
+            e, be = entry(run, bench, mode), entry(base, bench, mode)
+            if e is None or be is None or not isinstance(e.get("score"), (int, float)):
+                continue
+            rows.append({"run": run.label, "baseline": base.label, "what": f"{bench}/{mode} {e.get('metric', 'score')}",
+                         "delta": e["score"] - be["score"], "diff": compare(run, base, [f"{bench}/{mode}"], "score")})
+    return rows
+
+
+def fmt_pm(x, stderr=None) -> str:
+    """"28.0 ± 1.7" (± one standard error), or "28.0" without a standard error."""
+    if not isinstance(x, (int, float)):
+        return "—"
+    return f"{x:.1f} ± {stderr:.1f}" if isinstance(stderr, (int, float)) else f"{x:.1f}"
+
+
+def fmt_ci(d: PairedDiff) -> str:
+    return f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}]" if d.ci_low is not None and d.ci_high is not None else "—"
+
+
+def fmt_p(p) -> str:
+    if not isinstance(p, (int, float)):
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def headline_deltas(runs: list[Run], head: Headline) -> dict[str, float | None]:
@@ -168,7 +257,7 @@ def headline_deltas(runs: list[Run], head: Headline) -> dict[str, float | None]:
 
 
 def subtask_tables(runs: list[Run]) -> list[dict]:
-    """Per (benchmark, mode) with more than one subtask: rows subtask -> {label: (score, n)}."""
+    """Per (benchmark, mode) with more than one subtask: rows subtask -> {label: (score, n, stderr)}."""
     tables = []
     for bench, mode in ordered_keys(runs):
         names: list[str] = []
@@ -183,7 +272,8 @@ def subtask_tables(runs: list[Run]) -> list[dict]:
             cells = {}
             for run in runs:
                 sub = ((entry(run, bench, mode) or {}).get("subtasks") or {}).get(name)
-                cells[run.label] = (sub.get("score"), sub.get("n")) if isinstance(sub, dict) else (None, None)
+                cells[run.label] = ((sub.get("score"), sub.get("n"), score_stderr(sub)) if isinstance(sub, dict)
+                                    else (None, None, None))
             rows.append((name, cells))
         tables.append({"benchmark": bench, "mode": mode, "rows": rows})
     return tables

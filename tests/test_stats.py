@@ -1,0 +1,239 @@
+"""flanlab/eval/stats.py against hand computations and scipy, and what the report, the demo's closing lines and
+results.json make of it: intervals on every score, paired comparisons that call a 2-of-20 change not significant."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from flanlab.eval.benchmarks import BENCHMARKS
+from flanlab.eval.metrics import (
+    item_strata, mode_linears, normalized_average, paired_comparison, summarize_mode, synthetic_average, vote_counts,
+    vote_margin, Aggregation,
+)
+from flanlab.eval.stats import (
+    Z95, Linear, analytic_mean, estimate, mcnemar_exact, mean_of, mean_stderr, paired_diff, replicates,
+)
+
+# ----------------------------------------------------------------------------------------------------------
+# the estimators by hand
+
+
+def test_mean_stderr_by_hand():
+    # [1, 0, 1, 1]: mean 0.75, sample variance (3 * 0.0625 + 0.5625) / 3 = 0.25, SD 0.5, SE 0.5 / 2 = 0.25
+    assert mean_stderr([1, 0, 1, 1]) == pytest.approx(0.25)
+    assert mean_stderr([0.5, 0.5]) == 0.0
+    assert mean_stderr([1]) is None and mean_stderr([]) is None
+    e = analytic_mean([1, 0, 1, 1])
+    assert (e.value, e.stderr, e.n) == (75.0, pytest.approx(25.0), 4)
+    assert e.ci_low == pytest.approx(75.0 - Z95 * 25.0) and e.ci_high == 100.0  # clipped to the score's range
+    assert e.text() == "75.0 ± 25.0" and e.method.startswith("analytic")
+    single = analytic_mean([1])
+    assert single.value == 100.0 and single.stderr is None and single.to_json()["ci95"] is None
+    assert single.text() == "100.0 ± n/a"
+
+
+def test_one_stratum_is_analytic_and_affine():
+    # a normalized score with chance 25: 100 * (100 * m - 25) / 75, SE scaled by 100 / 75
+    lin = Linear.of({"s": 100.0}).scaled(100 / 75, -100 * 25 / 75)
+    e = estimate(lin, {"s": np.array([1, 0, 1, 1.0])})
+    assert e.value == pytest.approx(100 * (75 - 25) / 75) and e.stderr == pytest.approx(25.0 * 100 / 75)
+
+
+def test_bootstrap_is_seeded_and_matches_the_stratified_formula():
+    rng = np.random.default_rng(1)
+    strata = {"a": rng.random(40), "b": (rng.random(60) < 0.3).astype(float), "c": rng.random(25)}
+    sizes = {k: v.size for k, v in strata.items()}
+    micro = mode_linears(Aggregation(average="items"), sizes, {k: 0.0 for k in sizes})["score"]
+    first, second = estimate(micro, strata, seed=3), estimate(micro, strata, seed=3)
+    assert first == second  # reproducible
+    assert estimate(micro, strata, seed=4).stderr != first.stderr  # and the seed matters
+    assert first.value == pytest.approx(100 * np.concatenate(list(strata.values())).mean())
+    # the bootstrap resamples with ddof=0 variances: SE^2 = sum w^2 var_s (1 - 1/n) / n
+    w = dict(micro.terms)
+    expected = math.sqrt(sum(w[k] ** 2 * np.var(v) / v.size for k, v in strata.items()))
+    boot = estimate(micro, strata, n_boot=20000, seed=0)
+    assert boot.stderr == pytest.approx(expected, rel=0.05)
+    assert boot.ci_low < boot.value < boot.ci_high and "stratified" in boot.method
+
+
+def test_bootstrap_interval_covers_about_95_percent():
+    rng = np.random.default_rng(0)
+    truth = 100 * (0.3 + 0.6) / 2
+    hits = 0
+    trials = 200
+    for t in range(trials):
+        strata = {"x": (rng.random(40) < 0.3).astype(float), "y": (rng.random(40) < 0.6).astype(float)}
+        macro = Linear.of({"x": 50.0, "y": 50.0})
+        e = estimate(macro, strata, n_boot=400, seed=t)
+        hits += e.ci_low <= truth <= e.ci_high
+    assert 0.88 <= hits / trials <= 0.99, hits
+
+
+def test_a_single_item_subtask_falls_back_to_pooled_resampling():
+    strata = {"a": np.array([1.0]), "b": np.array([0.0]), "c": np.array([1.0])}
+    reps, method = replicates(Linear.of({"a": 100 / 3, "b": 100 / 3, "c": 100 / 3}), strata, n_boot=4000)
+    assert "not stratified" in method
+    # the macro mean of 1-item subtasks is the mean of 3 items: SE ~ 100 * sqrt(2/9 / 3) (ddof=0)
+    assert np.std(reps) == pytest.approx(100 * math.sqrt((2 / 9) / 3), rel=0.08)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# paired comparisons
+
+
+def test_identical_runs_differ_by_nothing():
+    strata = {"s1": np.array([1, 0, 1, 1, 0.0]), "s2": np.array([0, 1, 1.0])}
+    lin = Linear.of({"s1": 50.0, "s2": 50.0})
+    d = paired_diff(lin, lin, strata, strata)
+    assert d.diff == 0.0 and d.ci_low == 0.0 and d.ci_high == 0.0 and d.p_value == 1.0
+    assert not d.significant and d.verdict() == "no significant change" and d.mcnemar_p == 1.0
+    assert d.n_paired == 8
+
+
+def test_mcnemar_matches_hand_and_scipy():
+    # 2 discordant pairs, both one way: p = 2 * (1/2)^2 = 0.5
+    assert mcnemar_exact([1, 1, 0, 0], [0, 0, 0, 0]) == pytest.approx(0.5)
+    assert mcnemar_exact([1, 0], [1, 0]) == 1.0
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(5)
+    for only_a, only_b, same in [(0, 7, 3), (2, 9, 10), (5, 5, 0), (1, 0, 4), (12, 30, 8)]:
+        a = np.array([1] * only_a + [0] * only_b + [1] * same)
+        b = np.array([0] * only_a + [1] * only_b + [1] * same)
+        order = rng.permutation(a.size)
+        expected = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+        assert mcnemar_exact(a[order], b[order]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_paired_difference_by_hand_and_significance():
+    a = np.array([1.0] * 20)
+    b = np.array([0.0] * 20)
+    lin = Linear.of({"s": 100.0})
+    d = paired_diff(lin, lin, {"s": a}, {"s": b})
+    assert d.diff == 100.0 and d.significant and d.verdict() == "gain" and d.p_value < 0.01
+    assert d.mcnemar_p == pytest.approx(2 * 0.5 ** 20)
+    loss = paired_diff(lin, lin, {"s": b}, {"s": a})
+    assert loss.verdict() == "loss" and loss.diff == -100.0
+    # noisy differences: the paired SE is about SD(d) / sqrt(n) (ddof=0 in the bootstrap)
+    rng = np.random.default_rng(2)
+    x, y = rng.random(200), rng.random(200)
+    d = paired_diff(lin, lin, {"s": x}, {"s": y}, n_boot=20000)
+    assert d.stderr == pytest.approx(100 * np.std(x - y) / math.sqrt(200), rel=0.05)
+    assert d.diff == pytest.approx(100 * (x - y).mean()) and d.mcnemar_p is None  # not 0/1 scores
+
+
+def test_two_of_twenty_is_not_significant():
+    before = np.array([1.0] * 10 + [0.0] * 10)
+    after = before.copy()
+    after[10:12] = 1.0  # two more items right: +10 points
+    lin = Linear.of({"s": 100.0})
+    d = paired_diff(lin, lin, {"s": after}, {"s": before})
+    assert d.diff == pytest.approx(10.0) and not d.significant and d.ci_low <= 0 <= d.ci_high
+    assert d.mcnemar_p == pytest.approx(0.5) and "no significant change" in d.text()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# results.json: every number with its interval; averages from the samples; paired runs from their samples
+
+SYN = BENCHMARKS["synthetic"]
+
+
+def _run(correct: dict[str, list[int]], chance: float = 50.0, item_ids: dict[str, list[str]] | None = None):
+    """A synthetic/direct section and its samples.jsonl rows from per-item correctness per subtask."""
+    metric = SYN.metric
+    per_item = {s: [{metric: float(c)} for c in cs] for s, cs in correct.items()}
+    section = summarize_mode(SYN, "direct", "rank", per_item, {s: chance for s in correct})
+    samples = [{"benchmark": "synthetic", "mode": "direct", "subtask": s, "item_id": (item_ids or {}).get(s, [str(i) for i in range(len(cs))])[i],
+                "metrics": {metric: float(c)}, "correct": bool(c)} for s, cs in correct.items() for i, c in enumerate(cs)]
+    return {"synthetic": {"direct": section}}, samples
+
+
+def test_every_number_of_a_section_has_an_interval():
+    benchmarks, samples = _run({"f1": [1, 0, 1, 1], "f2": [0, 0, 1, 0, 1]})
+    sec = benchmarks["synthetic"]["direct"]
+    for name in ("score", "normalized", "micro", "macro"):
+        u = sec["uncertainty"][name]
+        assert u["stderr"] > 0 and u["ci95"][0] < sec[name] < u["ci95"][1] and "bootstrap" in u["method"]
+    sub = sec["subtasks"]["f1"]["uncertainty"]
+    assert sub["score"]["stderr"] == pytest.approx(25.0) and sub["normalized"]["stderr"] == pytest.approx(50.0)
+    assert set(sub["metrics"]) == set(sec["subtasks"]["f1"]["metrics"])
+    avg = synthetic_average(benchmarks, samples)
+    assert avg["value"] == pytest.approx(sec["normalized"])
+    # the same estimator over the same items (other resampling draws: within bootstrap noise)
+    assert avg["uncertainty"]["value"]["stderr"] == pytest.approx(sec["uncertainty"]["normalized"]["stderr"], rel=0.1)
+    assert synthetic_average(benchmarks)["uncertainty"]["value"]["stderr"] is None  # no samples: no interval
+    wrong = samples[:-1]  # a row lost: the samples no longer match the section
+    assert "do not match" in synthetic_average(benchmarks, wrong)["uncertainty"]["value"]["method"]
+    json.dumps(sec)
+    assert normalized_average(benchmarks, samples)["uncertainty"] is None  # components missing: no value
+
+
+def test_paired_comparison_pairs_only_shared_items():
+    before, s_before = _run({"f1": [1, 0, 1, 0], "f2": [0, 0, 1]})
+    after, s_after = _run({"f1": [1, 1, 1, 0, 1], "f2": [0, 1, 1]},
+                          item_ids={"f1": ["0", "1", "2", "3", "extra"], "f2": ["0", "1", "2"]})
+    d = paired_comparison(after, item_strata(s_after), before, item_strata(s_before), ["synthetic/direct"], "score")
+    assert d.n_paired == 7 and d.n_only_a == 1 and d.n_only_b == 0
+    # over the shared items: f1 75 vs 50, f2 66.7 vs 33.3: macro difference (25 + 33.3) / 2
+    assert d.diff == pytest.approx((25 + 100 / 3) / 2)
+    same = paired_comparison(before, item_strata(s_before), before, item_strata(s_before), ["synthetic/direct"])
+    assert same.diff == 0 and same.p_value == 1.0 and not same.significant
+
+
+def test_vote_margins():
+    assert vote_counts(["4", " 4", "5", ""]) == [("4", 2), ("5", 1)]
+    assert vote_margin(["4", "4", "5", ""]) == pytest.approx(0.25)
+    assert vote_margin(["7", "7", "7"]) == 1.0 and vote_margin(["1", "2"]) == 0.0 and vote_margin(["", ""]) == 0.0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# what the demo and the report say
+
+
+def _write_run(folder, label, num_tasks, correct):
+    from flanlab.eval.results import SCHEMA
+
+    benchmarks, samples = _run(correct, chance=25.0)
+    folder.mkdir(parents=True)
+    results = {"schema": SCHEMA, "model": {"name": "m", "kind": "causal", "parameters": 1000, "untrained": False},
+               "settings": {"limit": 20}, "benchmarks": benchmarks,
+               "normalized_average": normalized_average(benchmarks, samples),
+               "synthetic_average": synthetic_average(benchmarks, samples), "timings": {"total_s": 1.0}}
+    (folder / "results.json").write_text(json.dumps(results))
+    (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    (folder / "run_info.json").write_text(json.dumps({"label": label, "model": "m", "num_tasks": num_tasks,
+                                                      "stage": "after" if num_tasks else "before"}))
+
+
+def test_demo_and_report_do_not_call_two_of_twenty_significant(tmp_path):
+    from flanlab.demo import summary_text
+    from flanlab.report import write_report
+
+    before = [1] * 10 + [0] * 10
+    after = [1] * 12 + [0] * 8  # 2 of 20 more: +10 points
+    _write_run(tmp_path / "before", "m · before fine-tuning", 0, {"fam": before})
+    _write_run(tmp_path / "after", "m · after fine-tuning", 5, {"fam": after})
+    text = summary_text(tmp_path)
+    assert "50.0 ± 11.5" in text and "60.0 ± 11.2" in text  # 100 * sqrt(.25 * 20/19 / 20) = 11.47
+    assert "synthetic/direct accuracy: +10.0" in text and "no significant change" in text
+    assert "significant changes after fine-tuning: none" in text
+    page = write_report([tmp_path / "before", tmp_path / "after"], tmp_path / "report").read_text()
+    assert 'class="pos"' not in page and "no significant change" in page and "(+10.0)" in page
+    assert "Paired comparisons" in page and "20 paired" not in page  # the count is its own column
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "no significant change" in md and "**(+10.0)**" not in md
+
+
+def test_report_colours_a_significant_gain(tmp_path):
+    from flanlab.demo import summary_text
+    from flanlab.report import write_report
+
+    _write_run(tmp_path / "before", "m · before fine-tuning", 0, {"a": [0] * 20, "b": [0] * 20})
+    _write_run(tmp_path / "after", "m · after fine-tuning", 5, {"a": [1] * 20, "b": [1] * 18 + [0] * 2})
+    text = summary_text(tmp_path)
+    assert "significant changes after fine-tuning: synthetic suite average (gain)" in text
+    page = write_report([tmp_path / "before", tmp_path / "after"], tmp_path / "report").read_text()
+    assert 'class="pos"' in page and "gain" in page
