@@ -150,18 +150,31 @@ def run_demo(config: DemoConfig, data_dir=None, progress: bool = True, log=print
 
 
 def summary_text(out: Path) -> str:
-    """Before/after per benchmark and mode, and the headline, as a small text table."""
+    """Before/after per benchmark and mode (score ± SE), the headline, and which changes are significant: each
+    change is a paired comparison over the items both evaluations scored (flanlab.report.tables.comparisons)."""
     from flanlab.report.load import load_runs
-    from flanlab.report.tables import fmt_score, headline, results_rows
+    from flanlab.report.tables import comparisons, fmt_ci, fmt_p, fmt_pm, fmt_score, headline, results_rows
 
     runs = load_runs([out / "before", out / "after"])
     head = headline(runs)
     labels = [r.label for r in runs]
-    lines = [f"{'benchmark/mode':<24}" + "".join(f"{lab.split(' · ')[-1]:>22}" for lab in labels)]
+    lines = [f"{'benchmark/mode':<24}" + "".join(f"{lab.split(' · ')[-1]:>22}" for lab in labels)
+             + "   (± one standard error)"]
     for row in results_rows(runs):
         cells = [row["cells"][lab] for lab in labels]
-        lines.append(f"{row['benchmark'] + '/' + row['mode']:<24}" + "".join(
-            f"{fmt_score(c.score) + (' (' + fmt_score(c.delta, signed=True) + ')' if c.delta is not None else ''):>22}"
-            for c in cells))
-    lines.append(f"{head.name:<24}" + "".join(f"{fmt_score(head.values.get(lab)):>22}" for lab in labels))
+        lines.append(f"{row['benchmark'] + '/' + row['mode']:<24}" + "".join(f"{fmt_pm(c.score, c.stderr):>22}" for c in cells))
+    lines.append(f"{head.name:<24}" + "".join(f"{fmt_pm(head.values.get(lab), head.stderr(lab)):>22}" for lab in labels))
+    significant, unchanged, untested = [], [], []
+    for c in comparisons(runs, head):
+        d = c["diff"]
+        if d is None:
+            lines.append(f"  {c['what']}: {fmt_score(c['delta'], signed=True)} (not paired: no per-item samples)")
+            untested.append(c["what"])
+            continue
+        lines.append(f"  {c['what']}: {fmt_score(d.diff, signed=True)}, 95% CI {fmt_ci(d)}, p {fmt_p(d.p_value)}, "
+                     f"{d.n_paired} items paired: {d.verdict()}")
+        (significant if d.significant else unchanged).append(f"{c['what']} ({d.verdict()})" if d.significant else c["what"])
+    lines.append("significant changes after fine-tuning: " + (", ".join(significant) or "none")
+                 + "; no significant change: " + (", ".join(unchanged) or "none")
+                 + (f"; not tested (no per-item samples): {', '.join(untested)}" if untested else ""))
     return "\n".join(lines)

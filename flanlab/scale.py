@@ -137,9 +137,10 @@ def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, co
     return out_dir / "model"
 
 
-def merge_results(parts: list[dict]) -> dict:
-    """One results.json from evaluations of the same model in different modes (each with its own limit)."""
-    from flanlab.eval.metrics import normalized_average
+def merge_results(parts: list[dict], samples: list[dict] | None = None) -> dict:
+    """One results.json from evaluations of the same model in different modes (each with its own limit); the
+    parts' samples.jsonl rows give the averages their intervals."""
+    from flanlab.eval.metrics import normalized_average, synthetic_average
 
     merged = dict(parts[0])
     merged["benchmarks"] = {}
@@ -161,7 +162,8 @@ def merge_results(parts: list[dict]) -> dict:
     merged["provenance"]["data_files"] = {k: v for part in parts for k, v in ((part.get("provenance") or {}).get("data_files") or {}).items()}
     merged["settings"]["modes"] = list(dict.fromkeys(m for modes in merged["benchmarks"].values() for m in modes))
     merged["settings"]["benchmarks"] = list(merged["benchmarks"])
-    merged["normalized_average"] = normalized_average(merged["benchmarks"])
+    merged["normalized_average"] = normalized_average(merged["benchmarks"], samples)
+    merged["synthetic_average"] = synthetic_average(merged["benchmarks"], samples)
     return merged
 
 
@@ -199,7 +201,7 @@ def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=Tr
         results.append(run_group(key, modes, sub))
         if (sub / "samples.jsonl").is_file():
             samples.extend(read_jsonl(sub / "samples.jsonl"))
-    merged = merge_results(results)
+    merged = merge_results(results, samples)
     atomic_write_text(out_dir / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     atomic_write_json(out_dir / "results.json", merged)  # written last: it marks the cell finished
     return merged
@@ -288,18 +290,23 @@ def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) 
 
 
 def aggregate(out: Path, times: dict | None = None) -> dict:
-    """grid.json: one entry per finished cell, with the report's headline score."""
+    """grid.json: one entry per finished cell, with the report's headline score, its standard error and 95%
+    interval, and "vs_base": its paired comparison with the row's un-fine-tuned cell (flanlab/eval/stats.py)."""
     from flanlab.report.load import load_runs
-    from flanlab.report.tables import headline
+    from flanlab.report.tables import headline, headline_paired
 
     runs = load_runs([out / "cells"])
     head = headline(runs)
+    paired = headline_paired(runs, head)
     cells = []
     for run in runs:
         s = run.train.summary if run.train else {}
+        est = head.estimates.get(run.label)
         cells.append({
             "model": run.model, "mixture": run.mixture, "num_tasks": run.num_tasks if run.fine_tuned else 0,
             "untrained": run.untrained, "parameters": run.parameters, "score": head.values.get(run.label),
+            "uncertainty": est.to_json() if est is not None else None,
+            "vs_base": paired[run.label].to_json() if paired.get(run.label) is not None else None,
             "results": str(run.path / "results.json"),
             "train_steps": s.get("steps"), "train_tokens": s.get("tokens"), "train_flops": s.get("train_flops"),
             "train_wall_time_s": s.get("wall_time_s"),
@@ -315,17 +322,35 @@ def aggregate(out: Path, times: dict | None = None) -> dict:
 
 
 def format_table(grid: dict) -> str:
-    """Rows: models; columns: number of fine-tuning tasks; cells: the headline score."""
+    """Rows: models; columns: number of fine-tuning tasks; cells: the headline score (± one standard error where
+    known); below, each fine-tuned cell's paired change against the row's un-fine-tuned one and its verdict."""
+    from flanlab.report.tables import fmt_pm
+
     cells = grid["cells"]
     models = list(dict.fromkeys(c["model"] for c in cells))
     counts = sorted({c["num_tasks"] for c in cells if c["num_tasks"] is not None})
-    by = {(c["model"], c["num_tasks"]): c["score"] for c in cells}
+    by = {(c["model"], c["num_tasks"]): c for c in cells}
     names = {m: m + (" [UNTRAINED]" if any(c["untrained"] for c in cells if c["model"] == m) else "") for m in models}
     width = max(len(n) for n in list(names.values()) + ["model"]) + 2
-    head = f"{'model':<{width}}" + "".join(f"{(str(n) + ' tasks') if n else 'no FT':>12}" for n in counts)
+
+    def shown(c) -> str:
+        return fmt_pm(c.get("score"), (c.get("uncertainty") or {}).get("stderr")) if c else "—"
+
+    col = max([12] + [len(shown(c)) + 2 for c in cells])
+    head = f"{'model':<{width}}" + "".join(f"{(str(n) + ' tasks') if n else 'no FT':>{col}}" for n in counts)
     lines = [f"{grid['headline']} (rows: models; columns: number of fine-tuning tasks)", head, "-" * len(head)]
     for m in models:
         name = names[m]
-        row = "".join(f"{by[(m, n)]:>12.1f}" if by.get((m, n)) is not None else f"{'—':>12}" for n in counts)
+        row = "".join(f"{shown(by.get((m, n))):>{col}}" for n in counts)
         lines.append(f"{name:<{width}}{row}")
+    paired = [c for c in cells if c.get("vs_base")]
+    if paired:
+        lines.append("change against no FT, paired over shared items (95% interval; significant only when it excludes 0):")
+    for c in paired:
+        d = c["vs_base"]
+        ci = f"[{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" if d.get("ci95") else "no interval"
+        p = f", p {d['p_value']:.3f}" if d.get("p_value") is not None else ""
+        verdict = ("gain" if d["diff"] > 0 else "loss") if d["significant"] else "no significant change"
+        lines.append(f"  {names[c['model']]} · {c['num_tasks']} tasks: {d['diff']:+.1f} {ci}{p}, "
+                     f"{d['n_paired']} items paired: {verdict}")
     return "\n".join(lines)
