@@ -82,15 +82,16 @@ class Range:
         return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
                 and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
 
-    def violations(self) -> list:
-        """Values just outside the range (for tests)."""
-        out = [float("nan")]
+    def violations(self, base: type) -> list:
+        """Values of type `base` (int or float) just outside the range (for tests)."""
+        step = 1 if base is int else 0.5
+        out = [] if base is int else [float("nan"), float("inf")]
         if self.ge is not None:
-            out.append(self.ge - 1)
+            out.append(self.ge - step)
         if self.gt is not None:
             out.append(self.gt)
         if self.le is not None:
-            out.append(self.le + 1)
+            out.append(self.le + step)
         if self.lt is not None:
             out.append(self.lt)
         return out
@@ -108,8 +109,9 @@ class NonEmpty:
     def allows(self, value) -> bool:
         return bool(value.strip()) if isinstance(value, str) else len(value) > 0
 
-    def violations(self) -> list:
-        return ["", "  "]
+    def violations(self, base: type) -> list:
+        """Empty values of type `base` (str or list; for tests)."""
+        return [[]] if base is list else ["", "  "]
 
 
 CONSTRAINTS = (Range, NonEmpty)  # the kinds of declared constraint _coerce checks
@@ -304,20 +306,32 @@ def field_type(cls, name: str):
     return typing.get_type_hints(cls, include_extras=True)[name]
 
 
-def rule_text(cls, name: str) -> str:
-    """A field's declared rule in words, e.g. ">= 1" or ">= 1 or null" (for --help)."""
+def _without_null(tp):
+    """X for `X | None` (a flag's null is its absence), else tp itself."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def rule_text(cls, name: str, *, flag: bool = False) -> str:
+    """A field's declared rule in words, e.g. ">= 1" or ">= 1 or null" (`flag`: without "or null"), for help texts."""
     tp = field_type(cls, name)
+    if flag:
+        tp = _without_null(tp)
     args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
     rules = [rule.text() for arg in args for rule in _constraints(arg)]
-    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args and rules:
+    if type(None) in args and rules:
         rules[-1] += " or null"
     return "; ".join(rules)
 
 
 def arg_type(cls, name: str):
-    """An argparse `type=` callable: parse the flag's text as field `name` of `cls` and check its range
-    (argparse then fails with `argument --flag: must be >= 1, got 0`)."""
-    tp = field_type(cls, name)
+    """An argparse `type=` callable: parse a flag's text as field `name` of `cls` (its `X | None` as X: leaving the
+    flag out gives null) and check the declared range; argparse then fails with `argument --flag: must be >= 1,
+    got 0`."""
+    tp = _without_null(field_type(cls, name))
 
     def parse(text: str):
         try:
@@ -325,9 +339,10 @@ def arg_type(cls, name: str):
             return _coerce(value, tp, "value")
         except RangeError as e:
             raise argparse.ArgumentTypeError(f"must be {e.rule}, got {text}") from None
-        except (ConfigError, yaml.YAMLError):
-            kinds = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
-            raise argparse.ArgumentTypeError(f"expected {' or '.join(map(_type_name, kinds))}, got {text!r}") from None
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
+        except yaml.YAMLError:
+            raise argparse.ArgumentTypeError(f"cannot parse {text!r}") from None
 
     parse.__name__ = name
     return parse

@@ -11,6 +11,29 @@ out_dir/results.json and out_dir/samples.jsonl. Under `accelerate launch` the it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Annotated
+
+from flanlab.config import Count, Count0, Range, Seed, arg_type, rule_text
+
+
+@dataclass
+class EvalFlags:
+    """The numeric flags with their valid ranges: argparse checks each through flanlab.config (arg_type)."""
+
+    limit: Count | None = None  # at most N items per subtask (the first N)
+    shots: Count0 | None = None  # override the benchmarks' number of exemplars
+    self_consistency: Count = 1  # K samples per CoT item, majority vote
+    temperature: Annotated[float, Range(ge=0, note="0 = greedy")] = 0.7  # sampling temperature for self-consistency
+    batch_size: Count = 8
+    seed: Seed = 0
+
+
+def _flag(name: str, text: str) -> dict:
+    """argparse keywords for the EvalFlags field `name`: its type check, default and range in the help."""
+    return {"type": arg_type(EvalFlags, name), "default": getattr(EvalFlags, name),
+            "help": f"{text}; valid: {rule_text(EvalFlags, name, flag=True)}".replace("%", "%%")}
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", help="preset name, local folder, or hub id")
@@ -18,17 +41,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--benchmark", action="append", dest="benchmarks", metavar="B",
                         help="a benchmark (repeatable): mmlu, bbh, tydiqa, mgsm, synthetic")
     parser.add_argument("--modes", default="direct,cot", help="comma-separated: direct, cot (default both)")
-    parser.add_argument("--limit", type=int, default=None, help="at most N items per subtask (the first N)")
+    parser.add_argument("--limit", **_flag("limit", "at most N items per subtask (the first N)"))
     parser.add_argument("--data-dir", default=None, help="real data in original formats (default FLANLAB_DATA_DIR)")
     parser.add_argument("-o", "--out", dest="out_dir", help="output folder for results.json and samples.jsonl")
     parser.add_argument("--scoring", choices=("auto", "generate", "rank"), default="auto",
                         help="auto: rank classification for direct modes with choices, generation otherwise")
     parser.add_argument("--zero-shot-cot", action="store_true", help="cot mode without exemplars + \"Let's think step by step.\"")
-    parser.add_argument("--self-consistency", type=int, default=1, metavar="K", help="K samples per CoT item, majority vote")
-    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for self-consistency")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--shots", type=int, default=None, help="override the benchmarks' number of exemplars")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--self-consistency", metavar="K", **_flag("self_consistency", "K samples per CoT item, majority vote"))
+    parser.add_argument("--temperature", **_flag("temperature", "sampling temperature for self-consistency"))
+    parser.add_argument("--batch-size", **_flag("batch_size", "items per forward pass"))
+    parser.add_argument("--shots", **_flag("shots", "override the benchmarks' number of exemplars"))
+    parser.add_argument("--seed", **_flag("seed", "sampling seed"))
     parser.add_argument("--cache-dir", default=None, help="resume cache folder (default OUT/cache)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the resume cache")
     parser.add_argument("--no-prefix-cache", action="store_true", help="recompute the few-shot prefix for every item")
