@@ -9,8 +9,16 @@ stays fast and a missing optional dependency breaks only the command that needs 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+import traceback
+
+from flanlab.errors import bug_message, debug_requested, user_message
+
+DEBUG_HELP = "show the full traceback of an error (also: FLANLAB_DEBUG=1)"
+OUTPUT_ARGS = ("output", "out", "output_dir", "out_dir", "score_out", "export", "export_ratings")  # where commands keep -o
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("flanlab.commands.models", "list the model presets and whether each is available here"),
@@ -33,12 +41,31 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     from flanlab import __version__
 
     parser.add_argument("--version", action="version", version=f"flanlab {__version__}")
+    parser.add_argument("--debug", action="store_true", dest="debug_all", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == only:
             importlib.import_module(module_name).add_arguments(p)
+            with contextlib.suppress(argparse.ArgumentError):  # unless the command has its own --debug
+                p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     return parser
+
+
+def _outputs(args) -> list[str]:
+    """The output paths a command was given (its -o), to name where a write failed when the error does not."""
+    return [str(v) for k in OUTPUT_ARGS if isinstance(v := getattr(args, k, None), (str, os.PathLike))]
+
+
+def _fail(command: str, error: BaseException, args) -> int:
+    """Print one line for a failure the user can cause or meet; a bug keeps its traceback and says it is one."""
+    message = user_message(error, _outputs(args))
+    if message is None:
+        traceback.print_exception(error)
+        print(f"flanlab {command}: {bug_message(error)}", file=sys.stderr)
+        return 1
+    print(f"flanlab {command}: error: {message}", file=sys.stderr)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flanlab: unknown command {command!r}.{did_you_mean(command, COMMANDS)} "
               f"Commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    parser = build_parser(only=command)
+    debug = debug_requested("--debug" in argv)
+    try:
+        parser = build_parser(only=command)
+    except Exception as e:  # the command's module failed to import (a missing dependency)
+        if debug:
+            raise
+        return _fail(command or "", e, None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -61,12 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("flanlab: interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as e:
-        if getattr(args, "debug", False) or __import__("os").environ.get("FLANLAB_DEBUG"):
+    except Exception as e:
+        if debug_requested(args.debug_all or getattr(args, "debug", False)):
             raise
-        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-        print(f"flanlab {args.command}: error: {message}", file=sys.stderr)
-        return 1
+        return _fail(args.command, e, args)
 
 
 if __name__ == "__main__":
