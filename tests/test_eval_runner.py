@@ -79,7 +79,7 @@ def test_results_and_samples_shape(llama, tmp_path):
     results = run(llama, tmp_path / "run")
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
     assert on_disk == json.loads(json.dumps(results))
-    assert results["schema"] == "flanlab.results/1"
+    assert results["schema"] == "flanlab.results/2"
     assert results["model"]["name"] == "tiny-llama" and results["model"]["untrained"] is True
     assert results["model"]["kind"] == "causal" and results["model"]["parameters"] > 0
     direct, cot = results["benchmarks"]["sums"]["direct"], results["benchmarks"]["sums"]["cot"]

@@ -237,3 +237,35 @@ def test_report_colours_a_significant_gain(tmp_path):
     assert "significant changes after fine-tuning: synthetic suite average (gain)" in text
     page = write_report([tmp_path / "before", tmp_path / "after"], tmp_path / "report").read_text()
     assert 'class="pos"' in page and "gain" in page
+
+
+# ----------------------------------------------------------------------------------------------------------
+# results.json's typed form
+
+
+def test_results_schema_round_trip_and_refusals(tmp_path):
+    from flanlab.eval.results import read_results, write_run
+    from flanlab.eval.schema import SCHEMA, Results
+
+    benchmarks, samples = _run({"f1": [1, 0, 1, 1], "f2": [0, 1]})
+    results = {"schema": SCHEMA, "model": {"name": "m"}, "settings": {}, "benchmarks": benchmarks,
+               "normalized_average": normalized_average(benchmarks, samples),
+               "synthetic_average": synthetic_average(benchmarks, samples), "timings": {"total_s": 1.0}}
+    results = json.loads(json.dumps(results))
+    typed = Results.from_json(results, "r.json")
+    assert typed.to_json() == results and typed.has_intervals
+    assert typed.interval("synthetic", "direct").stderr == results["benchmarks"]["synthetic"]["direct"]["uncertainty"]["score"]["stderr"]
+    assert typed.benchmarks["synthetic"]["direct"].subtasks["f1"].uncertainty["score"].stderr == pytest.approx(25.0)
+    write_run(tmp_path / "run", results, samples)
+    assert read_results(tmp_path / "run") == results
+    old = {**results, "schema": "flanlab.results/1"}
+    assert not Results.from_json(old, "old.json").has_intervals  # read, without intervals
+    with pytest.raises(ValueError, match=r"future\.json: schema is 'flanlab\.results/9'"):
+        Results.from_json({**results, "schema": "flanlab.results/9"}, "future.json")
+    broken = json.loads(json.dumps(results))
+    del broken["benchmarks"]["synthetic"]["direct"]["subtasks"]["f2"]["uncertainty"]
+    with pytest.raises(ValueError, match=r"b\.json: benchmarks\.synthetic\.direct\.subtasks\.f2: missing field 'uncertainty'"):
+        Results.from_json(broken, "b.json")
+    with pytest.raises(ValueError, match="missing field 'uncertainty'"):
+        write_run(tmp_path / "broken", broken, samples)  # never written
+    assert not (tmp_path / "broken" / "results.json").exists()

@@ -33,6 +33,9 @@ def load_results(path_str: str) -> tuple[str, dict]:
         raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), dict):
         raise ValueError(f"{path}: no 'benchmarks' section (is this a flanlab results.json?)")
+    from flanlab.eval.schema import check_schema
+
+    check_schema(data, str(path))  # schema 1 (or none: hand-made) is read without the components' intervals
     return str(path), data
 
 

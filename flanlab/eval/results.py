@@ -23,9 +23,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from flanlab.eval.schema import SCHEMA, Results  # results.json's typed form and its version
 from flanlab.fileio import atomic_write_json, atomic_write_jsonl
-
-SCHEMA = "flanlab.results/1"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -267,7 +266,9 @@ def _config_hash(model) -> str:
 
 
 def write_run(out_dir: str | os.PathLike, results: dict, samples: list[dict]) -> tuple[Path, Path]:
-    """Write out_dir/results.json and out_dir/samples.jsonl atomically; return their paths."""
+    """Write out_dir/results.json and out_dir/samples.jsonl atomically; return their paths. results goes through
+    flanlab.eval.schema.Results first, so a file that the reader would refuse is never written."""
+    results = Results.from_json(results, f"{out_dir}/results.json (being written)").to_json()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_jsonl(out / "samples.jsonl", samples)
@@ -276,7 +277,8 @@ def write_run(out_dir: str | os.PathLike, results: dict, samples: list[dict]) ->
 
 
 def read_results(path: str | os.PathLike) -> dict:
-    """A results.json (or a folder holding one), checked for the schema tag."""
+    """A results.json (or a folder holding one), checked by flanlab.eval.schema.Results (schema version, fields):
+    schema 2 as written; a schema-1 file without intervals; anything else refused naming the file."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
@@ -284,9 +286,7 @@ def read_results(path: str | os.PathLike) -> dict:
         results = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-    if results.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: schema is {results.get('schema')!r}, expected {SCHEMA!r}")
-    return results
+    return Results.from_json(results, str(path)).to_json()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -5,9 +5,11 @@ which subtasks and modes it has, how it builds prompts (as EvalItems) and, right
 extracts and scores an answer. The engine (flanlab/eval/engine.py) knows nothing about any benchmark: it
 turns EvalItems into generations or option log-likelihoods, and hands them back to the benchmark to score.
 
-results.json (written by flanlab/eval/results.py) has this shape; scores are percentages (0-100):
+results.json (written by flanlab/eval/results.py, read and checked by flanlab/eval/schema.py's dataclasses) has
+this shape; scores are percentages (0-100). Every section's "uncertainty" gives each of its numbers an interval
+I = {"stderr", "ci95": [lo, hi], "method", "n"} (computed as flanlab/eval/stats.py says):
 {
-  "schema": "flanlab.results/1",
+  "schema": "flanlab.results/2",
   "model": {"name": str, "kind": "causal"|"seq2seq", "parameters": int, "untrained": bool,
             "fingerprint": str, "fingerprint_basis": {...what was hashed, see results.fingerprint_with_basis}},
   "settings": {...every option that changes a score: limit, scoring, shots, self_consistency, ...},
@@ -18,16 +20,22 @@ results.json (written by flanlab/eval/results.py) has this shape; scores are per
         "chance": float,               # benchmark-level random-guess rate (mean of subtasks' for BBH)
         "normalized": float,           # 100*(x-r)/(100-r), per subtask then averaged for BBH
         "shots": int|null, "shots_max": int|null,  # exemplars the prompts really had: fewest, most (null: unknown)
-        "subtasks": {"<subtask>": {"score": float, "n": int, "chance": float, "shots": int|null, "metrics": {...}}}
+        "uncertainty": {"score": I, "normalized": I, "micro": I, "macro": I, "metrics": {"<metric>": I}},
+        "subtasks": {"<subtask>": {"score": float, "n": int, "chance": float, "shots": int|null, "metrics": {...},
+                                   "uncertainty": {"score": I, "normalized": I, "metrics": {"<metric>": I}}}}
       }
     }
   },
-  "normalized_average": {"value": float|null, "components": {"mmlu/direct": float, ...}, "missing": [...]},
+  "normalized_average": {"value": float|null, "components": {"mmlu/direct": float, ...}, "missing": [...],
+                         "uncertainty": {"value": I}|null},
+  "synthetic_average": {the same, over the synthetic suite's modes}|null,
   "provenance": {"flanlab_version": str, "git_revision": str|null, "data_files": {path: sha256}, "created": iso-time},
   "timings": {"total_s": float, "<benchmark>/<mode>": {"seconds": float, "items_per_s": float}}
 }
 samples.jsonl: one object per item: benchmark, subtask, mode, item_id, prompt, shots, output, extracted, target,
-correct.
+correct, metrics (the per-item metrics every interval and paired comparison is computed from); with
+self-consistency also outputs, answers, votes ({answer: count}) and vote_margin ((winner's votes - runner-up's)
+/ samples).
 
 Shots: a benchmark never gives fewer worked exemplars than it promises (its default, or --shots): `take_shots`
 stops with an error naming the file (or hub split) that has too few, and every item records the shots its prompt

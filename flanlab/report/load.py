@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flanlab.eval.schema import check_schema
 from flanlab.fileio import read_jsonl
 
 SYNTHETIC_PREFIX = "synthetic"
@@ -158,6 +159,7 @@ def load_run(results_path: Path) -> Run:
     results = _read_json(results_path)
     if not isinstance(results.get("benchmarks"), dict):
         raise ValueError(f"{results_path}: no 'benchmarks' mapping; is this a flanlab results.json?")
+    check_schema(results, str(results_path))  # schema 1 (or none: hand-made) is read without intervals
     model_info = results.get("model") or {}
     info_path = folder / "run_info.json"
     info = _read_json(info_path) if info_path.is_file() else {}
