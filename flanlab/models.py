@@ -372,14 +372,28 @@ def check_safetensors(path: Path, todo: str = "re-download or re-export it") -> 
                   + (": truncated" if end > data else ""))
 
 
+def check_local_model(name_or_path: str | os.PathLike) -> None:
+    """Before a long run: raise what load() would raise for a local model folder that lacks files or holds a
+    truncated weights file, without loading it. Presets and hub ids pass (they are checked when loaded)."""
+    path = Path(name_or_path).expanduser()
+    if str(name_or_path) in PRESETS or not path.is_dir():
+        return
+    check_model_folder(path)
+    for weights in sorted(path.glob("*.safetensors")):
+        check_safetensors(weights, _safetensors_todo(path))
+
+
+def _safetensors_todo(folder: Path) -> str:
+    if folder.resolve().is_relative_to((cache_dir() / "models").resolve()):
+        return f"delete {folder} and flanlab converts the preset again"
+    return "re-download or re-export it (an interrupted download or copy leaves such a file)"
+
+
 def _load_folder(path: Path, trust_remote_code: bool):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    in_cache = path.resolve().is_relative_to((cache_dir() / "models").resolve())
-    todo = (f"delete {path} and flanlab converts the preset again" if in_cache
-            else "re-download or re-export it (an interrupted download or copy leaves such a file)")
     for weights in sorted(path.glob("*.safetensors")):
-        check_safetensors(weights, todo)
+        check_safetensors(weights, _safetensors_todo(path))
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     kind = "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
     auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM

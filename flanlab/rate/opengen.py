@@ -259,7 +259,7 @@ def open_gen(
 ) -> dict:
     """Answer every selected prompt with every model (skipping pairs already in out_dir); return a summary
     {"answered": {model: n new}, "skipped": {model: n already there}, "out_dir": str}."""
-    from flanlab.models import load
+    from flanlab.models import check_local_model, load
 
     if len(models) < 2:
         raise ValueError(f"open-gen needs at least two models to compare, got {len(models)}: {models}")
@@ -268,19 +268,24 @@ def open_gen(
         raise ValueError(f"model given more than once: {', '.join(duplicates)}")
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError("--max-new-tokens and --batch-size must be at least 1")
+    for name in models:  # a broken model folder fails now, not after the models before it have answered
+        check_local_model(name)
     source = Path(prompts_file) if prompts_file is not None else builtin_prompts_path()
     prompts = select_prompts(load_prompts(source), limit)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file; give an output folder with -o")
+    # The folder is created by the first write (settings.json, once a model has loaded), so that a model that
+    # fails to load leaves no empty output folder behind.
 
     generation = {"decoding": "greedy", "max_new_tokens": max_new_tokens, "chat_template": use_chat_template}
     settings = load_settings(out_dir)
     if settings is not None:
         if settings.get("format") != FORMAT:
             raise ValueError(f"{out_dir / SETTINGS_FILE}: not an open-gen settings file (format {settings.get('format')!r})")
-        if settings["generation"] != generation:
+        if settings.get("generation") != generation:
             raise ValueError(
-                f"{out_dir} holds answers made with {settings['generation']}, but this run asks for {generation}; "
+                f"{out_dir} holds answers made with {settings.get('generation')}, but this run asks for {generation}; "
                 "use another output folder (mixing them would compare answers made under different settings)")
     else:
         settings = {"format": FORMAT, "created": _now(), "generation": generation, "prompt_sources": [], "models": {}}
