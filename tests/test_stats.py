@@ -29,8 +29,15 @@ def test_mean_stderr_by_hand():
     assert mean_stderr([1]) is None and mean_stderr([]) is None
     e = analytic_mean([1, 0, 1, 1])
     assert (e.value, e.stderr, e.n) == (75.0, pytest.approx(25.0), 4)
-    assert e.ci_low == pytest.approx(75.0 - Z95 * 25.0) and e.ci_high == 100.0  # clipped to the score's range
-    assert e.text() == "75.0 ± 25.0" and e.method.startswith("analytic")
+    # 0/1 scores: the Wilson interval, 3 of 4: centre (0.75 + z^2/8) / (1 + z^2/4), half-width z sqrt(3/64 + z^2/64) / ...
+    z = Z95
+    centre, half = (0.75 + z * z / 8) / (1 + z * z / 4), z * math.sqrt(0.75 * 0.25 / 4 + z * z / 64) / (1 + z * z / 4)
+    assert (e.ci_low, e.ci_high) == (pytest.approx(100 * (centre - half)), pytest.approx(100 * (centre + half)))
+    assert e.text() == "75.0 ± 25.0" and e.method.startswith("analytic") and "Wilson" in e.method
+    graded = analytic_mean([1, 0.5, 1, 1])  # not 0/1: normal interval, clipped to 0..100
+    assert graded.ci_low == pytest.approx(87.5 - Z95 * 12.5) and graded.ci_high == 100.0
+    none_right = analytic_mean([0] * 20)
+    assert none_right.stderr == 0.0 and none_right.ci_low == 0.0 and none_right.ci_high > 10  # not [0, 0]
     single = analytic_mean([1])
     assert single.value == 100.0 and single.stderr is None and single.to_json()["ci95"] is None
     assert single.text() == "100.0 ± n/a"
@@ -184,6 +191,13 @@ def test_paired_comparison_pairs_only_shared_items():
 
 
 def test_vote_margins():
+    from flanlab.eval.runner import score_item
+    from flanlab.eval.spec import EvalOptions
+
+    item = SYN.items(None, SYN.subtasks(None)[0], "cot", EvalOptions(limit=1))[0]
+    outs = [f"So the answer is {item.target}."] * 2 + ["So the answer is zzz."]
+    row = score_item(SYN, item, "generate", {"outputs": outs})
+    assert row["votes"] == {item.target: 2, "zzz": 1} and row["vote_margin"] == pytest.approx(1 / 3) and row["correct"]
     assert vote_counts(["4", " 4", "5", ""]) == [("4", 2), ("5", 1)]
     assert vote_margin(["4", "4", "5", ""]) == pytest.approx(0.25)
     assert vote_margin(["7", "7", "7"]) == 1.0 and vote_margin(["1", "2"]) == 0.0 and vote_margin(["", ""]) == 0.0

@@ -7,8 +7,10 @@ the normalized average is the mean of six such combinations. `Linear` holds such
 stratum, per-item values in 0..1) and `estimate` gives its value with a standard error and a 95% interval:
 
 - one stratum (a mean of per-item scores, or an affine function of one): analytic, as lm-evaluation-harness's
-  mean_stderr: sample standard deviation (ddof=1) / sqrt(n), times |weight|; interval value +- 1.96 SE (normal
-  approximation, clipped to the range the score can take: per-item scores lie in 0..1). No SE for n < 2.
+  mean_stderr: sample standard deviation (ddof=1) / sqrt(n), times |weight|. The 95% interval: for 0/1 scores
+  the Wilson score interval (inside 0..100, and not [p, p] when every item agrees, where the SE is 0);
+  otherwise value +- 1.96 SE, clipped to the range the score can take (per-item scores lie in 0..1). No SE or
+  interval for n < 2.
 - several strata (macro and micro averages, a benchmark's normalized score, the normalized average): a seeded
   bootstrap, resampling items within each stratum (stratified), `n_boot` resamples, percentile interval, SE the
   standard deviation of the replicates. Where a stratum has fewer than 2 items there is no within-stratum
@@ -156,10 +158,24 @@ def analytic_mean(values, scale: float = 100.0, shift: float = 0.0) -> Estimate:
     if se is None:
         return Estimate(value, None, None, None, int(x.size), "analytic: no standard error from a single item")
     se *= abs(scale)
+    if is_binary(x):
+        # 0/1 scores: the Wilson interval, which stays inside 0..100 and is not [p, p] when every item agrees
+        low, high = sorted(shift + scale * b for b in wilson_interval(float(x.sum()), int(x.size)))
+        return Estimate(value, se, low, high, int(x.size),
+                        "analytic: sample SD (ddof=1) / sqrt(n); 95% Wilson score interval (0/1 scores)")
     # per-item scores lie in 0..1, so the score lies between shift and shift + scale: the interval is clipped there
     low, high = sorted((shift, shift + scale))
     return Estimate(value, se, max(low, value - Z95 * se), min(high, value + Z95 * se), int(x.size),
                     "analytic: sample SD (ddof=1) / sqrt(n), normal 95% interval clipped to the score's range")
+
+
+def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval (0..1) for `successes` out of `n` trials."""
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def stratum_rng(seed: int, draw_key: str) -> np.random.Generator:
