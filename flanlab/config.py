@@ -40,9 +40,9 @@ class ConfigError(ValueError):
 class RangeError(ConfigError):
     """A value of the right type outside its field's declared range or set."""
 
-    def __init__(self, where: str, rule: str, value):
-        self.where, self.rule, self.value = where, rule, value
-        super().__init__(f"{where}: must be {rule}, got {value!r}")
+    def __init__(self, where: str, rule: str, value, hint: str = ""):
+        self.where, self.rule, self.value, self.hint = where, rule, value, hint
+        super().__init__(f"{where}: must be {rule}, got {value!r}{hint}")
 
 
 # --- declared constraints: metadata of an Annotated type ------------------------------------------------------
@@ -202,7 +202,7 @@ def _coerce(value, tp, where: str):
                 return _coerce(value, arg, where)
             except RangeError as e:  # the type fitted, the value did not: say why
                 if nullable and e.where == where:
-                    raise RangeError(where, f"{e.rule} or null", e.value) from None
+                    raise RangeError(where, f"{e.rule} or null", e.value, e.hint) from None
                 raise
             except ConfigError:
                 if len(args) == 2 and nullable:  # X | None: X's own message is the clearest
@@ -228,11 +228,15 @@ def _coerce(value, tp, where: str):
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        val_tp = args[1] if len(args) == 2 else typing.Any
+        key_tp, val_tp = args if len(args) == 2 else (typing.Any, typing.Any)
+        if typing.get_origin(key_tp) is typing.Literal:  # e.g. dict[Literal["direct", "cot"], int]
+            for k in value:
+                _coerce(k, key_tp, f"{where} (key)")
         return {k: _coerce(v, val_tp, f"{where}.{k}") for k, v in value.items()}
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{where}: must be one of {', '.join(map(repr, args))}, got {value!r}.{did_you_mean(str(value), [str(a) for a in args])}")
+            hint = did_you_mean(str(value), [str(a) for a in args]) if isinstance(value, str) else ""
+            raise RangeError(where, f"one of {', '.join(map(repr, args))}", value, f".{hint}" if hint else "")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):

@@ -48,7 +48,7 @@ class EvalPart:
     benchmarks: Annotated[list[Text], NonEmpty()] | None = None  # instead of a suite: benchmark names
     modes: Annotated[list[Literal["direct", "cot"]], NonEmpty()] = field(default_factory=lambda: ["direct", "cot"])
     limit: Count | None = 20  # items per subtask (null: all)
-    mode_limits: dict[str, Count] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
+    mode_limits: dict[Literal["direct", "cot"], Count] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
     scoring: Literal["auto", "rank", "generate"] = "auto"
     batch_size: Count = 8
 

@@ -95,7 +95,11 @@ def positions(tp, wrap=lambda bad: bad):
         for arg in set(args):
             yield from positions(arg, lambda bad, n=len(args): wrap([bad] * n))
     elif origin is dict:
-        yield from positions(args[1], lambda bad: wrap({"k": bad}))
+        key = "k"
+        if typing.get_origin(args[0]) is typing.Literal:  # a key from a set; keys are checked before values
+            yield from positions(args[0], lambda bad: wrap({bad: None}))
+            key = typing.get_args(args[0])[0]
+        yield from positions(args[1], lambda bad, key=key: wrap({key: bad}))
 
 
 def violations(rule, base) -> list:
@@ -197,7 +201,7 @@ TRAIN_BASE = "model: tiny-llama\ndata: d\noutput_dir: o\n"
     ("clip_grad: -1", "x.yaml: clip_grad: must be >= 0 (0 = no clipping), got -1"),
     ("weight_decay: -1", "x.yaml: weight_decay: must be >= 0, got -1"),
     ("min_lr_ratio: 5", "x.yaml: min_lr_ratio: must be in [0, 1], got 5"),
-    ("device: tpu", "x.yaml: device: must be one of 'cpu', 'cuda', got 'tpu'"),
+    ("device: tpu", "x.yaml: device: must be one of 'cpu', 'cuda' or null, got 'tpu'. Did you mean 'cpu'?"),
     ("threads: 0", "x.yaml: threads: must be >= 1 or null, got 0"),
     ("adam_betas: [0.9]", "x.yaml: adam_betas: expected a list of exactly 2 values (float, float), got [0.9]"),
     ("adam_betas: [0.9, 1.5]", "x.yaml: adam_betas[1]: must be in [0, 1), got 1.5"),
@@ -267,6 +271,9 @@ def test_scale_values_refused(tmp_path):
         load_scale_config(path)
     path.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\neval: {scoring: ranked}\n")
     with pytest.raises(ConfigError, match="eval.scoring: must be one of 'auto', 'rank', 'generate'"):
+        load_scale_config(path)
+    path.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\neval: {mode_limits: {cott: 3}}\n")
+    with pytest.raises(ConfigError, match=r"eval.mode_limits \(key\): must be one of 'direct', 'cot', got 'cott'"):
         load_scale_config(path)
     path.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\neval: {suite: null}\n")
     with pytest.raises(ConfigError, match="eval: give a suite or benchmarks"):
