@@ -128,7 +128,9 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             except json.JSONDecodeError as e:
                 raise SourceFormatError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
             if not isinstance(obj, dict):
-                raise SourceFormatError(f"{path}:{lineno}: expected a JSON object, found a {type(obj).__name__}")
+                hint = (" (JSON lines hold one object per line; a file that is one JSON array of objects is JSON: "
+                        "name it .json, or give format: json)") if isinstance(obj, list) else ""
+                raise SourceFormatError(f"{path}:{lineno}: expected a JSON object, found a {type(obj).__name__}{hint}")
             yield lineno, obj
 
 

@@ -72,12 +72,25 @@ def summarize(ratings: list[dict]) -> list[dict]:
 # exports
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
+def _csv_cell(value):
+    """A text cell as spreadsheets should show it: one starting like a formula (a rater name such as
+    `=HYPERLINK(...)`) gets a leading apostrophe, the OWASP guidance against CSV formula injection, so a
+    spreadsheet shows it as text and never evaluates it. Numbers and other values pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def summary_csv(rows: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (f"{row[k]:.6f}" if isinstance(row[k], float) else row[k]) for k in SUMMARY_FIELDS})
+        writer.writerow({k: (f"{row[k]:.6f}" if isinstance(row[k], float) else _csv_cell(row[k]))
+                         for k in SUMMARY_FIELDS})
     return out.getvalue()
 
 
@@ -86,7 +99,7 @@ def ratings_csv(ratings: list[dict]) -> str:
     writer = csv.DictWriter(out, fieldnames=RATING_FIELDS, lineterminator="\n")
     writer.writeheader()
     for r in ratings:
-        writer.writerow({k: r[k] for k in RATING_FIELDS})
+        writer.writerow({k: _csv_cell(r[k]) for k in RATING_FIELDS})
     return out.getvalue()
 
 
