@@ -228,9 +228,10 @@ def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> lis
 #   So: the first "the answer is" (case-insensitive), everything after it to the end of its sentence (a period
 #   followed by a space) or line, cleaned of formatting only (markdown emphasis, code ticks, surrounding quotes,
 #   one trailing period, runs of spaces), compared WHOLE with the target. (lm-eval reads to the end of the line,
-#   so "(A). More text" on the same line is wrong there; here the sentence "(A)." is the answer.) "(A) or (B)", "(A) and (B)", "Yes or No", "(A) 12/14/1937", "A", "yes"
-#   (target "Yes") are all wrong. No phrase in a CoT output: no answer. Direct mode without the phrase takes
-#   the output's first line (the direct prompt ends "A:", so the answer is the continuation itself).
+#   so "(A). More text" on the same line is wrong there; here the sentence "(A)." is the answer.)
+#   "(A) or (B)", "(A) and (B)", "Yes or No", "(A) 12/14/1937", "A", "yes" (target "Yes") are all wrong.
+#   No phrase in a CoT output: no answer. Direct mode without the phrase takes the output's first line (the
+#   direct prompt ends "A:", so the answer is the continuation itself).
 # The lenient reading, reported beside it and never averaged (metric "accuracy_lenient"): the first answer in
 #   the subtask's target format at the start of the same text (`canonical`): a letter "(A)"/"A."/"A", an
 #   option's text, a label in any case, the first number, the bracket characters, the words. It credits
