@@ -31,6 +31,7 @@ from pathlib import Path
 
 from flanlab.config import Text, apply_overrides, from_dict, read_yaml, to_dict
 from flanlab.fileio import atomic_write_json
+from flanlab.runlock import run_lock
 from flanlab.scale import EvalPart, TrainPart, build_mixture_once, evaluate_cell, resolve_path, stage, train_cell
 
 HERE = Path(__file__)  # configs/ paths below are found from here (the repo) when not found from the current folder
@@ -91,11 +92,17 @@ def _evaluate(model_name: str, out_dir: Path, config: DemoConfig, data_dir, info
 
 def run_demo(config: DemoConfig, data_dir=None, progress: bool = True, log=print) -> Path:
     """Run (or finish) the demo; return the path of the report's index.html."""
-    from flanlab.report import write_report
     from flanlab.settings import data_dir as resolve_data_dir
 
     data = resolve_data_dir(data_dir)
     out = Path(config.output_dir or ("runs/demo-data" if data else "runs/demo"))
+    with run_lock(out, "demo"):  # a second demo on the same folder stops at once
+        return _run_demo(config, out, data, progress, log)
+
+
+def _run_demo(config: DemoConfig, out: Path, data, progress: bool, log) -> Path:
+    from flanlab.report import write_report
+
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     t0 = time.time()

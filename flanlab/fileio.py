@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -63,13 +64,64 @@ def read_npz(path: str | os.PathLike) -> tuple[dict, dict]:
         return {k: z[k] for k in z.files if k != "meta"}, meta
 
 
+def _temporaries(path: Path) -> list[Path]:
+    """What atomic_dir / discard_dir leave beside `path` when killed: `.<name>.XXXXXXXX.tmp` (mkdtemp's 8
+    random characters: a temporary of another name such as `<name>.json` never matches) and `.<name>.old`."""
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+    return sorted(p for p in path.parent.iterdir()
+                  if pattern.fullmatch(p.name) or p.name == f".{path.name}.old")
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Delete the temporaries of `path` (see _temporaries) that a killed run left; returns "name (size)" of each.
+
+    Only safe while no live process writes `path`: callers hold its run lock (flanlab.runlock)."""
+    removed = []
+    for tmp in _temporaries(Path(path)):
+        size = _size(tmp)
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        if not tmp.exists():
+            removed.append(f"{tmp} ({size / 1e6:.1f} MB)")
+    return removed
+
+
+def _size(path: Path) -> int:
+    if not path.is_dir():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*"))
+
+
+def discard_dir(path: str | os.PathLike) -> None:
+    """Delete the folder `path`: first renamed aside in one step (a temporary that remove_stale_temporaries
+    recognises, should the deletion be killed), then removed."""
+    path = Path(path)
+    if not path.exists():
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.replace(path, aside)  # a folder replaces the empty one mkdtemp made
+    shutil.rmtree(aside)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
-    """Yield a temporary folder beside `path`; on success it is renamed to `path`, on error removed.
+    """Yield a temporary folder beside `path`; on success it is renamed to `path`, on error removed (Ctrl-C,
+    and SIGTERM under a run lock, included).
 
-    With overwrite=True an existing `path` is replaced (moved aside first, then deleted)."""
+    With overwrite=True an existing `path` is replaced (moved aside first, then deleted). When this process
+    holds the run lock of `path` or of a folder above it (flanlab.runlock), the temporaries a killed run left
+    for `path` are removed first."""
+    from flanlab.runlock import holds_lock_over
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if holds_lock_over(path):
+        remove_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp

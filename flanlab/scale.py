@@ -32,6 +32,7 @@ from typing import Annotated, Literal
 
 from flanlab.config import ConfigError, Count, NonEmpty, Text, load_config, to_dict
 from flanlab.fileio import atomic_write_json, atomic_write_text
+from flanlab.runlock import locks_folder
 
 
 @dataclass
@@ -226,6 +227,7 @@ def no_data_dir_env(active: bool):
             os.environ["FLANLAB_DATA_DIR"] = saved
 
 
+@locks_folder("scale", lambda config, *args, **kwargs: config.output_dir)
 def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bool = True, log=print) -> dict:
     """Run (or finish) the grid; return grid.json's content. See the module docstring for the layout."""
     with no_data_dir_env(config.offline):

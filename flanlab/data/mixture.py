@@ -56,6 +56,7 @@ from flanlab.data.templates import (
     TemplateSet, estimate_tokens, load_template_file, render_few_shot, render_niv2_examples,
 )
 from flanlab.registry import did_you_mean
+from flanlab.runlock import locks_folder
 
 OUTPUT_FIELDS = ("inputs", "targets", "task", "category", "template_id", "format", "source")
 DEFAULT_FORMATS = {"zs_opt": 1.0, "zs_noopt": 1.0, "fs_opt": 1.0, "fs_noopt": 1.0, "cot_zs": 0.5, "cot_fs": 0.5}
@@ -1029,8 +1030,12 @@ def _proportions(counts: dict[str, int], total: int) -> dict[str, dict]:
     return {k: {"examples": v, "proportion": round(v / total, 6) if total else 0.0} for k, v in counts.items()}
 
 
+@locks_folder("mix", lambda config, out_dir, *args, **kwargs: out_dir)
 def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool = True, overwrite: bool = False) -> dict:
-    """Build the mixture into out_dir (atomically); returns the stats written to out_dir/stats.json."""
+    """Build the mixture into out_dir (atomically); returns the stats written to out_dir/stats.json.
+
+    Holds out_dir's run lock (flanlab.runlock), which first removes the temporary folders a killed build left
+    beside it; SIGTERM and Ctrl-C remove this build's own."""
     from flanlab.fileio import atomic_dir, atomic_write_json
 
     if Path(out_dir).exists() and not overwrite:
