@@ -77,6 +77,8 @@ class TrainConfig:
     # cpu | cuda (default: what accelerate picks; CUDA runs in bf16 autocast). Not cuda:N: accelerate gives each
     # process its GPU (choose them with CUDA_VISIBLE_DEVICES); not mps: only cuda leaves the CPU
     device: Literal["cpu", "cuda"] | None = None
+    # fp32, or bf16 autocast over fp32 weights (on CPU too); null: bf16 on CUDA, fp32 on CPU
+    precision: Literal["fp32", "bf16"] | None = None
     threads: Count | None = None  # torch CPU threads per process (null: torch's default, one per core)
 
     def check(self, where: str = "config") -> None:

@@ -21,7 +21,8 @@ whatever the number of processes: under FSDP (version 2) the shards are gathered
 them, and a resumed run gives each process its shards back (tests/test_train_fsdp_resume.py kills a 2-process
 FSDP run and resumes it). FSDP refuses LoRA and eval_suite. Adafactor is flanlab's own (flanlab/train/adafactor.py:
 transformers' algorithm, which also steps sharded parameters).
-On CUDA the forward runs in bf16 autocast over fp32 weights; on CPU everything is fp32.
+Precision (`precision`): by default the forward runs in bf16 autocast over fp32 weights on CUDA and in fp32 on CPU;
+`precision=fp32` or `precision=bf16` chooses either on any device (the launcher's --mixed_precision is not read).
 """
 
 from __future__ import annotations
@@ -255,6 +256,7 @@ def _to_device(batch: dict, device) -> dict:
 def train(config: TrainConfig, progress: bool = True) -> Path:
     """Fine-tune per `config`; return the run folder (see the module docstring). Resumes an unfinished run."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedType, set_seed
 
     from flanlab.models import load
@@ -267,7 +269,13 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
     # --- setup: processes, model, data, optimizer -----------------------------------------------------------
     cuda = config.device == "cuda" or (config.device is None and torch.cuda.is_available())
-    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
+    precision = config.precision or ("bf16" if cuda else "fp32")
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        # accelerate keeps one state per process and refuses an Accelerator with other settings than the first
+        # (another run in this process: fp32 after bf16, the CPU after CUDA); a run not launched distributed starts
+        # from a clean state
+        AcceleratorState._reset_state(reset_partial_state=True)
+    accelerator = Accelerator(cpu=not cuda, mixed_precision={"bf16": "bf16", "fp32": "no"}[precision])
     main = accelerator.is_main_process
     world = accelerator.num_processes
     cpu_fsdp = fsdp_on_cpu_requested(accelerator)  # flanlab shards the model itself (accelerate would not)
