@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# bench/cuda_check.sh: flanlab's CUDA paths checked on a GPU machine, with one summary block at the end (issue 16).
+#
+# usage, from a checkout of flanlab on the GPU machine:
+#   bench/cuda_check.sh                install (offline) into a folder of its own, then run every check
+#   bench/cuda_check.sh --no-install   use the Python's packages as they are (e.g. this project's .venv)
+# Before a GPU session, on a machine that reaches PyPI: bench/cuda_wheels.sh (writes bench/wheels/, git-ignored;
+# carry it with the checkout, ~15 MB).
+#
+# Environment (all optional):
+#   PYTHON=python3                  the Python with the CUDA build of torch (never replaced: checked before/after)
+#   CUDA_CHECK_WHEELS=bench/wheels  the wheels folder
+#   CUDA_CHECK_WORK=DIR             where everything is written (default: a fresh /tmp/flanlab-cuda-check.XXXXXX)
+#   CUDA_CHECK_CPU_HALF=1           without CUDA, run the CPU half of tests/test_cuda.py (0: leave it out)
+#
+# Steps: machine (torch, CUDA, GPUs) -> install -> imports -> `pytest -m cuda` (timeout 230 s) -> `flanlab demo
+# model=tiny-llama` on CUDA (timeout 140 s) -> speeds, for the record (timeout 50 s) -> the summary
+# (bench/cuda_summary.py: PASS/FAIL/SKIP per check, the speeds, and a last line "result: PASS|FAIL (...)").
+# Exit status 0 when no check failed. Worst case, every timeout reached: under 8 minutes.
+# Without CUDA the GPU checks are reported as "no CUDA: skipped" (the cuda tests skip, saying why), the CPU half
+# runs, and the exit status is that of the CPU half.
+#
+# Install: pip --no-index --find-links $WHEELS --no-deps --target $WORK/site, first the wheels (datasets, gguf,
+# pytest and the few packages they need that the machine lacks), then flanlab itself (`pip install --no-deps`, built
+# from this checkout with the shipped setuptools wheel); then PYTHONPATH=<checkout>:$WORK/site. Nothing goes into
+# the Python's own site-packages (a system Python may refuse it: PEP 668), and torch's version and location are
+# compared before and after.
+#
+# Set here: HF_HUB_OFFLINE=1, FLANLAB_CACHE=$WORK/cache (fresh), TOKENIZERS_PARALLELISM=false,
+# CUBLAS_WORKSPACE_CONFIG=:4096:8 (deterministic cuBLAS: the exact-resume test also calls
+# torch.use_deterministic_algorithms(True) in its training processes). TF32 is turned off by the comparison tests
+# themselves (torch.backends flags; NVIDIA_TF32_OVERRIDE=0 for the processes they launch), not here: the speeds are
+# measured with torch's defaults.
+set -uo pipefail
+
+INSTALL=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-install) INSTALL=0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    *) echo "cuda_check: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+PY=${PYTHON:-python3}
+WHEELS=${CUDA_CHECK_WHEELS:-$REPO/bench/wheels}
+WORK=${CUDA_CHECK_WORK:-$(mktemp -d /tmp/flanlab-cuda-check.XXXXXX)}
+mkdir -p "$WORK"
+STEPS=$WORK/steps.tsv
+: > "$STEPS"
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false CUBLAS_WORKSPACE_CONFIG=:4096:8
+export FLANLAB_CACHE=$WORK/cache
+T0=$(date +%s)
+
+step() {  # step NAME STATUS DETAIL: one line of the summary
+  printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$STEPS"
+  echo "[cuda_check] $1: $2 ${3:+($3)}"
+}
+
+finish() {
+  echo
+  "$PY" "$REPO/bench/cuda_summary.py" "$STEPS" "$@"
+  local rc=$?
+  echo "(log and outputs in $WORK; $(( $(date +%s) - T0 )) s in all)" >&2
+  exit $rc
+}
+
+# --- machine ---------------------------------------------------------------------------------------------------
+TORCH_PROBE='import torch; c = torch.cuda.is_available(); print(torch.__version__, torch.__file__, int(c), torch.cuda.device_count() if c else 0, (torch.version.cuda or "none"), (torch.cuda.get_device_name(0) if c else "none").replace(" ", "_"))'
+read -r TORCH_VERSION TORCH_FILE HAS_CUDA N_GPUS CUDA_VERSION GPU_NAME < <("$PY" -c "$TORCH_PROBE" 2>/dev/null) || true
+if [[ -z "${TORCH_VERSION:-}" ]]; then
+  step machine FAIL "$PY cannot import torch"
+  finish
+fi
+step machine INFO "$("$PY" -c 'import platform; print("Python", platform.python_version())') torch $TORCH_VERSION, CUDA $CUDA_VERSION, $N_GPUS GPU(s) ${GPU_NAME//_/ }"
+
+# --- install ---------------------------------------------------------------------------------------------------
+if [[ $INSTALL == 1 ]]; then
+  SITE=$WORK/site
+  mapfile -t WHLS < <(ls "$WHEELS"/*.whl 2>/dev/null | grep -v '/setuptools-')
+  if [[ ${#WHLS[@]} == 0 ]]; then
+    step install FAIL "no wheels in $WHEELS: run bench/cuda_wheels.sh where PyPI is reachable and carry bench/wheels"
+    finish
+  fi
+  # pip sees only the wheels folder: no config file, no PIP_* variable (a find-links or constraints set there)
+  mapfile -t NO_PIP_ENV < <(env | sed -n 's/^\(PIP_[A-Za-z0-9_]*\)=.*/-u\n\1/p')
+  PIP=(env ${NO_PIP_ENV[@]+"${NO_PIP_ENV[@]}"} PIP_CONFIG_FILE=/dev/null "$PY" -m pip --disable-pip-version-check --no-input install
+       --no-index --find-links "$WHEELS" --no-deps --target "$SITE")
+  if ! "${PIP[@]}" "${WHLS[@]}" > "$WORK/install.log" 2>&1 \
+     || ! "${PIP[@]}" --upgrade "$REPO" >> "$WORK/install.log" 2>&1; then
+    step install FAIL "pip failed: $(tail -n 3 "$WORK/install.log" | tr '\n\t' '  ')"
+    finish
+  fi
+  export PYTHONPATH=$REPO:$SITE${PYTHONPATH:+:$PYTHONPATH}
+  read -r AFTER_VERSION AFTER_FILE _ < <("$PY" -c "$TORCH_PROBE" 2>/dev/null) || true
+  if [[ "${AFTER_VERSION:-}" != "$TORCH_VERSION" || "${AFTER_FILE:-}" != "$TORCH_FILE" ]]; then
+    step install FAIL "torch changed: $TORCH_VERSION ($TORCH_FILE) -> ${AFTER_VERSION:-none} (${AFTER_FILE:-})"
+    finish
+  fi
+  step install PASS "${#WHLS[@]} wheels and flanlab into $SITE; torch $TORCH_VERSION unchanged"
+else
+  export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}
+fi
+if IMPORTS=$("$PY" -c 'import flanlab, datasets, gguf, pytest, transformers, accelerate, peft; print("datasets", datasets.__version__, "transformers", transformers.__version__, "accelerate", accelerate.__version__, "peft", peft.__version__)' 2>&1 | tail -n 1) \
+   && [[ $IMPORTS == datasets* ]]; then
+  step imports PASS "$IMPORTS"
+else
+  step imports FAIL "$IMPORTS"
+  finish
+fi
+
+# --- the tests marked cuda ---------------------------------------------------------------------------------------
+JUNITS=("$WORK/cuda.xml")
+timeout 230 "$PY" -m pytest -m cuda tests/test_cuda.py -q -rA -p no:cacheprovider --junitxml "$WORK/cuda.xml" \
+  > "$WORK/pytest-cuda.log" 2>&1
+echo "[cuda_check] pytest -m cuda: exit $? (log: $WORK/pytest-cuda.log)"
+grep -E '^(PASSED|FAILED|ERROR|SKIPPED)|largest|agreement|^[0-9]+ (passed|failed|skipped)' "$WORK/pytest-cuda.log" | tail -n 60
+
+if [[ $HAS_CUDA != 1 ]]; then
+  step "gpu checks" SKIP "no CUDA: skipped (torch.cuda.is_available() is False)"
+  if [[ ${CUDA_CHECK_CPU_HALF:-1} != 0 ]]; then
+    JUNITS+=("$WORK/cpu.xml")
+    timeout 600 "$PY" -m pytest tests/test_cuda.py -m "not cuda" -k "not check_script" -q -rA -p no:cacheprovider \
+      --junitxml "$WORK/cpu.xml" > "$WORK/pytest-cpu.log" 2>&1
+    echo "[cuda_check] the CPU half: exit $? (log: $WORK/pytest-cpu.log)"
+  fi
+  finish "${JUNITS[@]}"
+fi
+
+# --- end to end: the demo on CUDA ----------------------------------------------------------------------------------
+DEMO=$WORK/demo
+if timeout 140 "$PY" -m flanlab.cli demo model=tiny-llama output_dir="$DEMO" > "$WORK/demo.log" 2>&1 \
+   && [[ -s $DEMO/report/index.html ]]; then
+  # the device the evaluations ran on, as results.json records it under "model"
+  DEVICE=$("$PY" -c '
+import json, sys
+def devices(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            yield from ([v] if k == "device" and isinstance(v, str) else devices(v))
+    elif isinstance(o, list):
+        for v in o:
+            yield from devices(v)
+print(",".join(sorted(set(devices(json.load(open(sys.argv[1])).get("model", {}))))) or "not recorded")
+' "$DEMO/before/results.json" 2>&1 | tail -n 1)
+  if [[ $DEVICE == cuda* || $DEVICE == "not recorded" ]]; then
+    step demo PASS "flanlab demo model=tiny-llama ran to its report ($DEMO/report/index.html); eval device: $DEVICE; stages $(sed -n 's/.*✓ [0-9]\/5 \([a-z]*\).*(\([0-9.]* s\))$/\1 \2/p' "$WORK/demo.log" | paste -sd, -)"
+  else
+    step demo FAIL "the demo ran, but its evaluation ran on $DEVICE, not CUDA ($DEMO/before/results.json)"
+  fi
+else
+  step demo FAIL "exit or missing report (timeout 140 s): $(grep -v Warning "$WORK/demo.log" | tail -n 2 | tr '\n\t' '  ')"
+fi
+
+# --- speed, for the record -----------------------------------------------------------------------------------------
+timeout 50 "$PY" bench/cuda_speed.py "$STEPS" --device cuda --work "$WORK/speed" > "$WORK/speed.log" 2>&1 \
+  || step speed FAIL "exit $? (timeout 50 s?): $(grep -v Warning "$WORK/speed.log" | tail -n 2 | tr '\n\t' '  ')"
+
+finish "${JUNITS[@]}"
