@@ -26,9 +26,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _name_file(e, path)
         raise
 
 
@@ -135,9 +136,17 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        _name_file(e, path)
         raise
+
+
+def _name_file(error: BaseException, path: Path) -> None:
+    """An OSError without a file name (a write() on a full disk has none) gets the destination's, so that the
+    message says where the write failed."""
+    if isinstance(error, OSError) and error.errno is not None and error.filename is None:
+        error.filename = str(path)
 
 
 def read_jsonl_numbered(path: str | os.PathLike):

@@ -79,9 +79,12 @@ def test_causal_packed_run_folder(tmp_path):
     # the saved model computes the logged held-out loss
     assert summary["final_eval"]["loss"] == pytest.approx(log[-1]["eval"]["loss"])
 
-    # a finished folder is not retrained
+    # a finished folder is not retrained; asked for another warmup, it refuses (more: tests/test_run_safety.py)
     mtime = (run / "model" / "model.safetensors").stat().st_mtime_ns
-    assert train(tiny_config(tmp_path, steps=16), progress=False) == run
+    same = dict(steps=16, eval_every=8, tensorboard=True, pretrain_tokens=1e6, warmup_steps=2)
+    assert train(tiny_config(tmp_path, **same), progress=False) == run
+    with pytest.raises(ValueError, match=r"finished run trained with different settings: warmup_steps \(2 -> 0\)"):
+        train(tiny_config(tmp_path, steps=16), progress=False)
     assert (run / "model" / "model.safetensors").stat().st_mtime_ns == mtime
 
 

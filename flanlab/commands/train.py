@@ -6,6 +6,8 @@ Several processes, data parallel (DDP):
 Sharded (FSDP version 2; checkpoints and exact resume work, Adafactor and AdamW both; LoRA and eval_suite are
 refused):
     accelerate launch --use_fsdp --fsdp_version 2 --num_processes N -m flanlab.cli train CONFIG.yaml
+A finished output_dir is returned only when rerun with the settings it was trained with; `--overwrite` deletes
+it (or an unfinished one) and trains from the start. A second run on a folder in use stops at once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import os
 def add_arguments(parser) -> None:
     parser.add_argument("config", help="a training config (configs/train/*.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=20 lora.enabled=true")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete what output_dir holds (a finished or unfinished run) and train from the start")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
@@ -25,7 +29,7 @@ def run(args) -> int:
     from flanlab.train import load_train_config, train
 
     config = load_train_config(args.config, args.overrides)
-    out = train(config, progress=not args.no_progress)
+    out = train(config, progress=not args.no_progress, overwrite=args.overwrite)
     summary_path = out / "summary.json"
     if summary_path.is_file() and os.environ.get("RANK", "0") == "0":  # one report per run
         summary = json.loads(summary_path.read_text(encoding="utf-8"))

@@ -478,9 +478,12 @@ class _Removed:
         self.counts: dict[str, int] = {}
         self.by: dict[str, dict[str, int]] = {}
         self.examples: dict[str, list] = {}
+        self.by_task: dict[str, dict[str, int]] = {}  # task -> reason -> count (says why a task fell short)
 
     def add(self, reason: str, task: str, text: str, detail: str = "") -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
+        mine = self.by_task.setdefault(task, {})
+        mine[reason] = mine.get(reason, 0) + 1
         key = detail or task
         by = self.by.setdefault(reason, {})
         by[key] = by.get(key, 0) + 1
@@ -1078,17 +1081,33 @@ def build_mixture(config: MixtureConfig, out_dir, data_dir=None, progress: bool 
         shards = writer.close()
 
         stats = _stats(plan, ctx, decontam_info, written, n_val, task_counts, sub_counts, fmt_counts, shards)
+        if written == 0:  # never an empty mixture with a success status: say why (nothing is left behind)
+            raise ValueError(f"{config.source_path or config.name}: the mixture has no training examples: "
+                             + "; ".join(stats["warnings"] or ["every task's records were removed"]))
         atomic_write_json(tmp / "stats.json", stats)
     stats["decontamination"]["index"] = decontam_info.get("index", "")
     return stats
+
+
+def _shortfall_reasons(ctx: _Context, task: str) -> str:
+    """Why a task produced fewer examples than planned, from what was removed from it."""
+    cfg = ctx.cfg
+    what = {"too_long": f"inputs over max_input_tokens {cfg.max_input_tokens} or targets over max_target_tokens "
+                        f"{cfg.max_target_tokens}; lengths: {ctx.length_desc}"}
+    removed = ctx.removed.by_task.get(task, {})
+    reasons = [f"{r} {n}" + (f" ({what[r]})" if r in what else "") for r, n in sorted(removed.items())]
+    return "removed: " + ", ".join(reasons) if reasons else "its records are used up"
 
 
 def _stats(plan, ctx, decontam_info, written, n_val, task_counts, sub_counts, fmt_counts, shards) -> dict:
     cfg = plan.config
     warnings = list(plan.warnings)
     if ctx.shortfall:
+        names = {pt.key: pt.task.name for pt in plan.tasks}
         for name, short in ctx.shortfall.items():
-            warnings.append(f"task {name} ran out of new examples: {short} fewer than planned (duplicates or too long)")
+            none = " and produced none" if task_counts.get(name) == 0 else ""
+            warnings.append(f"task {name} ran out of new examples{none}: {short} fewer than planned "
+                            f"({_shortfall_reasons(ctx, names.get(name, name))})")
     tasks = {}  # keyed by stream: the task name ("submixture:task" where a task serves a second submixture)
     for pt in plan.tasks:
         t = pt.task

@@ -9,6 +9,10 @@ whole under its final name or not at all):
     state.json              step, data position, the optimizer's non-tensor state and param groups, the LR
                             scheduler's state, Python's and NumPy's generator states per process, elapsed
                             time, token count, and the config it was trained with
+    manifest.json           written last: the size and xxh3-128 checksum of each file above
+A resumed run trusts a checkpoint only once its manifest matches (`verify_checkpoint`) and its files load;
+`load_latest_usable` falls back to an older checkpoint, with a warning, when the newest is damaged (truncated
+or altered file, broken JSON), and names the damaged files when none is usable.
 Everything needed to continue bit-for-bit is there: weights, optimizer moments, scheduler position, random
 generators (dropout) and data position (the step: flanlab.train.data makes batches a pure function of it).
 
@@ -21,10 +25,12 @@ and `restore_training_state` loads it back, each process keeping its shards
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +40,12 @@ from safetensors.torch import load_file, save_file
 from flanlab.fileio import atomic_dir
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
+MANIFEST = "manifest.json"
+CHECKPOINT_FILES = ("weights.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint (or every checkpoint of a run) is damaged; the message names the file."""
 
 
 def checkpoint_name(step: int) -> str:
@@ -227,22 +239,93 @@ def save_checkpoint(folder: Path, step: int, *, weights: dict[str, torch.Tensor]
                   str(tmp / "rng.safetensors"))
         record = dict(state, step=step, optimizer=opt_plain, scheduler=scheduler_state, rng=[p for p, _ in rng])
         (tmp / "state.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        manifest = {name: {"bytes": (tmp / name).stat().st_size, "xxh3_128": _checksum(tmp / name)}
+                    for name in CHECKPOINT_FILES}
+        (tmp / MANIFEST).write_text(json.dumps({"files": manifest}, indent=1) + "\n", encoding="utf-8")
     prune_checkpoints(folder, keep)
     return path
 
 
+def _checksum(path: Path) -> str:
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Raise CheckpointError, naming the file, unless every file of the checkpoint has the size and checksum
+    its manifest (written last at save time) records. A checkpoint written before manifests existed (none in
+    the folder, which atomic_dir renamed into place whole) is checked by loading only."""
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        return
+    try:
+        files = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
+        expected = {name: (int(files[name]["bytes"]), str(files[name]["xxh3_128"])) for name in CHECKPOINT_FILES}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{manifest_path}: unreadable ({type(e).__name__}: {e})") from None
+    for name, (size, checksum) in expected.items():
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(f"{file}: missing")
+        if file.stat().st_size != size:
+            raise CheckpointError(f"{file}: {file.stat().st_size} bytes, the manifest says {size} (truncated?)")
+        if _checksum(file) != checksum:
+            raise CheckpointError(f"{file}: its checksum differs from the manifest's (the file was altered)")
+
+
 def load_checkpoint(path: Path) -> dict:
-    """{"weights", "optimizer", "scheduler", "rng": [(plain, tensors) per process], "state": the rest}."""
-    record = json.loads((path / "state.json").read_text(encoding="utf-8"))
-    rng_tensors = load_file(str(path / "rng.safetensors"))
+    """{"weights", "optimizer", "scheduler", "rng": [(plain, tensors) per process], "state": the rest}.
+
+    A file that does not load raises CheckpointError naming it (verify_checkpoint checks sizes and checksums)."""
+    with _naming(path / "state.json"):
+        record = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        optimizer_plain, scheduler, rng_plain = record.pop("optimizer"), record.pop("scheduler"), record.pop("rng")
+    with _naming(path / "rng.safetensors"):
+        rng_tensors = load_file(str(path / "rng.safetensors"))
     rng = []
-    for r, plain in enumerate(record.pop("rng")):
+    for r, plain in enumerate(rng_plain):
         prefix = f"rank{r}/"
         rng.append((plain, {k[len(prefix):]: v for k, v in rng_tensors.items() if k.startswith(prefix)}))
-    return {
-        "weights": load_file(str(path / "weights.safetensors")),
-        "optimizer": join_optimizer_state(load_file(str(path / "optimizer.safetensors")), record.pop("optimizer")),
-        "scheduler": record.pop("scheduler"),
-        "rng": rng,
-        "state": record,
-    }
+    with _naming(path / "weights.safetensors"):
+        weights = load_file(str(path / "weights.safetensors"))
+    with _naming(path / "optimizer.safetensors"):
+        optimizer = join_optimizer_state(load_file(str(path / "optimizer.safetensors")), optimizer_plain)
+    return {"weights": weights, "optimizer": optimizer, "scheduler": scheduler, "rng": rng, "state": record}
+
+
+@contextlib.contextmanager
+def _naming(file: Path):
+    """Re-raise any failure to read or parse `file` as a CheckpointError naming it."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as e:  # json, safetensors (its own error type), a missing key, an OS error
+        raise CheckpointError(f"{file}: unreadable ({type(e).__name__}: {e})") from None
+
+
+def load_latest_usable(folder: Path, warn: Callable[[str], None]) -> tuple[Path, dict] | None:
+    """The newest checkpoint in `folder` that verifies and loads, as (path, load_checkpoint's dict); None when
+    there is no checkpoint. A damaged newer one is skipped with a warning (`warn`); when every checkpoint is
+    damaged, CheckpointError names each damaged file."""
+    problems = []
+    for _, path in reversed(list_checkpoints(folder)):
+        try:
+            verify_checkpoint(path)
+            loaded = load_checkpoint(path)
+        except CheckpointError as e:
+            problems.append(str(e))
+            warn(f"checkpoint {path} is damaged and not used: {e}")
+            continue
+        if problems:
+            warn(f"falling back to the older checkpoint {path}")
+        return path, loaded
+    if problems:
+        raise CheckpointError(f"no usable checkpoint in {folder}: {'; '.join(problems)}. Delete the damaged "
+                              "checkpoints to train from the start, or rerun with --overwrite")
+    return None

@@ -7,10 +7,13 @@ and returns the run folder:
     checkpoints/    step-N/ folders for exact resumption (flanlab.train.checkpoint)
     log.jsonl       one object per logged step: step, loss, lr, tokens, tokens_per_s, elapsed_s (+ grad_norm);
                     evaluations as {"step", "eval": {...}}
-    summary.json    written last: a run folder holding it is finished and is not retrained
+    summary.json    written last: a run folder holding it is finished and is not retrained (a rerun with other
+                    settings that change what is trained, or other data, is refused; overwrite=True retrains)
     tensorboard/    with tensorboard: true
 A rerun of an unfinished folder resumes from its newest checkpoint and ends with the same weights as an
-uninterrupted run (tests/test_train_resume.py kills a run with SIGKILL to check it).
+uninterrupted run (tests/test_train_resume.py kills a run with SIGKILL to check it). A damaged checkpoint
+(sizes or checksums differ from its manifest, a file does not load) is skipped with a warning for the one
+before it. The run holds the folder's lock (flanlab.runlock): a second run on the same output_dir stops at once.
 
 Distributed: run under `accelerate launch` (DDP by default; FSDP with --use_fsdp) and every process builds the
 same global batch for a step and takes its share; the loss is the token-level mean over the global batch, so
@@ -39,8 +42,9 @@ from pathlib import Path
 import torch
 
 from flanlab.config import to_dict
-from flanlab.fileio import atomic_dir, atomic_write_json
-from flanlab.train.checkpoint import (capture_rng, gather_full_weights, latest_checkpoint, load_checkpoint,
+from flanlab.fileio import atomic_dir, atomic_write_json, discard_dir
+from flanlab.runlock import locks_folder
+from flanlab.train.checkpoint import (capture_rng, gather_full_weights, latest_checkpoint, load_latest_usable,
                                      parameter_names, restore_rng, restore_training_state, save_checkpoint,
                                      training_state)
 from flanlab.train.config import RESUMABLE_CHANGES, TrainConfig
@@ -253,8 +257,11 @@ def _to_device(batch: dict, device) -> dict:
 # the run
 
 
-def train(config: TrainConfig, progress: bool = True) -> Path:
-    """Fine-tune per `config`; return the run folder (see the module docstring). Resumes an unfinished run."""
+@locks_folder("train", lambda config, *args, **kwargs: config.output_dir)
+def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -> Path:
+    """Fine-tune per `config`; return the run folder (see the module docstring). Resumes an unfinished run;
+    returns a finished one trained the same way, refuses one trained otherwise. overwrite=True deletes what
+    output_dir holds, finished or not, and trains from the start."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedType, set_seed
@@ -263,8 +270,10 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
     config.check()
     out = Path(config.output_dir)
-    if (out / "summary.json").is_file():
-        print(f"[flanlab train] {out} is finished (summary.json present); not retraining", file=sys.stderr)
+    if not overwrite and (out / "summary.json").is_file():
+        _check_finished(out, config)
+        print(f"[flanlab train] {out} is finished (summary.json present) with these settings; not retraining",
+              file=sys.stderr)
         return out
 
     # --- setup: processes, model, data, optimizer -----------------------------------------------------------
@@ -278,6 +287,11 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     accelerator = Accelerator(cpu=not cuda, mixed_precision={"bf16": "bf16", "fp32": "no"}[precision])
     main = accelerator.is_main_process
     world = accelerator.num_processes
+    if overwrite:
+        if main and out.exists():
+            discard_dir(out)
+            print(f"[flanlab train] --overwrite: deleted the previous content of {out}", file=sys.stderr)
+        accelerator.wait_for_everyone()
     cpu_fsdp = fsdp_on_cpu_requested(accelerator)  # flanlab shards the model itself (accelerate would not)
     fsdp = accelerator.distributed_type == DistributedType.FSDP or cpu_fsdp
     if fsdp and (config.lora.enabled or config.eval_suite):
@@ -339,9 +353,15 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     # --- resume -----------------------------------------------------------------------------------------------
     fingerprint = data_fingerprint(train_files)
     start_step, tokens, enc_tokens, target_tokens, positions, elapsed_before = 0, 0, 0, 0, 0, 0.0
-    ckpt_path = latest_checkpoint(out / "checkpoints")
-    if ckpt_path is not None:
-        ckpt = load_checkpoint(ckpt_path)
+
+    def warn(message: str) -> None:
+        if main:
+            print(f"[flanlab train] warning: {message}", file=sys.stderr)
+
+    usable = load_latest_usable(out / "checkpoints", warn)
+    ckpt_path = None
+    if usable is not None:
+        ckpt_path, ckpt = usable
         _check_resumable(ckpt["state"], config, fingerprint, ckpt_path)
         if set(ckpt["weights"]) != {name for name, _ in trainable}:
             raise ValueError(f"{ckpt_path}: its weights do not match this model's trainable parameters")
@@ -439,6 +459,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         summary = _summary(config, lm, kind, total_params, encoder_params, trainable, tokens, enc_tokens,
                            target_tokens, positions, wall, train_losses, evals, train_data, world, parallelism)
         summary["peak_rss_mb_training"] = peak_rss_training
+        summary["data_fingerprint"] = fingerprint  # a rerun on changed data is refused (_check_finished)
         atomic_write_json(out / "summary.json", summary)
         log.close()
         print(f"[flanlab train] done: {config.steps} steps, {tokens} tokens, loss {summary['first_loss']} -> "
@@ -452,13 +473,43 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 # pieces of the run
 
 
+def _changed_settings(saved: dict, config: TrainConfig, ignore: set[str]) -> list[str]:
+    """"name (saved value -> requested value)" for each setting outside `ignore` that differs."""
+    now = _jsonable(to_dict(config))
+    return [f"{k} ({saved.get(k)!r} -> {now[k]!r})" for k in now if k not in ignore and saved.get(k) != now[k]]
+
+
+def _check_finished(out: Path, config: TrainConfig) -> None:
+    """A finished run is returned as it is only for the settings it was trained with (those that change what
+    is trained: RESUMABLE_CHANGES but the step count) and the same data; otherwise ValueError names them."""
+    path = out / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        saved = summary["config"]
+        if not isinstance(saved, dict):
+            raise TypeError("its config is not an object")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: unreadable ({type(e).__name__}: {e}); rerun with --overwrite to retrain") from None
+    changed = _changed_settings(saved, config, set(RESUMABLE_CHANGES) - {"steps"})
+    if changed:
+        raise ValueError(f"{out} is a finished run trained with different settings: {', '.join(changed)}; use a "
+                         "new output_dir, or --overwrite (overwrite=True) to retrain it")
+    if summary.get("data_fingerprint") is not None:  # summaries of older runs do not have it
+        try:
+            train_files, _ = find_data_files(config.data)
+        except (FileNotFoundError, ValueError):
+            return  # the data is gone: nothing can have changed it
+        if data_fingerprint(train_files) != summary["data_fingerprint"]:
+            raise ValueError(f"{out} is a finished run trained on other data (the files of {config.data} changed "
+                             "since: names, sizes or times); use a new output_dir, or --overwrite to retrain it")
+
+
 def _check_resumable(state: dict, config: TrainConfig, fingerprint: str, path: Path) -> None:
     saved = state.get("config", {})
-    now = to_dict(config)
     ignore = set(RESUMABLE_CHANGES) - ({"steps"} if config.schedule == "cosine" else set())
-    changed = [k for k in now if k not in ignore and saved.get(k) != _jsonable(now[k])]
+    changed = _changed_settings(saved, config, ignore)
     if changed:
-        raise ValueError(f"{path} was trained with different settings ({', '.join(changed)}); use a new "
+        raise ValueError(f"{path} was trained with different settings: {', '.join(changed)}; use a new "
                          "output_dir, or restore those settings to resume")
     if state.get("data_fingerprint") != fingerprint:
         raise ValueError(f"{path}: the training data changed since this checkpoint (files, sizes or times); "
