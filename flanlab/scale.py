@@ -326,7 +326,7 @@ def aggregate(out: Path, times: dict | None = None) -> dict:
 def format_table(grid: dict) -> str:
     """Rows: models; columns: number of fine-tuning tasks; cells: the headline score (± one standard error where
     known); below, each fine-tuned cell's paired change against the row's un-fine-tuned one and its verdict."""
-    from flanlab.report.tables import fmt_pm
+    from flanlab.report.tables import fmt_p, fmt_pm
 
     cells = grid["cells"]
     models = list(dict.fromkeys(c["model"] for c in cells))
@@ -351,7 +351,7 @@ def format_table(grid: dict) -> str:
     for c in paired:
         d = c["vs_base"]
         ci = f"[{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" if d.get("ci95") else "no interval"
-        p = f", p {d['p_value']:.3f}" if d.get("p_value") is not None else ""
+        p = f", p {fmt_p(d['p_value'])}" if d.get("p_value") is not None else ""
         verdict = ("gain" if d["diff"] > 0 else "loss") if d["significant"] else "no significant change"
         lines.append(f"  {names[c['model']]} · {c['num_tasks']} tasks: {d['diff']:+.1f} {ci}{p}, "
                      f"{d['n_paired']} items paired: {verdict}")
