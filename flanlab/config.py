@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import types
@@ -308,6 +309,66 @@ def check_fields(obj, where: str = "config") -> None:
 def field_type(cls, name: str):
     """The annotated type of field `name` of dataclass `cls`, constraints included."""
     return typing.get_type_hints(cls, include_extras=True)[name]
+
+
+def _describe_type(tp) -> str:
+    """A field type in words with its declared rules: "int >= 1", "'cpu' | 'cuda' | null", "list of str"."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        rules = [rule.text() for rule in _constraints(tp)]
+        return " ".join([_describe_type(args[0])] + rules)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_describe_type(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(map(repr, args))
+    if origin in (list, tuple):
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return f"[{', '.join(_describe_type(a) for a in args)}]"
+        return f"list of ({_describe_type(args[0])})" if args else "list"
+    if origin is dict:
+        return f"mapping of {_describe_type(args[0])} -> ({_describe_type(args[1])})" if args else "mapping"
+    return _type_name(tp)
+
+
+def _yaml_repr(value) -> str:
+    return json.dumps(value, ensure_ascii=False)  # JSON is YAML: null, true, [0.9, 0.999], "\n"
+
+
+def field_help(cls, prefix: str = "", defaults=None) -> str:
+    """One line per field (nested dataclasses as key.sub): its type, declared range and default; for the
+    epilog of a command's --help, which takes these keys as key=value overrides. `defaults`: an instance whose
+    values are the defaults (a nested section's default may differ from its class's own)."""
+    lines = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        tp = hints[f.name]
+        if defaults is not None:
+            default = getattr(defaults, f.name)
+        elif f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = dataclasses.MISSING
+        if dataclasses.is_dataclass(tp):
+            lines.append(field_help(tp, f"{prefix}{f.name}.", None if default is dataclasses.MISSING else default))
+            continue
+        item = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+        if dataclasses.is_dataclass(item):  # a list of sections: their keys as name[].key
+            lines.append(f"  {prefix}{f.name}: a list of sections with these keys:")
+            lines.append(field_help(item, f"{prefix}{f.name}[]."))
+            continue
+        said = "required" if default is dataclasses.MISSING else f"default {_yaml_repr(default)}"
+        lines.append(f"  {prefix}{f.name}: {_describe_type(tp)} ({said})")
+    return "\n".join(lines)
+
+
+def add_config_help(parser: argparse.ArgumentParser, cls) -> None:
+    """Show a command's config keys (field_help) after its --help: they are what key=value overrides set."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = f"config keys (in the YAML, or as key=value overrides), valid values and defaults:\n{field_help(cls)}"
 
 
 def _without_null(tp):

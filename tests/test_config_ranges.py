@@ -336,3 +336,19 @@ def test_eval_help_shows_ranges(capsys):
         main(["eval", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "valid: >= 1" in out and "valid: >= 0 (0 = greedy)" in out
+
+
+@pytest.mark.parametrize("command, cls, line", [
+    ("train", TrainConfig, "clip_grad: float >= 0 (0 = no clipping) (default 1.0)"),
+    ("mix", MixtureConfig, "submixtures[].cap: int >= 1 | null (default null)"),
+    ("scale", ScaleConfig, "eval.limit: int >= 1 | null (default 20)"),
+    ("demo", DemoConfig, "real.limit: int >= 1 | null (default 1)"),  # the demo's own default, not EvalPart's
+])
+def test_config_help_lists_every_key_with_its_range(capsys, command, cls, line):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    listed = out.split("config keys (in the YAML, or as key=value overrides), valid values and defaults:\n")[1]
+    assert f"  {line}\n" in listed
+    top_keys = {text.split(":")[0].strip().split(".")[0].split("[")[0] for text in listed.splitlines()}
+    assert {f.name for f in init_fields(cls)} <= top_keys

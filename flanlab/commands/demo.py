@@ -4,6 +4,10 @@ from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
+    from flanlab.config import add_config_help
+    from flanlab.demo import DemoConfig
+
+    add_config_help(parser, DemoConfig)
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="change the embedded defaults, e.g. model=tiny-llama train.overrides=[steps=5]")
     parser.add_argument("--data-dir", default=None,

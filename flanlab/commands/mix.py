@@ -21,7 +21,11 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 
 def add_arguments(parser) -> None:
+    from flanlab.config import add_config_help
+    from flanlab.data.mixture import MixtureConfig
+
     parser.__class__ = _IntermixedParser
+    add_config_help(parser, MixtureConfig)
     parser.add_argument("config", help="mixture YAML, e.g. configs/mixtures/offline.yaml")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. size=5000 seed=1")
     parser.add_argument("-o", "--output", default=None, help="output folder (written atomically)")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
+    from flanlab.config import add_config_help
+    from flanlab.scale import ScaleConfig
+
+    add_config_help(parser, ScaleConfig)
     parser.add_argument("config", help="a scale config, e.g. configs/scale/tiny.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. output_dir=runs/x")
     parser.add_argument("-o", "--output-dir", default=None, help="the grid's folder (default: output_dir of the config)")

@@ -17,6 +17,10 @@ import os
 
 
 def add_arguments(parser) -> None:
+    from flanlab.config import add_config_help
+    from flanlab.train.config import TrainConfig
+
+    add_config_help(parser, TrainConfig)
     parser.add_argument("config", help="a training config (configs/train/*.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=20 lora.enabled=true")
     parser.add_argument("--overwrite", action="store_true",
