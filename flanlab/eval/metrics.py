@@ -248,10 +248,15 @@ def summarize_mode(benchmark, mode: str, scoring: str, per_item: dict[str, list[
         }
     lins = mode_linears(aggregation, {k: v["n"] for k, v in subtasks.items()},
                         {k: v["chance"] for k, v in subtasks.items()})
-    uncertainty = {q: estimate(lins[q], values.get(metric, {}), n_boot, seed).to_json()
-                   for q in ("score", "normalized", "micro", "macro")}
-    uncertainty["metrics"] = {m: estimate(lins["score"], values.get(m, {}), n_boot, seed).to_json()
-                              for m in metric_names if m in values}
+    done: dict[tuple[Linear, str], dict] = {}  # the score is the micro or the macro average: estimated once
+
+    def interval(lin: Linear, m: str) -> dict:
+        if (lin, m) not in done:
+            done[(lin, m)] = estimate(lin, values.get(m, {}), n_boot, seed).to_json()
+        return dict(done[(lin, m)])
+
+    uncertainty = {q: interval(lins[q], metric) for q in ("score", "normalized", "micro", "macro")}
+    uncertainty["metrics"] = {m: interval(lins["score"], m) for m in metric_names if m in values}
     return {
         "score": metrics[metric],
         "metric": metric,
