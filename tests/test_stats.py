@@ -283,3 +283,16 @@ def test_results_schema_round_trip_and_refusals(tmp_path):
     with pytest.raises(ValueError, match="missing field 'uncertainty'"):
         write_run(tmp_path / "broken", broken, samples)  # never written
     assert not (tmp_path / "broken" / "results.json").exists()
+
+
+def test_bootstrap_agrees_with_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(7)
+    x, y = rng.random(30), (rng.random(50) < 0.4).astype(float)
+    ours = estimate(Linear.of({"x": 50.0, "y": 50.0}), {"x": x, "y": y}, n_boot=20000)
+    # scipy's bootstrap of the same macro mean, resampling each sample independently (= within each stratum)
+    theirs = stats.bootstrap((x, y), lambda a, b, axis=-1: 50 * a.mean(axis=axis) + 50 * b.mean(axis=axis),
+                             n_resamples=20000, method="percentile", random_state=np.random.default_rng(1))
+    assert ours.stderr == pytest.approx(theirs.standard_error, rel=0.05)
+    assert ours.ci_low == pytest.approx(theirs.confidence_interval.low, abs=1.0)
+    assert ours.ci_high == pytest.approx(theirs.confidence_interval.high, abs=1.0)
