@@ -50,10 +50,12 @@ def lock_path(folder: str | os.PathLike) -> Path:
 
 def holds_lock_over(path: str | os.PathLike) -> bool:
     """True when this process holds the lock of `path` or of a folder above it."""
-    path = Path(path).resolve()
     with _guard:
-        held = list(_held)
-    return any(lock_path(p) in held for p in (path, *path.parents))
+        held = set(_held)
+    if not held:
+        return False
+    path = Path(path).resolve()
+    return any(lock_path(p) in held for p in (path, *path.parents) if p.name)
 
 
 def _describe(owner: dict) -> str:
