@@ -122,7 +122,7 @@ Count = typing.Annotated[int, Range(ge=1)]  # a number of things or steps: at le
 Count0 = typing.Annotated[int, Range(ge=0)]  # the same, 0 allowed
 Seed = typing.Annotated[int, Range(ge=0)]  # a random seed (numpy refuses negative ones)
 Rate = typing.Annotated[float, Range(ge=0, lt=1)]  # a dropout rate, a beta
-Weight = typing.Annotated[float, Range(ge=0)]  # a sampling weight or rate (normalised by the loader's user)
+Weight = typing.Annotated[float, Range(ge=0)]  # a sampling weight or rate (normalised where it is used)
 Text = typing.Annotated[str, NonEmpty()]  # a name, path or id: not empty
 
 
@@ -210,8 +210,9 @@ def _coerce(value, tp, where: str):
                     raise
         raise ConfigError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
     if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
+        if isinstance(value, tp):  # built in code: checked like loaded data (rebuilt from its fields)
+            init = {f.name for f in dataclasses.fields(tp) if f.init}
+            value = {k: v for k, v in dataclasses.asdict(value).items() if k in init}
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
         return from_dict(tp, value, where, nested=True)
@@ -300,7 +301,7 @@ def to_dict(obj) -> dict:
 def check_fields(obj, where: str = "config") -> None:
     """Check a dataclass config built in code (not loaded) against its declared types and ranges."""
     init = {f.name for f in dataclasses.fields(obj) if f.init}
-    from_dict(type(obj), {k: v for k, v in to_dict(obj).items() if k in init}, where)
+    from_dict(type(obj), {k: v for k, v in dataclasses.asdict(obj).items() if k in init}, where)
 
 
 # --- the same declarations for command-line flags ------------------------------------------------------------

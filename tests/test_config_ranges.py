@@ -18,7 +18,7 @@ from flanlab.config import CONSTRAINTS, ConfigError, NonEmpty, Range, from_dict,
 from flanlab.data.mixture import MixtureConfig, load_mixture_config
 from flanlab.demo import DemoConfig
 from flanlab.scale import ScaleConfig, load_scale_config
-from flanlab.train.config import TrainConfig, load_train_config
+from flanlab.train.config import LoraSettings, TrainConfig, load_train_config
 
 PACKAGE = Path(__file__).resolve().parent.parent / "flanlab"
 
@@ -221,6 +221,10 @@ def test_train_override_and_api_refused():
         load_train_config(None, ["output_dir="], model="m", data="d")
     with pytest.raises(ConfigError, match=r"clip_grad: must be >= 0"):
         TrainConfig(model="m", data="d", output_dir="o", clip_grad=-1).check()  # built in code: check() refuses
+    with pytest.raises(ConfigError, match=r"^api: lora.r: must be >= 1, got 0$"):
+        TrainConfig(model="m", data="d", output_dir="o", lora=LoraSettings(r=0)).check("api")
+    with pytest.raises(ConfigError, match=r"^train config: lora.r: must be >= 1, got 0$"):  # a section built in code
+        load_train_config(None, model="m", data="d", output_dir="o", lora=LoraSettings(r=0))
     TrainConfig(model="m", data="d", output_dir="o").check()
 
 
