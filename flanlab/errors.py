@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 
 class FlanlabError(Exception):
     """A failure the user can fix; its message is complete: it names the file or setting and what to do."""
 
 
+OUTPUT_HINT = "(-o; for train, output_dir)"
 # errno -> (what happened, what to do); the file name goes between them
 OS_ERRORS: dict[int, tuple[str, str]] = {
-    errno.ENOSPC: ("no space left on device", "free some space or choose another output folder (-o)"),
-    errno.EDQUOT: ("disk quota exceeded", "free some space or choose another output folder (-o)"),
-    errno.EFBIG: ("file too large for this file system", "choose another output folder (-o)"),
+    errno.ENOSPC: ("no space left on device", f"free some space or choose another output folder {OUTPUT_HINT}"),
+    errno.EDQUOT: ("disk quota exceeded", f"free some space or choose another output folder {OUTPUT_HINT}"),
+    errno.EFBIG: ("file too large for this file system", f"choose another output folder {OUTPUT_HINT}"),
     errno.EACCES: ("permission denied", "check its permissions, or choose another path"),
     errno.EPERM: ("operation not permitted", "check its permissions, or choose another path"),
-    errno.EROFS: ("read-only file system", "choose a writable output folder (-o)"),
+    errno.EROFS: ("read-only file system", f"choose a writable output folder {OUTPUT_HINT}"),
     errno.ENOENT: ("no such file or folder", "check the path"),
     errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
     errno.EISDIR: ("is a folder, where a file was expected", "give a file path"),
@@ -79,6 +81,12 @@ def user_message(e: BaseException, outputs: list[str] | None = None) -> str | No
     if _is_out_of_memory(e):
         return OUT_OF_MEMORY
     if type(e).__name__ == "SafetensorError":  # safetensors' own error names no file; flanlab.models checks first
+        found = re.search(r"\(os error (\d+)\)", str(e))  # 'I/O error: No space left on device (os error 28)'
+        if found:
+            code = int(found.group(1))
+            return _os_message(OSError(code, os.strerror(code)), outputs)
+        if "serializ" in str(e) and "deserializ" not in str(e):
+            return f"writing a safetensors weights file failed: {_one_line(e)}"
         return (f"a weights file is not a valid safetensors file ({_one_line(e)}): "
                 "it is truncated, empty or not safetensors; re-download or re-export it")
     if type(e).__module__.split(".")[0] == "yaml":  # yaml.YAMLError: its text names the file, line and column

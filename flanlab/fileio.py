@@ -29,8 +29,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        _name_file(e, path)
-        raise
+        named = _name_file(e, path)
+        if named is e:
+            raise
+        raise named from e
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -138,15 +140,29 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
             os.replace(tmp, path)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        _name_file(e, path)
-        raise
+        named = _name_file(e, path)
+        if named is e:
+            raise
+        raise named from e
 
 
-def _name_file(error: BaseException, path: Path) -> None:
-    """An OSError without a file name (a write() on a full disk has none) gets the destination's, so that the
-    message says where the write failed."""
-    if isinstance(error, OSError) and error.errno is not None and error.filename is None:
-        error.filename = str(path)
+OS_ERROR_IN_TEXT = re.compile(r"\(os error (\d+)\)")  # how Rust libraries (safetensors) report an OS error
+
+
+def _name_file(error: BaseException, path: Path) -> BaseException:
+    """The error to raise for a failed write to `path`: an OSError without a file name (a write() on a full disk
+    has none) gets the destination's, so that the message says where the write failed; a library error that
+    carries an OS error only in its text (safetensors: 'I/O error: No space left on device (os error 28)')
+    becomes that OSError, naming `path`. Any other error is returned as it is."""
+    if isinstance(error, OSError):
+        if error.errno is not None and error.filename is None:
+            error.filename = str(path)
+        return error
+    found = OS_ERROR_IN_TEXT.search(str(error)) if isinstance(error, Exception) else None
+    if found:
+        code = int(found.group(1))
+        return OSError(code, os.strerror(code), str(path))
+    return error
 
 
 def read_jsonl_numbered(path: str | os.PathLike):

@@ -193,6 +193,24 @@ def test_eval_on_a_full_disk_is_one_line(private, small_disk, capsys):
     assert "no space left on device writing" in line and str(out) in line
 
 
+def test_train_on_a_full_disk_is_one_line(private, small_disk, tmp_path, capsys):
+    data = tmp_path / "mix"
+    data.mkdir()
+    rows = [{"inputs": f"Reverse: {i} {i + 1}", "targets": f"{i + 1} {i}", "task": "r", "category": "s",
+             "template_id": "t0", "format": "zs_noopt", "source": "s"} for i in range(64)]
+    (data / "train-00000-of-00001.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (data / "validation.jsonl").write_text("", encoding="utf-8")
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": "tiny-llama", "data": str(data), "output_dir": str(small_disk / "run"), "steps": 2, "batch_size": 8,
+        "lr": 1e-2, "max_input_len": 64, "max_target_len": 32, "pack_len": 128, "pack_target_len": 48,
+        "save_every": 1, "threads": 1}), encoding="utf-8")  # a checkpoint (~1 MB) does not fit in 256 KB
+    assert main(["train", str(config), "--no-progress"]) == 1
+    err = "\n".join(x for x in capsys.readouterr().err.splitlines() if not x.startswith("[flanlab train] "))
+    line = one_error_line(err, "train")  # besides train's own setup line
+    assert f"no space left on device writing {small_disk / 'run'}" in line
+
+
 def test_mix_on_a_read_only_disk_is_one_line(private, small_disk, capsys):
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     try:
@@ -215,12 +233,27 @@ def test_mix_on_a_read_only_disk_is_one_line(private, small_disk, capsys):
     (FileNotFoundError(errno.ENOENT, "No such file or directory", "/in.yaml"), "no such file or folder: /in.yaml"),
     (FileNotFoundError("prompt file not found: p.jsonl"), "prompt file not found: p.jsonl"),
     (MemoryError(), "out of memory: lower --batch-size"),
+    (type("SafetensorError", (Exception,), {})("Error while serializing: I/O error: No space left on device "
+                                               "(os error 28)"), "no space left on device writing under OUT"),
     (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 10 bytes"), "out of memory"),
     (KeyError("unknown model 'x'. Presets: a, b."), "unknown model 'x'. Presets: a, b."),
     (FlanlabError("f.yaml: lr: must be > 0"), "f.yaml: lr: must be > 0"),
 ])
 def test_user_messages(error, expected):
     assert expected in user_message(error, ["OUT"])
+
+
+def test_a_failed_atomic_write_names_its_destination(tmp_path):
+    from flanlab.fileio import atomic_dir
+
+    with pytest.raises(OSError) as caught, atomic_dir(tmp_path / "ckpt"):
+        raise type("SafetensorError", (Exception,), {})("Error while serializing: I/O error: No space left on "
+                                                        "device (os error 28)")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "ckpt")
+    with pytest.raises(OSError) as caught, atomic_dir(tmp_path / "out"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert caught.value.filename == str(tmp_path / "out")
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("error", [KeyError("answer"), IndexError("list index out of range"), TypeError("x"),
