@@ -304,7 +304,7 @@ def check_fields(obj, where: str = "config") -> None:
     from_dict(type(obj), {k: v for k, v in dataclasses.asdict(obj).items() if k in init}, where)
 
 
-# --- the same declarations for command-line flags ------------------------------------------------------------
+# --- the same declarations for --help texts and command-line flags -------------------------------------------
 
 
 def field_type(cls, name: str):
@@ -331,7 +331,7 @@ def _describe_type(tp) -> str:
     return _type_name(tp)
 
 
-def _yaml_repr(value) -> str:
+def _as_yaml(value) -> str:
     return json.dumps(value, ensure_ascii=False)  # JSON is YAML: null, true, [0.9, 0.999], "\n"
 
 
@@ -361,7 +361,7 @@ def field_help(cls, prefix: str = "", defaults=None) -> str:
             lines.append(f"  {prefix}{f.name}: a list of sections with these keys:")
             lines.append(field_help(item, f"{prefix}{f.name}[]."))
             continue
-        said = "required" if default is dataclasses.MISSING else f"default {_yaml_repr(default)}"
+        said = "required" if default is dataclasses.MISSING else f"default {_as_yaml(default)}"
         lines.append(f"  {prefix}{f.name}: {_describe_type(tp)} ({said})")
     return "\n".join(lines)
 
