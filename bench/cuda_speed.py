@@ -3,8 +3,8 @@ SmolLM2 where its preset is available on the machine). Called by bench/cuda_chec
 
 usage: python bench/cuda_speed.py STEPS_TSV [--device cuda] [--work DIR]
 Appends one line per measurement to STEPS_TSV ("speed ... <TAB> INFO <TAB> detail") and prints it.
-Training: bf16 autocast (the CUDA default), packed 512-token rows, batch 16, 12 steps; the median of the logged
-per-step rates after the first 2 steps (CUDA start-up and kernel selection excluded).
+Training: the default precision (CUDA: bf16 autocast), packed 512-token rows, batch 16, 12 steps; the median of
+the logged per-step rates after the first 2 steps (CUDA start-up and kernel selection excluded).
 Generation: greedy, 32 prompts in batches of 16, 64 new tokens each, no stop strings; generated tokens (as the
 tokenizer counts the output text) over the wall time of the second of two identical passes.
 """
@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -41,13 +42,16 @@ def write_mixture(folder: Path, n: int = 2000, seed: int = 0) -> Path:
 def train_speed(model: str, device: str, work: Path) -> str:
     from flanlab.train import load_train_config, train
 
-    run = train(load_train_config(None, None, model=model, data=str(write_mixture(work / "mix")), device=device,
+    data = work / "mix" if (work / "mix").is_dir() else write_mixture(work / "mix")
+    run = train(load_train_config(None, None, model=model, data=str(data), device=device,
                                   output_dir=str(work / f"train-{model}"), steps=12, batch_size=16, lr=1e-4,
                                   optimizer="adamw", max_input_len=384, max_target_len=128, pack_len=512,
                                   pack_target_len=128, save_every=0, log_every=1), progress=False)
     rates = [e["tokens_per_s"] for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "loss" in e]
     summary = json.loads((run / "summary.json").read_text())
-    return (f"{model} bf16 autocast, packed 512 x 16: {statistics.median(rates[2:]):.0f} tokens/s "
+    precision = {"bf16": "bf16 autocast", "fp32": "fp32"}[summary["config"].get("precision")
+                                                         or ("bf16" if device.startswith("cuda") else "fp32")]
+    return (f"{model} {precision}, packed 512 x 16: {statistics.median(rates[2:]):.0f} tokens/s "
             f"(median of steps 3-12; whole run {summary['tokens_per_s']:.0f})")
 
 
@@ -83,8 +87,8 @@ def main(argv: list[str]) -> int:
     from flanlab.models import PRESETS, preset_available
 
     models = ["tiny-llama", "tiny-t5"]
-    if preset_available(PRESETS["smollm2-135m-instruct"])[0]:
-        models.append("smollm2-135m-instruct")
+    if args.device.startswith("cuda") and preset_available(PRESETS["smollm2-135m-instruct"])[0]:
+        models.append("smollm2-135m-instruct")  # its GGUF is on this machine (not carried by a GPU session)
     work = Path(args.work or tempfile.mkdtemp(prefix="flanlab-speed-"))
     failed = 0
     with open(args.steps_tsv, "a", encoding="utf-8") as out:
@@ -94,6 +98,7 @@ def main(argv: list[str]) -> int:
                 try:
                     line = f"speed {what} {model}\tINFO\t{measure(model)}"
                 except Exception as e:  # noqa: BLE001 - reported in the summary as a failed check
+                    traceback.print_exc()
                     failed += 1
                     line = f"speed {what} {model}\tFAIL\t{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 print(line, flush=True)

@@ -8,20 +8,33 @@ Prints the block and exits 1 when any check failed, else 0.
 
 from __future__ import annotations
 
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 STATUSES = ("PASS", "FAIL", "SKIP", "INFO")
-SETUP_STEPS = ("machine", "install", "imports")
+SETUP_STEPS = ("machine", "install", "imports", "imports (datasets, gguf)")
+
+
+VERBOSE_RESULT = re.compile(r"^\S+::(\S+) (PASSED|FAILED|ERROR|SKIPPED)\b")
+VERBOSE_STATUS = {"PASSED": "PASS", "FAILED": "FAIL", "ERROR": "FAIL", "SKIPPED": "SKIP"}
 
 
 def _test_lines(junit: Path) -> list[tuple[str, str, str]]:
-    """(status, test name, detail) per test case of a pytest JUnit XML report."""
+    """(status, test name, detail) per test case of a pytest JUnit XML report. Without a report (pytest killed by
+    its timeout), the tests its verbose log (the same path with .log) shows finished, and a failure saying so."""
     try:
         root = ET.parse(junit).getroot()
     except (OSError, ET.ParseError) as e:
-        return [("FAIL", "pytest", f"no report ({junit}: {e.__class__.__name__}); it did not finish, see its log")]
+        log = junit.with_suffix(".log")
+        done = []
+        if log.is_file():
+            for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+                if m := VERBOSE_RESULT.match(line):
+                    done.append((VERBOSE_STATUS[m.group(2)], m.group(1), "(from the log)"))
+        return done + [("FAIL", "pytest", f"no report ({junit.name}: {e.__class__.__name__}): it did not finish "
+                                          f"(timeout?); {len(done)} tests had finished, see {log}")]
     rows = []
     for case in root.iter("testcase"):
         name = case.get("name", "?")

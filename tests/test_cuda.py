@@ -294,9 +294,14 @@ def test_summary_of_a_check_run(tmp_path):
     assert "SKIP  test_cuda_fsdp2_torchrun_matches_single[2]: needs 2 GPUs, this machine has 1" in text
     assert "PASS  install: 13 wheels" in text and "INFO  speed train: tiny-llama bf16: 12345 tokens/s" in text
     assert text.splitlines()[-1] == "result: FAIL (1 failed, 3 passed, 1 skipped, 1 info)"
-    # no pytest report (pytest did not run or was killed by its timeout): that is a failure, said so
+    # no pytest report (killed by its timeout): the tests its verbose log shows finished, and a failure
+    (tmp_path / "killed.log").write_text("tests/test_cuda.py::test_cuda_engine_matches_cpu[tiny-t5] PASSED    [ 50%]\n"
+                                         "tests/test_cuda.py::test_cuda_exact_resume FAILED    [ 60%]\n")
+    lines, failed = cuda_summary.summarize(tmp_path / "killed.xml", steps)
+    assert failed == 2 and any(line.startswith("FAIL  pytest: no report") for line in lines)
+    assert "PASS  test_cuda_engine_matches_cpu[tiny-t5]: (from the log)" in lines
     lines, failed = cuda_summary.summarize(tmp_path / "absent.xml", steps)
-    assert failed == 1 and any("FAIL  pytest: no report" in line for line in lines)
+    assert failed == 1 and any("0 tests had finished" in line for line in lines)
 
 
 def test_check_script_without_cuda(tmp_path):
