@@ -13,8 +13,11 @@ operating system's error carries no file name (a `write()` on a full disk does n
 from __future__ import annotations
 
 import errno
+import io
+import json
 import os
 import re
+import traceback
 
 
 class FlanlabError(Exception):
@@ -66,6 +69,19 @@ def _os_message(e: OSError, outputs: list[str]) -> str:
     return f"{what}{where}: {todo}"
 
 
+def _file_being_read(e: BaseException) -> tuple[str | None, bool]:
+    """The name of the text file open in the innermost frame of e's traceback that holds one (where a
+    `for line in f`, f.read() or json.load(f) failed), or None; and whether that frame is json.load's own (then a
+    JSONDecodeError's line and column are the file's, not those of one line of it)."""
+    frames = [frame for frame, _ in traceback.walk_tb(e.__traceback__)]
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            if isinstance(value, io.TextIOWrapper) and isinstance(value.name, (str, os.PathLike)):
+                whole = frame.f_code.co_name == "load" and frame.f_globals.get("__name__") == "json"
+                return str(value.name), whole
+    return None, False
+
+
 def _is_out_of_memory(e: BaseException) -> bool:
     if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (CUDA, MPS)
         return True
@@ -91,6 +107,17 @@ def user_message(e: BaseException, outputs: list[str] | None = None) -> str | No
                 "it is truncated, empty or not safetensors; re-download or re-export it")
     if type(e).__module__.split(".")[0] == "yaml":  # yaml.YAMLError: its text names the file, line and column
         return f"invalid YAML: {_one_line(e)}"
+    if isinstance(e, json.JSONDecodeError):
+        where, whole = _file_being_read(e)
+        if where is None:
+            return str(e)
+        if whole:
+            return f"{where}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})"
+        return f"{where}: not valid JSON ({e})"
+    if isinstance(e, UnicodeDecodeError):  # raised while reading an open text file, which names no file
+        where, _ = _file_being_read(e)
+        return (f"{where or 'a file'} is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} cannot be decoded: "
+                f"{e.reason}): save it as UTF-8, or check that it is the file you meant")
     if isinstance(e, ModuleNotFoundError):
         return f"the Python module {e.name!r} is missing: install the package that provides it, then run again"
     if isinstance(e, (FileNotFoundError, FileExistsError)) and e.errno is None:  # raised with flanlab's own message

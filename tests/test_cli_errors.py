@@ -110,6 +110,29 @@ def test_a_real_process_prints_one_line_and_debug_the_traceback(tiny_folder, tmp
     assert loud.returncode != 0 and "Traceback" in loud.stderr and "ModelLoadError" in loud.stderr
 
 
+def test_a_broken_json_file_of_a_model_folder_is_named(private, tiny_folder, tmp_path, capsys):
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_folder, folder)
+    (folder / "tokenizer_config.json").write_text('{"model_max_length": 1e30,\n  nope', encoding="utf-8")
+    assert main(["generate", "--model", str(folder), "hi"]) == 1
+    line = one_error_line(capsys.readouterr().err, "generate")
+    assert f"{folder / 'tokenizer_config.json'}:2: not valid JSON" in line
+
+
+def test_a_file_that_is_not_utf8_is_named(private, tmp_path, capsys):
+    binary = bytes(range(128, 256)) * 8
+    (tmp_path / "bin.jsonl").write_bytes(binary)
+    config = mix_config(tmp_path, [{"name": "b", "path": "bin.jsonl"}])
+    assert main(["mix", str(config), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
+    assert f"{tmp_path / 'bin.jsonl'} is not UTF-8 text" in one_error_line(capsys.readouterr().err, "mix")
+    (tmp_path / "mix.yaml").write_bytes(binary)  # the config itself
+    assert main(["mix", str(config), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
+    assert f"{config} is not UTF-8 text" in one_error_line(capsys.readouterr().err, "mix")
+    (tmp_path / "results.json").write_bytes(binary)
+    assert main(["normavg", str(tmp_path / "results.json")]) == 1
+    assert f"{tmp_path / 'results.json'} is not UTF-8 text" in one_error_line(capsys.readouterr().err, "normavg")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # open-gen: a model that fails to load leaves no output folder
 
