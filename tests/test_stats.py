@@ -296,3 +296,18 @@ def test_bootstrap_agrees_with_scipy():
     assert ours.stderr == pytest.approx(theirs.standard_error, rel=0.05)
     assert ours.ci_low == pytest.approx(theirs.confidence_interval.low, abs=1.0)
     assert ours.ci_high == pytest.approx(theirs.confidence_interval.high, abs=1.0)
+
+
+def test_modes_over_the_same_items_resample_together():
+    """Direct and CoT over the same items draw the same resamples, so the average keeps their correlation: two
+    identical modes average to one mode's SE exactly (independent draws would give about 1/sqrt(2) of it)."""
+    from flanlab.eval.metrics import average_estimate
+
+    benchmarks, samples = _run({"f1": [1, 0, 1, 1, 0, 0], "f2": [0, 0, 1, 0, 1]})
+    cot = json.loads(json.dumps(benchmarks["synthetic"]["direct"]))
+    benchmarks["synthetic"]["cot"] = cot
+    samples = samples + [{**row, "mode": "cot"} for row in samples]
+    strata = item_strata(samples)
+    one = average_estimate(benchmarks, ["synthetic/direct"], strata)
+    both = average_estimate(benchmarks, ["synthetic/direct", "synthetic/cot"], strata)
+    assert both.value == pytest.approx(one.value) and both.stderr == pytest.approx(one.stderr, rel=1e-12)
