@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -244,6 +245,34 @@ def test_mix_on_a_read_only_disk_is_one_line(private, small_disk, capsys):
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=False)
 
 
+def test_permission_denied_is_one_line(tmp_path):
+    """A real EACCES: root is never refused, so the command runs as user nobody (65534), writing into a folder of
+    root's; skipped, saying why, where that cannot be arranged."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or os.geteuid() != 0:
+        pytest.skip("running a command as another user needs root and setpriv (util-linux)")
+    base = Path(tempfile.mkdtemp(prefix="flanlab-eacces-"))  # /tmp: tmp_path's parents are private to root
+    try:
+        base.chmod(0o755)  # nobody may enter, not write
+        cache = base / "cache"
+        cache.mkdir()
+        cache.chmod(0o777)
+        env = {k: v for k, v in os.environ.items() if k not in ("FLANLAB_DEBUG", "FLANLAB_DATA_DIR")}
+        env.update(HF_HUB_OFFLINE="1", FLANLAB_CACHE=str(cache), HOME=str(cache))
+        out = base / "mix"
+        r = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                            "flanlab.cli", *demo_mix(out)], capture_output=True, text=True, env=env, cwd=REPO)
+        if "ModuleNotFoundError" in r.stderr or "Permission denied: '" + str(REPO) in r.stderr:
+            pytest.skip(f"user nobody cannot run flanlab from {REPO} here")
+        assert r.returncode == 1
+        line = one_error_line(r.stderr, "mix")
+        assert line.startswith(f"flanlab mix: error: permission denied: {base}/"), line
+        assert "check its permissions, or choose another path" in line
+        assert not out.exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the translation itself: errno, memory, bugs
 
@@ -283,6 +312,23 @@ def test_a_failed_atomic_write_names_its_destination(tmp_path):
                                    AttributeError("y")])
 def test_bugs_get_no_user_message(error):
     assert user_message(error, []) is None
+
+
+def test_a_config_value_of_the_wrong_shape_is_one_line(private, tmp_path, capsys):
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({"model": "tiny-llama", "data": str(tmp_path), "output_dir": str(tmp_path / "run"),
+                                      "adam_betas": [0.9]}), encoding="utf-8")  # was an IndexError traceback
+    assert main(["train", str(config)]) == 1
+    line = one_error_line(capsys.readouterr().err, "train")
+    assert str(config) in line and "adam_betas" in line
+
+
+def test_a_real_allocation_failure_reads_out_of_memory():
+    import torch
+
+    with pytest.raises(RuntimeError) as caught:
+        torch.empty(1 << 52, dtype=torch.uint8)  # 4 PiB: the CPU allocator refuses at once
+    assert user_message(caught.value, []).startswith("out of memory: lower --batch-size")
 
 
 def test_torch_out_of_memory_is_one_line(private, monkeypatch, capsys):
