@@ -502,16 +502,8 @@ def chat_prompt(lm: LoadedModel, prompt: str) -> str:
 
 
 def generate_one(lm: LoadedModel, prompt: str, max_new_tokens: int = 64, use_chat_template: bool = True) -> str:
-    """Greedy answer to one prompt (decoded, special tokens removed)."""
-    import torch
+    """Greedy answer to one prompt (decoded, special tokens removed), by the evaluation engine's decoding loop
+    (flanlab.eval.engine.Engine.answer: chat template, special tokens and EOS handled there, once)."""
+    from flanlab.eval.engine import Engine
 
-    text = chat_prompt(lm, prompt) if use_chat_template else prompt
-    add_special = lm.kind == "seq2seq" or not use_chat_template or not getattr(lm.tokenizer, "chat_template", None)
-    enc = lm.tokenizer(text, return_tensors="pt", add_special_tokens=add_special).to(lm.device)
-    with torch.inference_mode():
-        out = lm.model.generate(
-            **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id
-        )
-    if lm.kind == "causal":
-        out = out[:, enc["input_ids"].shape[1]:]
-    return lm.tokenizer.decode(out[0], skip_special_tokens=True).strip()
+    return Engine(lm, batch_size=1).answer([prompt], max_new_tokens, chat_template=use_chat_template)[0].text.strip()

@@ -2,8 +2,11 @@
 
 Two operations, for causal (decoder-only) and seq2seq models alike:
   - `Engine.generate(items, settings)`: greedy by default, or k samples at a temperature (self-consistency);
-    generation stops at the first stop string (the output is cut there) or at EOS, and a batch stops as soon
-    as every row has stopped.
+    a row ends for good at EOS, at the first stop string (the output is cut there; tested incrementally, see
+    StopStrings) or at max_new_tokens, and a batch stops as soon as every row has ended. `generate_detailed`
+    also says, per output, how many tokens it took and how it ended. `Engine.answer(prompts)` runs free-standing
+    prompts (`flanlab generate`, open-gen) through the model's chat template on the same decoding loop: there
+    is one generation path.
   - `Engine.rank(items)`: the summed log-probability of each of `item.choices` as a continuation of the prompt
     (rank classification); the argmax of the summed log-prob is the prediction, as lm-evaluation-harness's
     `acc`. A length-normalized variant (log-prob per character of the choice, lm-eval's `acc_norm`) is
@@ -65,6 +68,15 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """One generated continuation."""
+
+    text: str  # decoded, special tokens removed, cut before the first stop string
+    new_tokens: int  # tokens the model produced for it, the EOS that ended it included
+    stopped: str  # "eos", "stop" (a stop string appeared) or "max_new_tokens"
+
+
+@dataclass(frozen=True)
 class RankResult:
     """Rank classification of one item: one entry per choice."""
 
@@ -89,6 +101,33 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
             if i != -1 and i < cut:
                 cut = i
     return text[:cut]
+
+
+class StopStrings:
+    """Whether the decoded text of a row's tokens contains a stop string, tested after every new token.
+
+    Only the row's last tokens are decoded: at least `window` of them (enough for the longest stop string at
+    one byte a token), more until their text is 4 characters longer than the longest stop string (special
+    tokens decode to nothing), so that the first decoded token, which may decode differently alone (a split
+    UTF-8 character, a dropped leading space), never decides. A stop string the newest token completes lies
+    in that tail; one completed earlier ended the row then. Same answers as decoding the whole row each step
+    (tests), at a cost that does not grow with the row's length."""
+
+    def __init__(self, tokenizer, stop: Sequence[str]):
+        self.tokenizer = tokenizer
+        self.stop = tuple(s for s in stop if s)
+        self.longest = max((len(s) for s in self.stop), default=0)
+        self.window = 4 * max((len(s.encode("utf-8")) for s in self.stop), default=0) + 4
+
+    def hit(self, ids: Sequence[int]) -> bool:
+        if not self.stop:
+            return False
+        n = self.window
+        while True:
+            text = self.tokenizer.decode(ids[-n:], skip_special_tokens=True)
+            if n >= len(ids) or len(text) >= self.longest + 4:
+                return any(s in text for s in self.stop)
+            n *= 2
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -156,6 +195,8 @@ class Engine:
 
     MEMO_SIZE = 4096
     PREFIX_STATES = 8  # prefix KV caches kept at once
+    # rows that have ended leave the decoding batch (one copy of its cache) once they are this share of it
+    drop_fraction = 0.25
 
     def __init__(self, lm, batch_size: int = 8, prefix_cache: bool = True):
         import torch
@@ -226,9 +267,26 @@ class Engine:
 
     def prompt_ids(self, item: EvalItem) -> list[int]:
         """The model input for generation: causal [BOS] + tokens(prompt); seq2seq with the tokenizer's specials."""
+        return self.text_ids(item.prompt)
+
+    def text_ids(self, text: str) -> list[int]:
         if self.kind == "causal":
-            return self.bos + self.encode(item.prompt)
-        return list(self.tokenizer(item.prompt, add_special_tokens=True)["input_ids"])
+            return self.bos + self.encode(text)
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def chat_ids(self, prompt: str, chat_template: bool = True) -> list[int]:
+        """The model input for a free-standing prompt: where the tokenizer has a chat template (and chat_template
+        is on), the prompt as a user turn followed by the assistant's header (flanlab.models.chat_prompt); a
+        causal model reads that text's tokens as they are (the template writes its own special tokens), a
+        seq2seq model with its tokenizer's specials. Without a template: as text_ids."""
+        if chat_template and getattr(self.tokenizer, "chat_template", None):
+            from flanlab.models import chat_prompt
+
+            text = chat_prompt(self.lm, prompt)
+            if self.kind == "causal":
+                return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            return self.text_ids(text)
+        return self.text_ids(prompt)
 
     def rank_ids(self, item: EvalItem) -> tuple[list[int], list[list[int]]]:
         """(context ids, one continuation id list per choice), paired as lm-evaluation-harness pairs them."""
@@ -372,14 +430,39 @@ class Engine:
 
     def generate_batch(self, items: Sequence[EvalItem], settings: GenerationSettings) -> list[list[str]]:
         """One batch (items sharing a prefix when the prefix cache is on; see plan())."""
+        return [[g.text for g in gens] for gens in self.generate_detailed(items, settings)]
+
+    def generate_detailed(self, items: Sequence[EvalItem], settings: GenerationSettings) -> list[list[Generation]]:
+        """generate_batch, each output with its token count and how it stopped."""
         if not items:
             return []
-        if self.kind == "causal":
-            texts = self._generate_causal(items, settings)
-        else:
-            texts = self._generate_seq2seq(items, settings)
         k = settings.num_samples
-        return [[cut_at_stop(t, settings.stop) for t in texts[i * k:(i + 1) * k]] for i in range(len(items))]
+        if self.kind == "causal":
+            rows = [self.prompt_ids(it) for it in items for _ in range(k)]
+            prefixes = [it.prefix for it in items for _ in range(k)]
+            gens = self._generate_causal(rows, prefixes, settings, self._row_generators(items, settings))
+        else:
+            seed = stable_seed(settings.seed, *(f"{it.benchmark}/{it.subtask}/{it.mode}/{it.item_id}" for it in items))
+            gens = self._generate_seq2seq([self.prompt_ids(it) for it in items], settings, seed)
+        return [gens[i * k:(i + 1) * k] for i in range(len(items))]
+
+    def answer(self, prompts: Sequence[str], max_new_tokens: int, chat_template: bool = True) -> list[Generation]:
+        """Greedy answers to free-standing prompts (`flanlab generate`, open-gen), in the order of `prompts`:
+        through the model's chat template where it has one and chat_template is on (see chat_ids), in batches
+        of batch_size, longest first, on the same decoding loop as the benchmarks' items."""
+        rows = [self.chat_ids(p, chat_template) for p in prompts]
+        settings = GenerationSettings(max_new_tokens=max_new_tokens)
+        order = sorted(range(len(rows)), key=lambda i: (-len(rows[i]), i))
+        results: list[Generation | None] = [None] * len(rows)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            if self.kind == "causal":
+                gens = self._generate_causal([rows[i] for i in batch], [""] * len(batch), settings, None)
+            else:
+                gens = self._generate_seq2seq([rows[i] for i in batch], settings, None)
+            for i, g in zip(batch, gens):
+                results[i] = g
+        return results  # type: ignore[return-value]
 
     def _row_generators(self, items: Sequence[EvalItem], settings: GenerationSettings):
         """One torch.Generator per row (item x sample), seeded from the item's identity and the sample index,
@@ -403,43 +486,44 @@ class Engine:
         picks = [torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(generators)]  # R x (1,)
         return torch.cat(picks).to(logits.device)
 
-    def _generate_causal(self, items: Sequence[EvalItem], settings: GenerationSettings) -> list[str]:
-        """Greedy/sampled decoding with the shared-prefix cache; rows are items repeated num_samples times."""
+    def _generate_causal(self, rows: list[list[int]], prefixes: list[str], settings: GenerationSettings,
+                         generators) -> list[Generation]:
+        """Greedy/sampled decoding of the rows (token lists; row r's prefix text is prefixes[r], "" for none)
+        with the shared-prefix cache. A row ends at EOS, at a stop string or at max_new_tokens, and then stays
+        ended: it is fed padding until it is dropped from the batch, and nothing it predicts is kept."""
         torch = self.torch
-        k = settings.num_samples
-        rows = [self.prompt_ids(it) for it in items for _ in range(k)]
-        prefixes = [it.prefix for it in items for _ in range(k)]
-        generators = self._row_generators(items, settings)
         logits, cache, mask, pos = self._causal_context(prefixes, rows, room=settings.max_new_tokens)
         n_rows = len(rows)
         generated: list[list[int]] = [[] for _ in range(n_rows)]
-        done = [False] * n_rows
+        stopped: list[str | None] = [None] * n_rows
+        stops = StopStrings(self.tokenizer, settings.stop)
         active = list(range(n_rows))  # the rows still in the batch tensors, in tensor order
         dev = self.device
         for step in range(settings.max_new_tokens):
             gens = [generators[r] for r in active] if generators else None
             nxt = self._next_tokens(logits, settings, gens)  # (A,)
             for j, r in enumerate(active):
+                if stopped[r] is not None:
+                    continue  # ended at an earlier step; still in the tensors until dropped
                 tok = int(nxt[j])
                 if tok in self.eos_ids:
-                    done[r] = True
+                    stopped[r] = "eos"
                     continue
                 generated[r].append(tok)
-                if settings.stop:
-                    text = self.tokenizer.decode(generated[r], skip_special_tokens=True)
-                    done[r] = any(s and s in text for s in settings.stop)
-            if all(done) or step == settings.max_new_tokens - 1:
+                if stops.hit(generated[r]):
+                    stopped[r] = "stop"
+            if all(s is not None for s in stopped) or step == settings.max_new_tokens - 1:
                 break
-            finished = [j for j, r in enumerate(active) if done[r]]
-            if finished and 4 * len(finished) >= len(active):
-                # a quarter of the rows have stopped: drop them from the batch (one copy of the cache) so that
-                # the stragglers decode alone
-                keep = torch.tensor([j for j, r in enumerate(active) if not done[r]])  # (A',)
+            finished = [j for j, r in enumerate(active) if stopped[r] is not None]
+            if finished and self.drop_fraction * len(active) <= len(finished):
+                # enough rows have ended: drop them from the batch (one copy of the cache) so that the others
+                # decode without them
+                keep = torch.tensor([j for j, r in enumerate(active) if stopped[r] is None])  # (A',)
                 cache.batch_select_indices(keep.to(dev))
                 mask, pos, nxt = mask[keep], pos[keep], nxt[keep.to(nxt.device)]
                 active = [active[j] for j in keep.tolist()]
-            done_now = torch.tensor([done[r] for r in active], device=nxt.device)  # (A,)
-            feed = torch.where(done_now, torch.full_like(nxt, self.pad_id), nxt)  # (A,)
+            ended = torch.tensor([stopped[r] is not None for r in active], device=nxt.device)  # (A,)
+            feed = torch.where(ended, torch.full_like(nxt, self.pad_id), nxt)  # (A,)
             mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype)], dim=1)  # (A, T+1)
             with torch.inference_mode():
                 out = self.model(
@@ -449,23 +533,26 @@ class Engine:
             self.forward_calls += 1
             logits = out.logits[:, -1, :].float()  # (A, V)
             pos = pos + 1
-        return [self.tokenizer.decode(g, skip_special_tokens=True) for g in generated]
+        return [
+            Generation(text=cut_at_stop(self.tokenizer.decode(g, skip_special_tokens=True), settings.stop),
+                       new_tokens=len(g) + (s == "eos"), stopped=s or "max_new_tokens")
+            for g, s in zip(generated, stopped)
+        ]
 
-    def _generate_seq2seq(self, items: Sequence[EvalItem], settings: GenerationSettings) -> list[str]:
-        """transformers' generate with a stop-string criterion; encoder inputs right-padded."""
+    def _generate_seq2seq(self, rows: list[list[int]], settings: GenerationSettings, seed: int | None) -> list[Generation]:
+        """transformers' generate with a stop-string criterion; encoder inputs right-padded. Sampling draws from
+        the global generator, seeded with `seed` for the batch (so a sample depends on the batch)."""
         torch = self.torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
-        tokenizer, stop, k = self.tokenizer, settings.stop, settings.num_samples
+        stops, k = StopStrings(self.tokenizer, settings.stop), settings.num_samples
 
         class StopOnStrings(StoppingCriteria):
             """Per row: True once the decoded output contains a stop string."""
 
             def __call__(self, input_ids, scores, **kwargs):  # input_ids (R, t)
-                texts = tokenizer.batch_decode(input_ids, skip_special_tokens=True)
-                return torch.tensor([any(s and s in t for s in stop) for t in texts], device=input_ids.device)
+                return torch.tensor([stops.hit(ids) for ids in input_ids.tolist()], device=input_ids.device)
 
-        rows = [self.prompt_ids(it) for it in items]
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # (B, S) right-padded
         mask = torch.zeros((len(rows), width), dtype=torch.long)  # (B, S)
@@ -473,18 +560,28 @@ class Engine:
             input_ids[r, :len(ids)] = torch.tensor(ids)
             mask[r, :len(ids)] = 1
         sampling = settings.temperature > 0
-        if sampling:  # transformers samples from the global generator: seeded per batch (depends on the batch)
-            torch.manual_seed(stable_seed(settings.seed, *(f"{it.benchmark}/{it.subtask}/{it.mode}/{it.item_id}" for it in items)))
+        if sampling:
+            torch.manual_seed(seed if seed is not None else settings.seed)
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
                 max_new_tokens=settings.max_new_tokens, do_sample=sampling,
                 temperature=settings.temperature if sampling else None, top_k=0 if sampling else None,
                 top_p=None, num_return_sequences=k, pad_token_id=self.pad_id,
-                stopping_criteria=StoppingCriteriaList([StopOnStrings()]) if stop else None,
+                stopping_criteria=StoppingCriteriaList([StopOnStrings()]) if stops.stop else None,
             )  # (B*k, t)
         self.forward_calls += 1
-        return tokenizer.batch_decode(out, skip_special_tokens=True)
+        start = self.model.config.decoder_start_token_id
+        results = []
+        for seq in out.tolist():
+            if seq and seq[0] == start:
+                seq = seq[1:]  # the decoder start token is not a generated token
+            end = next((i for i, t in enumerate(seq) if t in self.eos_ids), None)
+            kept = seq if end is None else seq[:end]
+            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            stopped = "eos" if end is not None else ("stop" if stops.hit(kept) else "max_new_tokens")
+            results.append(Generation(cut_at_stop(text, settings.stop), len(kept) + (end is not None), stopped))
+        return results
 
     # ------------------------------------------------------------------------------------------------------
     # rank classification

@@ -175,47 +175,16 @@ def _append_rows(path: Path, rows: list[dict]) -> None:
 # generation
 
 
-def _eos_ids(lm) -> set[int]:
-    eos = getattr(lm.model.generation_config, "eos_token_id", None)
-    if eos is None:
-        eos = lm.tokenizer.eos_token_id
-    return set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+def generate_batch(lm, prompts: list[str], max_new_tokens: int, use_chat_template: bool = True,
+                   engine=None) -> list[dict]:
+    """Greedy answers to several prompts; the batched form of flanlab.models.generate_one, on the same engine
+    (flanlab.eval.engine.Engine.answer; pass `engine` to reuse one across batches). Returns {"answer",
+    "new_tokens", "stopped"} per prompt, stopped being "eos" or "max_new_tokens"."""
+    from flanlab.eval.engine import Engine
 
-
-def generate_batch(lm, prompts: list[str], max_new_tokens: int, use_chat_template: bool = True) -> list[dict]:
-    """Greedy answers to several prompts in one padded batch; the batched form of flanlab.models.generate_one
-    (same prompt wrapping and special tokens). Returns {"answer", "new_tokens", "stopped"} per prompt,
-    stopped being "eos" or "max_new_tokens"."""
-    import torch
-
-    from flanlab.models import chat_prompt
-
-    tok = lm.tokenizer
-    texts = [chat_prompt(lm, p) if use_chat_template else p for p in prompts]
-    add_special = lm.kind == "seq2seq" or not use_chat_template or not getattr(tok, "chat_template", None)
-    old_side = tok.padding_side
-    tok.padding_side = "left" if lm.kind == "causal" else "right"  # causal models continue from the last column
-    try:
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=add_special).to(lm.device)
-    finally:
-        tok.padding_side = old_side
-    with torch.inference_mode():
-        out = lm.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-    if lm.kind == "causal":
-        out = out[:, enc["input_ids"].shape[1]:]  # [batch, new tokens]
-    eos = _eos_ids(lm)
-    results = []
-    for seq in out.tolist():
-        if lm.kind == "seq2seq" and seq and seq[0] == lm.model.config.decoder_start_token_id:
-            seq = seq[1:]  # the decoder start token is not a generated token
-        stop = next((i for i, t in enumerate(seq) if t in eos), None)
-        kept = seq if stop is None else seq[: stop + 1]
-        results.append({
-            "answer": tok.decode(kept, skip_special_tokens=True).strip(),
-            "new_tokens": len(kept),
-            "stopped": "max_new_tokens" if stop is None else "eos",
-        })
-    return results
+    engine = engine or Engine(lm, batch_size=len(prompts))
+    return [{"answer": g.text.strip(), "new_tokens": g.new_tokens, "stopped": g.stopped}
+            for g in engine.answer(prompts, max_new_tokens, chat_template=use_chat_template)]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -259,6 +228,7 @@ def open_gen(
 ) -> dict:
     """Answer every selected prompt with every model (skipping pairs already in out_dir); return a summary
     {"answered": {model: n new}, "skipped": {model: n already there}, "out_dir": str}."""
+    from flanlab.eval.engine import Engine
     from flanlab.models import check_local_model, load
 
     if len(models) < 2:
@@ -324,6 +294,7 @@ def open_gen(
         }
         settings["updated"] = _now()
         atomic_write_json(out_dir / SETTINGS_FILE, settings)
+        engine = Engine(lm, batch_size=batch_size)
         label = " (UNTRAINED: random weights, answers are meaningless)" if lm.untrained else ""
         log(f"[open-gen] {name}{label}: {len(todo)} prompts to answer, {summary['skipped'][name]} already done")
         # Longest prompts first: batches of similar length waste less padding.
@@ -331,7 +302,7 @@ def open_gen(
         t0 = time.time()
         for start in range(0, len(ordered), batch_size):
             batch = ordered[start: start + batch_size]
-            results = generate_batch(lm, [p.prompt for p in batch], max_new_tokens, use_chat_template)
+            results = generate_batch(lm, [p.prompt for p in batch], max_new_tokens, use_chat_template, engine)
             rows = [{
                 "model": name, "prompt_id": p.id, "category": p.category, "variant": p.variant,
                 "prompt": p.prompt, "answer": r["answer"], "untrained": lm.untrained,
