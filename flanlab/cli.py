@@ -18,7 +18,7 @@ import traceback
 from flanlab.errors import bug_message, debug_requested, user_message
 
 DEBUG_HELP = "show the full traceback of an error (also: FLANLAB_DEBUG=1)"
-OUTPUT_ARGS = ("output", "out", "output_dir", "out_dir", "score_out", "export", "export_ratings")  # where commands keep -o
+OUTPUT_ARGS = ("output", "out", "output_dir", "out_dir", "score_out", "export", "export_ratings")  # commands' -o
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("flanlab.commands.models", "list the model presets and whether each is available here"),

@@ -42,7 +42,8 @@ OS_ERRORS: dict[int, tuple[str, str]] = {
     errno.EIO: ("input/output error (the disk or network file system failed)", "check the device and run again"),
 }
 
-OUT_OF_MEMORY = "out of memory: lower --batch-size (or the batch size in the config), shorten the inputs, or use a smaller model"
+OUT_OF_MEMORY = ("out of memory: lower --batch-size (or the batch size in the config), shorten the inputs, "
+                 "or use a smaller model")
 
 
 def debug_requested(flag: bool = False) -> bool:

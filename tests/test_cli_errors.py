@@ -89,7 +89,8 @@ def test_debug_shows_the_traceback(private, tiny_folder, tmp_path, monkeypatch):
     from flanlab.models import ModelLoadError
 
     folder = broken_copy(tiny_folder, tmp_path / "m", 1000)
-    for argv in (["--debug", "generate", "--model", str(folder), "hi"], ["generate", "--debug", "--model", str(folder), "hi"]):
+    for argv in (["--debug", "generate", "--model", str(folder), "hi"],
+                 ["generate", "--debug", "--model", str(folder), "hi"]):
         with pytest.raises(ModelLoadError, match="not a valid safetensors file"):
             main(argv)
     monkeypatch.setenv("FLANLAB_DEBUG", "1")
@@ -409,6 +410,9 @@ def test_a_mixture_of_one_huge_line_fails_saying_why(private, tmp_path, capsys):
     assert "task big ran out of new examples and produced none" in line
     assert "too_long" in line and "max_input_tokens 1024" in line
     assert not out.exists()
+    assert main(["mix", str(config), "--preview", "2"]) == 1  # a preview says so too, instead of printing nothing
+    line = one_error_line(capsys.readouterr().err, "mix")
+    assert f"{config}: the mixture has no training examples: task big produced none" in line and "too_long" in line
 
 
 def test_a_task_with_no_examples_is_named_with_the_reason(private, tmp_path):

@@ -917,6 +917,12 @@ def preview_mixture(config: MixtureConfig, n: int, data_dir=None) -> list[Exampl
                            source=pt.task.source, category=pt.task.category))
         if len(out) >= n:
             break
+    if not out and n > 0:  # as build_mixture: no example is an error that says why, not an empty preview
+        names = {pt.key: pt.task.name for pt in plan.tasks}
+        reasons = [f"task {key} produced none ({_shortfall_reasons(ctx, names.get(key, key))})"
+                   for key in ctx.shortfall]
+        raise ValueError(f"{config.source_path or config.name}: the mixture has no training examples: "
+                         + "; ".join(reasons or ["every task's records were removed"]))
     return out
 
 
