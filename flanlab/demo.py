@@ -130,8 +130,9 @@ def _run_demo(config: DemoConfig, out: Path, data, progress: bool, log) -> Path:
         train_part = TrainPart(config=str(resolve_path(train_part.config, HERE)), overrides=train_part.overrides,
                                per_model=train_part.per_model)
     if (out / "train" / "summary.json").is_file() and (out / "train" / "model" / "config.json").is_file():
+        # returns the finished run, or refuses it when it was trained with other settings than these
+        folder = train_cell(config.model, out / "mixture", out / "train", train_part, progress=progress)
         log("[flanlab] ✓ 3/5 train: done (skipped)")
-        folder = out / "train" / "model"
     else:
         with stage("3/5 train: fine-tune briefly", times, log):
             folder = train_cell(config.model, out / "mixture", out / "train", train_part, progress=progress)

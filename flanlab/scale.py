@@ -125,12 +125,13 @@ def build_mixture_once(mixture_config: Path, out_dir: Path, data_dir, overrides=
 
 
 def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None, progress=True) -> Path:
-    """Fine-tune `model` on the mixture into out_dir (resuming a killed run); return the model folder."""
+    """Fine-tune `model` on the mixture into out_dir (resuming a killed run); return the model folder.
+
+    A finished run there is returned as it is only when trained with these settings: flanlab.train.train
+    checks that (quickly, before loading anything) and refuses one trained otherwise."""
     from flanlab.train.config import load_train_config
     from flanlab.train.sft import train
 
-    if (out_dir / "summary.json").is_file() and (out_dir / "model" / "config.json").is_file():
-        return out_dir / "model"
     train_yaml = resolve_path(part.config, config_path) if part.config else None
     overrides = list(part.overrides) + list(part.per_model.get(model, []))
     config = load_train_config(train_yaml, overrides, model=model, data=str(mixture_dir), output_dir=str(out_dir))

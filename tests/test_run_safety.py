@@ -229,6 +229,19 @@ def test_finished_run_is_refused_for_other_settings_and_retrained_with_overwrite
     assert not list(tmp_path.glob(".run.*"))  # the old content was removed, nothing left aside
 
 
+def test_scale_and_demo_cells_do_not_reuse_a_run_trained_otherwise(tmp_path):
+    from flanlab.scale import TrainPart, train_cell
+
+    data = write_mixture(tmp_path / "mix")
+    part = TrainPart(overrides=["steps=2", "max_input_len=64", "max_target_len=32", "pack_len=128", "threads=1",
+                                "save_every=0"])
+    model = train_cell("tiny-llama", data, tmp_path / "cell", part, progress=False)
+    assert train_cell("tiny-llama", data, tmp_path / "cell", part, progress=False) == model
+    other = TrainPart(overrides=part.overrides + ["lr=0.02"])
+    with pytest.raises(ValueError, match=r"different settings: lr \(0.0005 -> 0.02\)"):
+        train_cell("tiny-llama", data, tmp_path / "cell", other, progress=False)
+
+
 def test_train_command_has_overwrite(tmp_path):
     from flanlab.cli import build_parser
 
