@@ -37,7 +37,7 @@ INSTALL=1
 for arg in "$@"; do
   case "$arg" in
     --no-install) INSTALL=0 ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "cuda_check: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -150,9 +150,10 @@ fi
 DEMO=$WORK/demo
 if timeout 120 "$PY" -m flanlab.cli demo model=tiny-llama output_dir="$DEMO" > "$WORK/demo.log" 2>&1 \
    && [[ -s $DEMO/report/index.html ]]; then
-  # the device the evaluations ran on, as results.json records it under "model"
-  DEVICE=$("$PY" -c '
+  # the devices the demo ran on: its training (train/summary.json) and its evaluation (before/results.json)
+  DEVICES=$("$PY" - "$DEMO" <<'EOF' 2>&1 | tail -n 1
 import json, sys
+from pathlib import Path
 def devices(o):
     if isinstance(o, dict):
         for k, v in o.items():
@@ -160,12 +161,18 @@ def devices(o):
     elif isinstance(o, list):
         for v in o:
             yield from devices(v)
-print(",".join(sorted(set(devices(json.load(open(sys.argv[1])).get("model", {}))))) or "not recorded")
-' "$DEMO/before/results.json" 2>&1 | tail -n 1)
-  if [[ $DEVICE == cuda* || $DEVICE == "not recorded" ]]; then
-    step demo PASS "flanlab demo model=tiny-llama ran to its report ($DEMO/report/index.html); eval device: $DEVICE; stages $(sed -n 's/.*✓ [0-9]\/5 \([a-z]*\).*(\([0-9.]* s\))$/\1 \2/p' "$WORK/demo.log" | paste -sd, -)"
+demo = Path(sys.argv[1])
+train = json.loads((demo / "train" / "summary.json").read_text()).get("device", "not-recorded")
+evaluation = ",".join(sorted(set(devices(json.loads((demo / "before" / "results.json").read_text()).get("model")))))
+print(train, evaluation or "not-recorded")
+EOF
+)
+  read -r TRAIN_DEVICE EVAL_DEVICE <<< "$DEVICES"
+  STAGES=$(sed -n 's/.*✓ [0-9]\/5 \([a-z]*\).*(\([0-9.]* s\))$/\1 \2/p' "$WORK/demo.log" | paste -sd, -)
+  if [[ $TRAIN_DEVICE == cuda* && $EVAL_DEVICE == cuda* ]]; then
+    step demo PASS "flanlab demo model=tiny-llama ran to its report on CUDA ($DEMO/report/index.html); stages $STAGES"
   else
-    step demo FAIL "the demo ran, but its evaluation ran on $DEVICE, not CUDA ($DEMO/before/results.json)"
+    step demo FAIL "the demo ran, but not on CUDA: training on ${TRAIN_DEVICE:-?}, evaluation on ${EVAL_DEVICE:-?} ($DEVICES)"
   fi
 else
   step demo FAIL "exit or missing report (timeout 120 s): $(grep -v Warning "$WORK/demo.log" | tail -n 2 | tr '\n\t' '  ')"

@@ -100,8 +100,11 @@ def subprocess_env(**extra) -> dict:
 
 def check_bf16_close_to_fp32(tmp_path: Path, model: str, device: str) -> None:
     """fp32 and bf16 autocast runs of the same config: finite losses, falling, and the bf16 curve close to fp32's."""
-    fp32 = losses_of(train_run(tmp_path, "fp32", model, device, precision="fp32"))
-    bf16 = losses_of(train_run(tmp_path, "bf16", model, device, precision="bf16"))
+    runs = {p: train_run(tmp_path, p, model, device, precision=p) for p in ("fp32", "bf16")}
+    for precision, run in runs.items():  # the summary says what ran
+        summary = json.loads((run / "summary.json").read_text())
+        assert (summary["precision"], summary["device"]) == (precision, device)
+    fp32, bf16 = losses_of(runs["fp32"]), losses_of(runs["bf16"])
     gap = curve_gap(bf16, fp32)
     print(f"{model} on {device}: fp32 {fp32}\n  bf16 {bf16}\n  largest relative gap {gap:.2e}")
     assert len(fp32) == len(bf16) == FIELDS["steps"]
@@ -175,7 +178,8 @@ def check_fsdp2_torchrun_matches_single(tmp_path: Path, device: str, nproc: int)
     summary = json.loads((fsdp / "summary.json").read_text())
     assert summary["processes"] == nproc and summary["parallelism"] == "fsdp"
     one, many = losses_of(single), losses_of(fsdp)
-    print(f"FSDP2 x{nproc} on {device}: {many}\n  single process: {one}\n  largest relative gap {curve_gap(many, one):.2e}")
+    print(f"FSDP2 x{nproc} on {device}: {many}\n  single process: {one}\n"
+          f"  largest relative gap {curve_gap(many, one):.2e}")
     assert len(one) == len(many) == FIELDS["steps"]
     assert curve_gap(many, one) <= 1e-5
     ours = load_file(str(fsdp / "model" / "model.safetensors"))
@@ -428,3 +432,31 @@ def test_cuda_engine_bf16_weights(model):
           f"argmax agreement {agree}/{len(rank)}")
     assert all(math.isfinite(lp) for r in rank for lp in r.logprobs)
     assert len(free) == len(stop) == len(make_items())
+
+
+@pytest.mark.cuda
+def test_cuda_smollm2(tmp_path):
+    """The real SmolLM2-135M-Instruct, where its package (the GGUF) is on the machine: bf16 autocast training gives
+    finite, falling losses; the engine in fp32 on CUDA matches the CPU within DEVICE_LOGPROB_ABS, and in bf16 (the
+    CUDA default) gives finite log-likelihoods (its gap and argmax agreement printed)."""
+    from flanlab.models import PRESETS, preset_available
+
+    ok, why = preset_available(PRESETS["smollm2-135m-instruct"])
+    if not ok:
+        pytest.skip(f"the SmolLM2 preset is not on this machine: {why}")
+    name = "smollm2-135m-instruct"
+    losses = losses_of(train_run(tmp_path, "smollm2", name, "cuda", steps=4, lr=1e-4, max_input_len=192,
+                                 max_target_len=64, pack_len=256))
+    print(f"{name} bf16 autocast on cuda: {losses}")
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
+    items = make_items(choices=(" A", " B", " a longer option"))
+    reference = Engine(load(name, device="cpu", dtype=torch.float32, verbose=False)).rank(items)
+    with no_tf32():
+        fp32 = Engine(load(name, device="cuda", dtype=torch.float32, verbose=False)).rank(items)
+    bf16 = Engine(load(name, device="cuda", verbose=False)).rank(items)
+    agree = sum(a.best == b.best for a, b in zip(bf16, reference))
+    print(f"{name}: cuda fp32 vs cpu largest log-likelihood gap {logprob_gap(fp32, reference):.2e}; cuda bf16 "
+          f"{logprob_gap(bf16, reference):.3f}, argmax agreement {agree}/{len(items)}")
+    assert logprob_gap(fp32, reference) <= DEVICE_LOGPROB_ABS
+    assert [r.best for r in fp32] == [r.best for r in reference]
+    assert all(math.isfinite(lp) for r in bf16 for lp in r.logprobs)

@@ -388,7 +388,8 @@ def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -
         print(f"[flanlab train] {config.model} ({kind}, {total_params / 1e6:.1f}M params, "
               f"{sum(p.numel() for _, p in trainable) / 1e6:.2f}M trainable), {len(train_data)} examples -> "
               f"{len(rows0)} rows/epoch ({'packed' if config.packing else 'unpacked'}), {world} process(es) "
-              f"({parallelism}), {per_forward} rows per forward; setup {time.time() - t_setup:.1f}s", file=sys.stderr)
+              f"({parallelism}), {per_forward} rows per forward, {precision} on {accelerator.device.type}; "
+              f"setup {time.time() - t_setup:.1f}s", file=sys.stderr)
 
     # --- the loop ---------------------------------------------------------------------------------------------
     from tqdm.auto import tqdm
@@ -459,6 +460,8 @@ def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -
         summary = _summary(config, lm, kind, total_params, encoder_params, trainable, tokens, enc_tokens,
                            target_tokens, positions, wall, train_losses, evals, train_data, world, parallelism)
         summary["peak_rss_mb_training"] = peak_rss_training
+        summary["precision"] = precision  # what ran: config.precision null means bf16 on CUDA, fp32 on CPU
+        summary["device"] = accelerator.device.type
         summary["data_fingerprint"] = fingerprint  # a rerun on changed data is refused (_check_finished)
         atomic_write_json(out / "summary.json", summary)
         log.close()
