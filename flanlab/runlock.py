@@ -204,13 +204,15 @@ def run_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
                 _restore_sigterm()
 
 
-def locks_folder(what: str, folder_of: Callable[..., str | os.PathLike]):
-    """Decorator: the function runs holding run_lock(folder_of(*args, **kwargs), what)."""
+def locks_folder(what: str, folder_of: Callable[..., str | os.PathLike | None]):
+    """Decorator: the function runs holding run_lock(folder_of(*args, **kwargs), what); no lock when that is
+    None (a call that writes no folder)."""
 
     def decorate(fn):
         @functools.wraps(fn)
         def locked(*args, **kwargs):
-            with run_lock(folder_of(*args, **kwargs), what):
+            folder = folder_of(*args, **kwargs)
+            with run_lock(folder, what) if folder is not None else contextlib.nullcontext():
                 return fn(*args, **kwargs)
 
         return locked

@@ -155,6 +155,8 @@ def test_second_train_into_a_busy_folder_stops_at_once(tmp_path):
 
 
 def test_stale_lock_of_a_killed_run_is_reported_and_taken_over(tmp_path, capsys):
+    from flanlab.eval.runner import rescore
+
     out = tmp_path / "eval"
     code = textwrap.dedent(f"""
         from flanlab.runlock import run_lock
@@ -168,6 +170,8 @@ def test_stale_lock_of_a_killed_run_is_reported_and_taken_over(tmp_path, capsys)
     with pytest.raises(FolderLocked, match=f"pid {holder.pid} "):
         with run_lock(out, "eval"):
             pass
+    with pytest.raises(FolderLocked, match=f"{out} is in use by another run: pid {holder.pid} "):
+        rescore("synthetic", tmp_path / "samples.jsonl", out_dir=out)  # `flanlab eval score -o` takes it too
     holder.kill()  # SIGKILL: no cleanup, the lock file stays behind
     holder.wait()
     assert json.loads(lock_path(out).read_text())["pid"] == holder.pid

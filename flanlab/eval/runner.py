@@ -398,6 +398,7 @@ def _row_mode(row: dict, mode: str | None, bench: Benchmark, where: str) -> str:
     return found
 
 
+@locks_folder("eval score", lambda benchmark_name, predictions_path, out_dir=None, *args, **kwargs: out_dir)
 def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None, mode: str | None = None) -> dict:
     """Results from saved generations, no model: re-extract each output with today's extractor, score, summarize.
 
