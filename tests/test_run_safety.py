@@ -57,16 +57,17 @@ def _holder(tmp_path: Path, patch: str, argv: list[str]) -> subprocess.Popen:
         sys.argv[0] = "flanlab"
         sys.exit(main(sys.argv[1:]))
     """)
-    log = open(tmp_path / f"holder-{len(list(tmp_path.glob('holder-*')))}.log", "w")
-    child = subprocess.Popen([sys.executable, "-c", code, *argv], env=_env(tmp_path), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=log, text=True)
-    child.log_path = log.name
+    log_path = tmp_path / f"holder-{len(list(tmp_path.glob('holder-*')))}.log"
+    with open(log_path, "w") as log:
+        child = subprocess.Popen([sys.executable, "-c", code, *argv], env=_env(tmp_path), stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=log, text=True)
+    child.log_path = log_path
     for line in child.stdout:
         if line == "HOLDING\n":
             return child
     child.wait()
     raise AssertionError(f"the holder ended (exit {child.returncode}) without reaching its hold point:\n"
-                         + Path(log.name).read_text()[-3000:])
+                         + log_path.read_text()[-3000:])
 
 
 def _release(child: subprocess.Popen) -> int:
@@ -195,7 +196,9 @@ def test_lock_is_reentrant_within_a_process(tmp_path):
 
 
 def _tiny(tmp_path: Path, **fields):
-    data = fields.pop("data", None) or (tmp_path / "mix" if (tmp_path / "mix").is_dir() else write_mixture(tmp_path / "mix"))
+    data = fields.pop("data", None)
+    if data is None:
+        data = tmp_path / "mix" if (tmp_path / "mix").is_dir() else write_mixture(tmp_path / "mix")
     base = dict(model="tiny-llama", data=str(data), output_dir=str(tmp_path / "run"), steps=4, batch_size=8,
                 lr=1e-2, max_input_len=64, max_target_len=32, pack_len=128, save_every=0, threads=1)
     base.update(fields)
@@ -212,8 +215,11 @@ def test_finished_run_is_refused_for_other_settings_and_retrained_with_overwrite
     assert train(_tiny(tmp_path, log_every=2, threads=2), progress=False) == run
     assert weights.stat().st_mtime_ns == mtime
     # another learning rate, optimizer, step count or model: refused, naming each setting and both values
-    for fields, named in [({"lr": 2e-2}, "lr (0.01 -> 0.02)"), ({"optimizer": "adamw"}, "optimizer ('adafactor' -> 'adamw')"),
-                          ({"steps": 6}, "steps (4 -> 6)"), ({"model": "tiny-t5", "pack_target_len": 48}, "model ('tiny-llama' -> 'tiny-t5')")]:
+    refusals = [({"lr": 2e-2}, "lr (0.01 -> 0.02)"),
+                ({"optimizer": "adamw"}, "optimizer ('adafactor' -> 'adamw')"),
+                ({"steps": 6}, "steps (4 -> 6)"),
+                ({"model": "tiny-t5", "pack_target_len": 48}, "model ('tiny-llama' -> 'tiny-t5')")]
+    for fields, named in refusals:
         with pytest.raises(ValueError, match="is a finished run trained with different settings") as e:
             train(_tiny(tmp_path, **fields), progress=False)
         assert named in str(e.value) and "--overwrite" in str(e.value)
