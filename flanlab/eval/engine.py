@@ -502,10 +502,11 @@ class Engine:
         for step in range(settings.max_new_tokens):
             gens = [generators[r] for r in active] if generators else None
             nxt = self._next_tokens(logits, settings, gens)  # (A,)
+            picked = nxt.tolist()  # one copy to the host per step (int(nxt[j]) on CUDA syncs once per row)
             for j, r in enumerate(active):
                 if stopped[r] is not None:
                     continue  # ended at an earlier step; still in the tensors until dropped
-                tok = int(nxt[j])
+                tok = picked[j]
                 if tok in self.eos_ids:
                     stopped[r] = "eos"
                     continue
