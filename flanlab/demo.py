@@ -12,7 +12,9 @@ Stages, each printed with its wall time; a rerun skips the finished ones (a kill
               whole demo took 75 min here with the machine shared (34 min per evaluation), against 9 min offline
   3. train    fine-tune briefly (configs/train/smollm2-demo.yaml)
   4. after    evaluate the fine-tuned model exactly as in stage 2
-  5. report   the HTML page and its Markdown twin with before/after, deltas and plots
+  5. report   the HTML page and its Markdown twin with before/after (score ± SE), each change as a paired
+              comparison over the items both evaluations scored (95% interval, p; a gain or a loss only when
+              the interval excludes 0) and plots with 95% error bars; the closing lines say what is significant
 
 Layout of the output folder (default runs/demo; with a data dir runs/demo-data):
   mixture/  before/  train/  after/  report/index.html  report/report.md  stages.json
