@@ -13,8 +13,8 @@
 #   CUDA_CHECK_WORK=DIR             where everything is written (default: a fresh /tmp/flanlab-cuda-check.XXXXXX)
 #   CUDA_CHECK_CPU_HALF=1           without CUDA, run the CPU half of tests/test_cuda.py (0: leave it out)
 #
-# Steps: machine (torch, CUDA, GPUs) -> install -> imports -> `pytest -m cuda` (timeout 220 s) -> `flanlab demo
-# model=tiny-llama` on CUDA (timeout 120 s) -> speeds, for the record (timeout 45 s) -> the summary
+# Steps: machine (torch, CUDA, GPUs) -> install -> imports -> `pytest -m cuda` (timeout 250 s) -> `flanlab demo
+# model=tiny-llama` on CUDA (timeout 110 s) -> speeds, for the record (timeout 40 s) -> the summary
 # (bench/cuda_summary.py: PASS/FAIL/SKIP per check, the speeds, and a last line "result: PASS|FAIL (...)").
 # Exit status 0 when no check failed. Worst case, every timeout reached: under 8 minutes.
 # Without CUDA the GPU checks are reported as "no CUDA: skipped" (the cuda tests skip, saying why), the CPU half
@@ -130,7 +130,7 @@ step "imports (datasets, gguf)" "${STATUS:-FAIL}" "${DETAIL:-the import probe di
 # --- the tests marked cuda ---------------------------------------------------------------------------------------
 JUNITS=("$WORK/cuda.xml")
 # verbose (-v): a line per finished test, which the summary reads if the timeout kills pytest before its report
-timeout 220 "$PY" -m pytest -m cuda tests/test_cuda.py -v -rA -p no:cacheprovider --junitxml "$WORK/cuda.xml" \
+timeout 250 "$PY" -m pytest -m cuda tests/test_cuda.py -v -rA -p no:cacheprovider --junitxml "$WORK/cuda.xml" \
   > "$WORK/cuda.log" 2>&1
 echo "[cuda_check] pytest -m cuda: exit $? (log: $WORK/cuda.log)"
 grep -E '^(PASSED|FAILED|ERROR|SKIPPED)|largest|agreement|^=+ .*(passed|failed|skipped)' "$WORK/cuda.log" | tail -n 60
@@ -148,7 +148,7 @@ fi
 
 # --- end to end: the demo on CUDA ----------------------------------------------------------------------------------
 DEMO=$WORK/demo
-if timeout 120 "$PY" -m flanlab.cli demo model=tiny-llama output_dir="$DEMO" > "$WORK/demo.log" 2>&1 \
+if timeout 110 "$PY" -m flanlab.cli demo model=tiny-llama output_dir="$DEMO" > "$WORK/demo.log" 2>&1 \
    && [[ -s $DEMO/report/index.html ]]; then
   # the devices the demo ran on: its training (train/summary.json) and its evaluation (before/results.json)
   DEVICES=$("$PY" - "$DEMO" <<'EOF' 2>&1 | tail -n 1
@@ -175,11 +175,11 @@ EOF
     step demo FAIL "the demo ran, but not on CUDA: training on ${TRAIN_DEVICE:-?}, evaluation on ${EVAL_DEVICE:-?} ($DEVICES)"
   fi
 else
-  step demo FAIL "exit or missing report (timeout 120 s): $(grep -v Warning "$WORK/demo.log" | tail -n 2 | tr '\n\t' '  ')"
+  step demo FAIL "exit or missing report (timeout 110 s): $(grep -v Warning "$WORK/demo.log" | tail -n 2 | tr '\n\t' '  ')"
 fi
 
 # --- speed, for the record -----------------------------------------------------------------------------------------
-timeout 45 "$PY" bench/cuda_speed.py "$STEPS" --device cuda --work "$WORK/speed" > "$WORK/speed.log" 2>&1 \
-  || step speed FAIL "exit $? (timeout 45 s?): $(grep -v Warning "$WORK/speed.log" | tail -n 2 | tr '\n\t' '  ')"
+timeout 40 "$PY" bench/cuda_speed.py "$STEPS" --device cuda --work "$WORK/speed" > "$WORK/speed.log" 2>&1 \
+  || step speed FAIL "exit $? (timeout 40 s?): $(grep -v Warning "$WORK/speed.log" | tail -n 2 | tr '\n\t' '  ')"
 
 finish "${JUNITS[@]}"

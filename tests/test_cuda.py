@@ -1,4 +1,5 @@
-"""The CUDA paths (issue 16): training, exact resume, FSDP2 under torchrun, the eval engine against the CPU.
+"""The CUDA paths (issue 16): training (fp32 and bf16, packed and unpacked, LoRA, Adafactor), exact resume (one
+process, and FSDP2 under torchrun), FSDP2 under torchrun against one process, the eval engine against the CPU.
 
 Tests marked `cuda` skip, saying why, where torch sees no CUDA device (tests/conftest.py); bench/cuda_check.sh
 runs them on a GPU machine and prints one summary. Each check is a function of the device, so that its CPU half
@@ -188,6 +189,74 @@ def check_fsdp2_torchrun_matches_single(tmp_path: Path, device: str, nproc: int)
     assert all(torch.allclose(ours[k], theirs[k], atol=1e-5) for k in ours)
 
 
+DETERMINISTIC = "import torch\ntorch.use_deterministic_algorithms(True)\n"
+TRAIN_PROGRAM = DETERMINISTIC + ("import sys\nfrom flanlab.train import load_train_config, train\n"
+                                 "train(load_train_config(sys.argv[1]), progress=False)\n")
+
+
+def check_fsdp2_torchrun_resume(tmp_path: Path, device: str, nproc: int) -> None:
+    """FSDP2 under torchrun: process 0 SIGKILLed while writing the step-6 checkpoint, relaunched, ends with the
+    weights (torch.equal) and logged losses of an uninterrupted launch (deterministic algorithms, fp32)."""
+    data = write_mixture(tmp_path / "mix")
+    fields = dict(FIELDS, model="tiny-llama", data=str(data), device=device, precision="fp32", steps=8, save_every=3,
+                  keep_checkpoints=3, dropout=0.1, schedule="cosine", warmup_steps=2)
+    env = subprocess_env(ACCELERATE_USE_FSDP="true", FSDP_VERSION="2", CUBLAS_WORKSPACE_CONFIG=":4096:8")
+
+    def launch(name: str, program: str, script_name: str) -> subprocess.CompletedProcess:
+        config, script = tmp_path / f"{name}.yaml", tmp_path / script_name
+        config.write_text(yaml.safe_dump(dict(fields, output_dir=str(tmp_path / name))))
+        script.write_text(program)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+               str(script), str(config)]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    ref = launch("ref", TRAIN_PROGRAM, "train.py")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    killed = launch("killed", DETERMINISTIC + killed_while_saving(6), "killed_while_saving.py")
+    assert killed.returncode != 0, "the run was meant to die while writing its step-6 checkpoint"
+    resumed = launch("killed", TRAIN_PROGRAM, "train.py")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stderr and "(step 3)" in resumed.stderr, resumed.stderr[-3000:]
+    assert json.loads((tmp_path / "killed" / "summary.json").read_text())["parallelism"] == "fsdp"
+    ours = load_file(str(tmp_path / "killed" / "model" / "model.safetensors"))
+    theirs = load_file(str(tmp_path / "ref" / "model" / "model.safetensors"))
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert torch.equal(ours[name], theirs[name]), f"{name} differs after resume"
+    assert logged_losses(tmp_path / "killed") == logged_losses(tmp_path / "ref")
+
+
+def check_exact_resume(tmp_path: Path, device: str) -> None:
+    """Checkpoint, SIGKILL while writing the next one, resume: weights torch.equal to an uninterrupted run (the
+    device's default precision: bf16 autocast on CUDA; dropout on, so that the device's generator matters).
+    Deterministic algorithms and CUBLAS_WORKSPACE_CONFIG=:4096:8 in every training process (module docstring)."""
+    data = write_mixture(tmp_path / "mix")
+    env = subprocess_env(CUBLAS_WORKSPACE_CONFIG=":4096:8")
+    fields = dict(model="tiny-llama", steps=12, batch_size=8, grad_accum=2, lr=1e-2, dropout=0.1, optimizer="adamw",
+                  schedule="cosine", warmup_steps=2, max_input_len=64, max_target_len=32, pack_len=128,
+                  save_every=4, keep_checkpoints=3, threads=1, device=device, data=str(data))
+
+    def run(name: str, program: str) -> subprocess.CompletedProcess:
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump(dict(fields, output_dir=str(tmp_path / name))))
+        return subprocess.run([sys.executable, "-c", program, str(config)], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    ref = run("ref", TRAIN_PROGRAM)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    killed = run("killed", DETERMINISTIC + killed_while_saving(8))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    resumed = run("killed", TRAIN_PROGRAM)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stderr and "(step 4)" in resumed.stderr
+    ours = load_file(str(tmp_path / "killed" / "model" / "model.safetensors"))
+    theirs = load_file(str(tmp_path / "ref" / "model" / "model.safetensors"))
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert torch.equal(ours[name], theirs[name]), f"{name} differs after resume"
+    assert logged_losses(tmp_path / "killed") == logged_losses(tmp_path / "ref")
+
+
 # --- the eval engine ------------------------------------------------------------------------------------------
 
 
@@ -265,6 +334,16 @@ def test_cpu_engine_harness():
 def test_cpu_fsdp2_torchrun_one_process(tmp_path):
     """The torchrun launch of the FSDP2 check, on one CPU process (gloo; flanlab shards the model itself)."""
     check_fsdp2_torchrun_matches_single(tmp_path, "cpu", 1)
+
+
+def test_cpu_exact_resume(tmp_path):
+    """The exact-resume harness (deterministic training processes, SIGKILL while saving) on the CPU."""
+    check_exact_resume(tmp_path, "cpu")
+
+
+def test_cpu_fsdp2_torchrun_resume(tmp_path):
+    """The FSDP2 resume harness under torchrun, one CPU process (gloo; flanlab shards the model itself)."""
+    check_fsdp2_torchrun_resume(tmp_path, "cpu", 1)
 
 
 def test_precision_setting_is_checked(tmp_path):
@@ -370,47 +449,22 @@ def test_cuda_lora_and_adafactor(tmp_path, model):
 
 
 @pytest.mark.cuda
-def test_cuda_exact_resume(tmp_path):
-    """Checkpoint, SIGKILL while writing the next one, resume: weights torch.equal to an uninterrupted CUDA run
-    (bf16 autocast, dropout on: the CUDA generator is checkpointed too). Deterministic algorithms and
-    CUBLAS_WORKSPACE_CONFIG=:4096:8 in every training process (see the module docstring)."""
-    data = write_mixture(tmp_path / "mix")
-    deterministic = "import torch\ntorch.use_deterministic_algorithms(True)\n"
-    plain = deterministic + ("import sys\nfrom flanlab.train import load_train_config, train\n"
-                             "train(load_train_config(sys.argv[1]), progress=False)\n")
-    env = subprocess_env(CUBLAS_WORKSPACE_CONFIG=":4096:8")
-    fields = dict(model="tiny-llama", steps=12, batch_size=8, grad_accum=2, lr=1e-2, dropout=0.1, optimizer="adamw",
-                  schedule="cosine", warmup_steps=2, max_input_len=64, max_target_len=32, pack_len=128,
-                  save_every=4, keep_checkpoints=3, threads=1, device="cuda", data=str(data))
-
-    def run(name: str, program: str) -> subprocess.CompletedProcess:
-        config = tmp_path / f"{name}.yaml"
-        config.write_text(yaml.safe_dump(dict(fields, output_dir=str(tmp_path / name))))
-        return subprocess.run([sys.executable, "-c", program, str(config)], env=env, capture_output=True, text=True,
-                              timeout=300)
-
-    ref = run("ref", plain)
-    assert ref.returncode == 0, ref.stderr[-3000:]
-    killed = run("killed", deterministic + killed_while_saving(8))
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    resumed = run("killed", plain)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from" in resumed.stderr and "(step 4)" in resumed.stderr
-    ours = load_file(str(tmp_path / "killed" / "model" / "model.safetensors"))
-    theirs = load_file(str(tmp_path / "ref" / "model" / "model.safetensors"))
-    assert ours.keys() == theirs.keys()
-    for name in ours:
-        assert torch.equal(ours[name], theirs[name]), f"{name} differs after resume"
-    assert logged_losses(tmp_path / "killed") == logged_losses(tmp_path / "ref")
-
-
-@pytest.mark.cuda
 @pytest.mark.parametrize("nproc", [1, 2])
 def test_cuda_fsdp2_torchrun_matches_single(tmp_path, nproc):
     if torch.cuda.device_count() < nproc:
         pytest.skip(f"needs {nproc} GPUs, this machine has {torch.cuda.device_count()}")
     with no_tf32():
         check_fsdp2_torchrun_matches_single(tmp_path, "cuda", nproc)
+
+
+@pytest.mark.cuda
+def test_cuda_exact_resume(tmp_path):
+    check_exact_resume(tmp_path, "cuda")
+
+
+@pytest.mark.cuda
+def test_cuda_fsdp2_torchrun_resume(tmp_path):
+    check_fsdp2_torchrun_resume(tmp_path, "cuda", 1)
 
 
 @pytest.mark.cuda
