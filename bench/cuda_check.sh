@@ -24,7 +24,8 @@
 # pytest and the few packages they need that the machine lacks), then flanlab itself (`pip install --no-deps`, built
 # from this checkout with the shipped setuptools wheel); then PYTHONPATH=<checkout>:$WORK/site. Nothing goes into
 # the Python's own site-packages (a system Python may refuse it: PEP 668), and torch's version and location are
-# compared before and after.
+# compared before and after. A Python without pip gets the wheels unpacked there instead (a wheel is a zip of what
+# goes into site-packages) and runs flanlab from the checkout.
 #
 # Set here: HF_HUB_OFFLINE=1, FLANLAB_CACHE=$WORK/cache (fresh), TOKENIZERS_PARALLELISM=false,
 # CUBLAS_WORKSPACE_CONFIG=:4096:8 (deterministic cuBLAS: the exact-resume test also calls
@@ -93,8 +94,18 @@ if [[ $INSTALL == 1 ]]; then
   PIP=(env ${NO_PIP_ENV[@]+"${NO_PIP_ENV[@]}"} PIP_CONFIG_FILE=/dev/null
        "$PY" -m pip --disable-pip-version-check --no-input install --no-index --find-links "$WHEELS" --no-deps
        --target "$SITE")
-  if ! "${PIP[@]}" "${WHLS[@]}" > "$WORK/install.log" 2>&1 \
-     || ! "${PIP[@]}" --upgrade "$REPO" >> "$WORK/install.log" 2>&1; then
+  if ! "$PY" -m pip --version > /dev/null 2>&1; then
+    # no pip on this Python: a wheel is a zip of what goes into site-packages, so unpack them (no console scripts,
+    # none needed: everything runs as `python -m`); flanlab is the checkout itself, first on PYTHONPATH
+    HOW="pip missing: ${#WHLS[@]} wheels unpacked into $SITE, flanlab from the checkout"
+    for whl in "${WHLS[@]}"; do
+      "$PY" -m zipfile -e "$whl" "$SITE" >> "$WORK/install.log" 2>&1 \
+        || { step install FAIL "$HOW: unpacking $whl failed"; finish; }
+    done
+  elif "${PIP[@]}" "${WHLS[@]}" > "$WORK/install.log" 2>&1 \
+       && "${PIP[@]}" --upgrade "$REPO" >> "$WORK/install.log" 2>&1; then
+    HOW="${#WHLS[@]} wheels and flanlab (pip --no-deps) into $SITE"
+  else
     step install FAIL "pip failed: $(tail -n 3 "$WORK/install.log" | tr '\n\t' '  ')"
     finish
   fi
@@ -104,7 +115,7 @@ if [[ $INSTALL == 1 ]]; then
     step install FAIL "torch changed: $TORCH_VERSION ($TORCH_FILE) -> ${AFTER_VERSION:-none} (${AFTER_FILE:-})"
     finish
   fi
-  step install PASS "${#WHLS[@]} wheels and flanlab into $SITE; torch $TORCH_VERSION unchanged"
+  step install PASS "$HOW; torch $TORCH_VERSION unchanged"
 else
   export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}
 fi
