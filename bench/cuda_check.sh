@@ -73,8 +73,9 @@ TORCH_PROBE='
 import platform, torch
 cuda = torch.cuda.is_available()
 print(torch.__version__, torch.__file__, int(cuda), torch.cuda.device_count() if cuda else 0, torch.version.cuda,
-      platform.python_version(), torch.cuda.get_device_name(0) if cuda else "-")'
-read -r TORCH_VERSION TORCH_FILE HAS_CUDA N_GPUS CUDA_VERSION PY_VERSION GPU_NAME < <("$PY" -c "$TORCH_PROBE" 2>/dev/null)
+      platform.python_version(), torch.cuda.get_device_name(0) if cuda else "-", sep="\t")'
+IFS=$'\t' read -r TORCH_VERSION TORCH_FILE HAS_CUDA N_GPUS CUDA_VERSION PY_VERSION GPU_NAME \
+  < <("$PY" -c "$TORCH_PROBE" 2>/dev/null)
 if [[ -z "${TORCH_VERSION:-}" ]]; then
   step machine FAIL "$PY cannot import torch"
   finish
@@ -110,7 +111,7 @@ if [[ $INSTALL == 1 ]]; then
     finish
   fi
   export PYTHONPATH=$REPO:$SITE${PYTHONPATH:+:$PYTHONPATH}
-  read -r AFTER_VERSION AFTER_FILE _ < <("$PY" -c "$TORCH_PROBE" 2>/dev/null)
+  IFS=$'\t' read -r AFTER_VERSION AFTER_FILE _ < <("$PY" -c "$TORCH_PROBE" 2>/dev/null)
   if [[ "${AFTER_VERSION:-}" != "$TORCH_VERSION" || "${AFTER_FILE:-}" != "$TORCH_FILE" || -e $SITE/torch ]]; then
     step install FAIL "torch changed: $TORCH_VERSION ($TORCH_FILE) -> ${AFTER_VERSION:-none} (${AFTER_FILE:-})"
     finish
