@@ -4,14 +4,16 @@ process, and FSDP2 under torchrun), FSDP2 under torchrun against one process, th
 Tests marked `cuda` skip, saying why, where torch sees no CUDA device (tests/conftest.py); bench/cuda_check.sh
 runs them on a GPU machine and prints one summary. Each check is a function of the device, so that its CPU half
 (the same harness on the CPU, bf16 there meaning CPU autocast) runs here as an ordinary test and the harness is
-proven before any GPU time is spent. Only the untrained tiny presets are used (SmolLM2 is not needed).
+proven before any GPU time is spent. The untrained tiny presets throughout; SmolLM2 only where its package is on
+the machine (test_cuda_smollm2, skipped otherwise).
 
 Settings, and why:
   - TF32 off (torch.backends flags in this process, NVIDIA_TF32_OVERRIDE=0 for launched processes) wherever a CUDA
     result is compared with the CPU's or with another CUDA run in fp32: TF32 matmuls keep 10 mantissa bits.
   - Exact resume on CUDA: torch.use_deterministic_algorithms(True) in the training processes and
-    CUBLAS_WORKSPACE_CONFIG=:4096:8 (cuBLAS refuses deterministic mode without it): without them an uninterrupted
-    run is not even equal to itself (atomic adds in the embedding and attention backward passes).
+    CUBLAS_WORKSPACE_CONFIG=:4096:8 (cuBLAS refuses deterministic mode without it): without them two identical
+    runs may differ in the last bits, since some CUDA backward kernels accumulate with atomic adds (e.g. index_put_
+    with accumulate=True, the backward of SFTLoss's boolean indexing of target positions).
 Tolerances (stated here, checked below): bf16 autocast loss curve within BF16_CURVE_REL of fp32's (relative, each
 step); packed vs unpacked per-example losses within PACKED_REL (fp32: 1e-4; bf16: 3e-2); CUDA vs CPU option
 log-likelihoods within DEVICE_LOGPROB_ABS (fp32, TF32 off); greedy generations identical in fp32.
