@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from flanlab.cli import build_parser, main
-from flanlab.commands.eval import EvalFlags
 from flanlab.config import CONSTRAINTS, ConfigError, NonEmpty, Range, from_dict, load_config
+from flanlab.eval.flags import EvalFlags
 from flanlab.data.mixture import MixtureConfig, load_mixture_config
 from flanlab.demo import DemoConfig
 from flanlab.scale import ScaleConfig, load_scale_config
@@ -356,3 +356,16 @@ def test_config_help_lists_every_key_with_its_range(capsys, command, cls, line):
     assert f"  {line}\n" in listed
     top_keys = {text.split(":")[0].strip().split(".")[0].split("[")[0] for text in listed.splitlines()}
     assert {f.name for f in init_fields(cls)} <= top_keys
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"limit": -1}, "limit"), ({"shots": -3}, "shots"), ({"batch_size": 0}, "batch_size"),
+    ({"temperature": -1.0}, "temperature"), ({"self_consistency": 0}, "self_consistency"),
+])
+def test_the_python_api_checks_the_same_ranges(tmp_path, kwargs, field):
+    """evaluate() called from Python refuses what the command line refuses, before any model is loaded."""
+    from flanlab.eval.runner import evaluate
+
+    with pytest.raises(ConfigError, match=rf"evaluate\(\): {field}: must be"):
+        evaluate("no-such-model-dir", suite="synthetic", out_dir=tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()

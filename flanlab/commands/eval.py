@@ -11,22 +11,8 @@ out_dir/results.json and out_dir/samples.jsonl. Under `accelerate launch` the it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
-
-from flanlab.config import Count, Count0, Range, Seed, arg_type, rule_text
-
-
-@dataclass
-class EvalFlags:
-    """The numeric flags with their valid ranges: argparse checks each through flanlab.config (arg_type)."""
-
-    limit: Count | None = None  # at most N items per subtask (the first N)
-    shots: Count0 | None = None  # override the benchmarks' number of exemplars
-    self_consistency: Count = 1  # K samples per CoT item, majority vote
-    temperature: Annotated[float, Range(ge=0, note="0 = greedy")] = 0.7  # sampling temperature for self-consistency
-    batch_size: Count = 8
-    seed: Seed = 0
+from flanlab.config import arg_type, rule_text
+from flanlab.eval.flags import EvalFlags
 
 
 def _flag(name: str, text: str) -> dict:

@@ -29,6 +29,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from flanlab.config import check_fields
+from flanlab.eval.flags import EvalFlags
 from flanlab.eval.results import SCHEMA, ResultCache, cache_key, model_section, provenance, write_run
 from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
 from flanlab.runlock import locks_folder
@@ -265,8 +267,9 @@ def evaluate(
     for mode in modes:
         if mode not in ("direct", "cot"):
             raise ValueError(f"unknown mode {mode!r}: use direct and/or cot (zero-shot CoT: zero_shot_cot=True)")
-    if self_consistency < 1:
-        raise ValueError(f"self_consistency must be >= 1, got {self_consistency}")
+    # the numeric options against their declared ranges (the same check as the command line's flags)
+    check_fields(EvalFlags(limit=limit, shots=shots, self_consistency=self_consistency, temperature=temperature,
+                           batch_size=batch_size, seed=seed), where="evaluate()")
     data_path = resolve_data_dir(data_dir)
     options = EvalOptions(limit=limit, zero_shot_cot=zero_shot_cot, shots=shots)
     for bench in benches:  # every prompt built before any work: one a benchmark cannot build stops the run now
