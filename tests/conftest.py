@@ -96,3 +96,14 @@ def hub_unreachable(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}")
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, restored afterwards (tiny models: threads only add overhead)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

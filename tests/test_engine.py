@@ -16,13 +16,8 @@ from flanlab.eval.spec import EvalItem
 TOL = 1e-4  # fp32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matmuls gain nothing from threads, and the CPU is shared with other test files."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny matmuls gain nothing from threads, and the CPU is shared with other test files
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def lively(name: str, scale: float = 4.0):

@@ -16,12 +16,8 @@ from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
 from flanlab.fileio import read_jsonl
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny matmuls gain nothing from threads, and the CPU is shared with other test files
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -15,13 +15,8 @@ from flanlab.eval.engine import Engine, GenerationSettings, StopStrings, cut_at_
 from flanlab.eval.spec import EvalItem
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matmuls gain nothing from threads, and the CPU is shared with other test files."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny matmuls gain nothing from threads, and the CPU is shared with other test files
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
