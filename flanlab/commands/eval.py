@@ -3,6 +3,7 @@
     flanlab eval --model M (--suite S | --benchmark B [--benchmark B2 ...]) [--modes direct,cot] [--limit N]
                  [--data-dir D] -o DIR [--scoring auto|generate|rank] [--zero-shot-cot]
                  [--self-consistency K --temperature T] [--batch-size N]
+                 [--apply-chat-template [--fewshot-as-multiturn] [--system-instruction TEXT]]
     flanlab eval score --benchmark NAME --predictions FILE.jsonl [--mode direct|cot] [-o DIR] [--data-dir D]
 
 Both call one library function (flanlab.eval.runner.evaluate / rescore) and print a summary; the files are
@@ -42,6 +43,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the resume cache")
     parser.add_argument("--no-prefix-cache", action="store_true", help="recompute the few-shot prefix for every item")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--apply-chat-template", action="store_true",
+                        help="prompts as a user turn through the model's chat template (default: the paper's plain prompts)")
+    parser.add_argument("--fewshot-as-multiturn", action="store_true",
+                        help="with --apply-chat-template: exemplars as user/assistant turns (zero-shot prompts only)")
+    parser.add_argument("--system-instruction", default=None, metavar="TEXT",
+                        help="with --apply-chat-template: a system turn with TEXT")
     # `eval score --mode` must reach the score parser: with abbreviations on, this parser would take "--mode"
     # for an ambiguous abbreviation of --model/--modes and stop
     parser.allow_abbrev = False
@@ -84,6 +91,8 @@ def run(args) -> int:
         self_consistency=args.self_consistency, temperature=args.temperature, batch_size=args.batch_size,
         seed=args.seed, progress=not args.no_progress, prefix_cache=not args.no_prefix_cache,
         cache_dir=False if args.no_cache else args.cache_dir, shots=args.shots,
+        apply_chat_template=args.apply_chat_template, fewshot_as_multiturn=args.fewshot_as_multiturn,
+        system_instruction=args.system_instruction,
     )
     from flanlab.eval.runner import distributed_state
 

@@ -198,7 +198,7 @@ class Engine:
     # rows that have ended leave the decoding batch (one copy of its cache) once they are this share of it
     drop_fraction = 0.25
 
-    def __init__(self, lm, batch_size: int = 8, prefix_cache: bool = True):
+    def __init__(self, lm, batch_size: int = 8, prefix_cache: bool = True, templated: bool = False):
         import torch
 
         self.lm = lm
@@ -212,7 +212,8 @@ class Engine:
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         self.eos_ids = self._eos_ids()
-        self.bos = self._bos_prefix() if self.kind == "causal" else []
+        # templated: prompts are chat-template renderings (flanlab.eval.chat) that write their own special tokens
+        self.bos = self._bos_prefix() if self.kind == "causal" and not templated else []
         self.prefix_cache = bool(prefix_cache) and self.kind == "causal" and not self._has_sliding_layers()
         # transformers >= 5.x names the cache argument `cache` (`past_key_values` before); the cache object is
         # updated in place either way, so we keep our own reference to it

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flanlab.config import check_fields
+from flanlab.eval.chat import ChatOptions, check_template, templated_items
+from flanlab.eval.chat import messages as chat_messages
 from flanlab.eval.flags import EvalFlags
 from flanlab.eval.results import SCHEMA, ResultCache, cache_key, model_section, provenance, write_run
 from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
@@ -119,12 +121,17 @@ def generation_settings(bench: Benchmark, mode: str, self_consistency: int, temp
 
 
 def run_items(engine, bench: Benchmark, items: list[EvalItem], op: str, settings,
-              cache: ResultCache, fingerprint: str, state, bar=None) -> list[dict]:
-    """The engine's output for every item: {"outputs": [...]} (generate) or rank fields; cached items are reused."""
+              cache: ResultCache, fingerprint: str, state, bar=None, chat: ChatOptions = ChatOptions()) -> list[dict]:
+    """The engine's output for every item: {"outputs": [...]} (generate) or rank fields; cached items are reused.
+    With a chat template the engine and the cache key see the rendered prompts (flanlab.eval.chat); the values
+    come back in the order of `items`, which the caller scores as they are."""
+    items = templated_items(items, engine.tokenizer, chat)
     settings_key = {"op": op} if op == "rank" else {
         "max_new_tokens": settings.max_new_tokens, "stop": list(settings.stop), "k": settings.num_samples,
         "temperature": settings.temperature, "seed": settings.seed,
     }
+    if chat.apply_chat_template:  # plain runs keep their keys (and their existing caches)
+        settings_key = {**settings_key, "chat": chat.settings()}
     keys = [cache_key(fingerprint, bench, it, op, settings_key) for it in items]
     todo = [i for i, k in enumerate(keys) if k not in cache]
     batches = engine.plan([items[i] for i in todo], rank=op == "rank")  # indices into todo
@@ -247,6 +254,9 @@ def evaluate(
     prefix_cache: bool = True,
     cache_dir=None,
     shots: int | None = None,
+    apply_chat_template: bool = False,
+    fewshot_as_multiturn: bool = False,
+    system_instruction: str | None = None,
 ) -> dict:
     """Evaluate `model` (a name/path for flanlab.models.load, or a LoadedModel); write and return results.json.
 
@@ -272,13 +282,18 @@ def evaluate(
                            batch_size=batch_size, seed=seed), where="evaluate()")
     data_path = resolve_data_dir(data_dir)
     options = EvalOptions(limit=limit, zero_shot_cot=zero_shot_cot, shots=shots)
+    chat = ChatOptions(apply_chat_template, fewshot_as_multiturn, system_instruction)
     for bench in benches:  # every prompt built before any work: one a benchmark cannot build stops the run now
         for requested in (m for m in modes if m in bench.modes):
             for subtask in bench.subtasks(data_path):
-                bench.items(data_path, subtask, requested, options)
+                for item in bench.items(data_path, subtask, requested, options):
+                    if chat.fewshot_as_multiturn:
+                        chat_messages(item, chat)  # a ValueError for a prompt whose exemplars are one text
     lm = model if isinstance(model, LoadedModel) else load(model, device=str(state.device) if state.device else None)
+    if chat.apply_chat_template:
+        check_template(lm.tokenizer, lm.name)
     torch.manual_seed(seed)
-    engine = Engine(lm, batch_size=batch_size, prefix_cache=prefix_cache)
+    engine = Engine(lm, batch_size=batch_size, prefix_cache=prefix_cache, templated=chat.apply_chat_template)
     out = Path(out_dir)
     folder = None if cache_dir is False else Path(cache_dir) if cache_dir else out / "cache"
     cache = ResultCache(folder, rank=state.process_index)
@@ -295,7 +310,7 @@ def evaluate(
             "scoring": scoring, "zero_shot_cot": zero_shot_cot, "shots": shots,
             "self_consistency": self_consistency, "self_consistency_modes": list(COT_MODES),
             "temperature": temperature if self_consistency > 1 else None, "batch_size": batch_size, "seed": seed,
-            "prefix_cache": engine.prefix_cache, "processes": state.num_processes,
+            "prefix_cache": engine.prefix_cache, "processes": state.num_processes, **chat.settings(),
             "rank_argmax": "summed log-probability of the choice tokens (lm-eval acc)",
             "benchmark_versions": {b.name: b.version for b in benches},
             "uncertainty": {"n_boot": N_BOOT, "seed": SEED, "see": "flanlab/eval/stats.py"},
@@ -329,7 +344,7 @@ def evaluate(
                 if not op_items:
                     continue
                 values = run_items(engine, bench, op_items, op, settings if op == "generate" else None,
-                                   cache, fingerprint, state, bar)
+                                   cache, fingerprint, state, bar, chat)
                 rows.extend(score_item(bench, it, op, v) for it, v in zip(op_items, values))
             if bar is not None:
                 bar.close()
