@@ -127,6 +127,9 @@ def test_results_record_it_and_plain_cache_is_not_served(chat_llama, tmp_path, m
     assert on_disk["settings"]["apply_chat_template"] is True
     assert on_disk["settings"]["fewshot_as_multiturn"] is False
     assert on_disk["settings"]["system_instruction"] == "Be brief."
+    samples = list(read_jsonl(tmp_path / "chat" / "samples.jsonl"))
+    assert all(r["chat_prompt"] == f"<|system|>\nBe brief.\n<|user|>\n{r['prompt']}\n<|assistant|>\n" for r in samples)
+    assert not any("chat_prompt" in r for r in read_jsonl(tmp_path / "plain" / "samples.jsonl"))
     # the same templated run again is served whole from the cache
     calls["n"] = 0
     again = run(chat_llama, tmp_path / "chat2", cache_dir=cache, apply_chat_template=True,

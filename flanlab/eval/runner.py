@@ -123,9 +123,8 @@ def generation_settings(bench: Benchmark, mode: str, self_consistency: int, temp
 def run_items(engine, bench: Benchmark, items: list[EvalItem], op: str, settings,
               cache: ResultCache, fingerprint: str, state, bar=None, chat: ChatOptions = ChatOptions()) -> list[dict]:
     """The engine's output for every item: {"outputs": [...]} (generate) or rank fields; cached items are reused.
-    With a chat template the engine and the cache key see the rendered prompts (flanlab.eval.chat); the values
-    come back in the order of `items`, which the caller scores as they are."""
-    items = templated_items(items, engine.tokenizer, chat)
+    With a chat template `items` are the rendered ones (flanlab.eval.chat.templated_items) and `chat` goes into
+    the cache key too."""
     settings_key = {"op": op} if op == "rank" else {
         "max_new_tokens": settings.max_new_tokens, "stop": list(settings.stop), "k": settings.num_samples,
         "temperature": settings.temperature, "seed": settings.seed,
@@ -343,9 +342,14 @@ def evaluate(
                 op_items = [it for s, its in by_subtask.items() if scorings[s] == op for it in its]
                 if not op_items:
                     continue
-                values = run_items(engine, bench, op_items, op, settings if op == "generate" else None,
+                # the engine sees the rendered prompts; scoring reads the plain items (extractors may use the query)
+                shown = templated_items(op_items, engine.tokenizer, chat)
+                values = run_items(engine, bench, shown, op, settings if op == "generate" else None,
                                    cache, fingerprint, state, bar, chat)
-                rows.extend(score_item(bench, it, op, v) for it, v in zip(op_items, values))
+                for it, seen, v in zip(op_items, shown, values):
+                    rows.append(score_item(bench, it, op, v))
+                    if chat.apply_chat_template:
+                        rows[-1]["chat_prompt"] = seen.prompt  # what the model really read
             if bar is not None:
                 bar.close()
             order = {s: i for i, s in enumerate(by_subtask)}
