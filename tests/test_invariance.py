@@ -10,6 +10,8 @@ The synthetic suite needs no data dir, so that part runs everywhere the SmolLM2 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from flanlab.eval.benchmarks import get_benchmark
@@ -91,36 +93,47 @@ def test_synthetic_generate_invariant(smollm2):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# the real benchmarks (data dir)
+# the real benchmarks (data dir): about 6 minutes together on the 2-core CPU, so they run only when asked
+# (FLANLAB_LONG_TESTS=1), to keep the suite inside its time budget; the synthetic tests above run everywhere
+
+long_test = pytest.mark.skipif(
+    os.environ.get("FLANLAB_LONG_TESTS") != "1",
+    reason="long real-model test (~1-2 min each on 2 CPU cores): set FLANLAB_LONG_TESTS=1 to run it",
+)
 
 
 @pytest.mark.data
+@long_test
 def test_mmlu_direct_loglikelihoods_invariant(smollm2, data_dir):
     _, items = pick_items("mmlu", data_dir, "direct", subtasks=3, per_subtask=4)
     check_rank(smollm2, items, "mmlu/direct rank")
 
 
 @pytest.mark.data
+@long_test
 def test_bbh_direct_rank_invariant(smollm2, data_dir):
-    _, items = pick_items("bbh", data_dir, "direct", subtasks=5, per_subtask=2)
+    _, items = pick_items("bbh", data_dir, "direct", subtasks=5, per_subtask=3)
     items = [it for it in items if it.choices]
     assert len(items) > 8
     check_rank(smollm2, items, "bbh/direct rank")
 
 
 @pytest.mark.data
+@long_test
 def test_bbh_cot_generate_invariant(smollm2, data_dir):
     bench, items = pick_items("bbh", data_dir, "cot", subtasks=2, per_subtask=1)
     check_generate(smollm2, bench, items, "bbh/cot generate")
 
 
 @pytest.mark.data
+@long_test
 def test_mgsm_generate_invariant(smollm2, data_dir):
     bench, items = pick_items("mgsm", data_dir, "direct", subtasks=3, per_subtask=3)
     check_generate(smollm2, bench, items, "mgsm/direct generate")
 
 
 @pytest.mark.data
+@long_test
 def test_tydiqa_generate_invariant(smollm2, data_dir):
     bench, items = pick_items("tydiqa", data_dir, "direct", subtasks=3, per_subtask=3)
     check_generate(smollm2, bench, items, "tydiqa/direct generate")
