@@ -209,6 +209,28 @@ def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=Tr
     return merged
 
 
+def _cell_settings(config: ScaleConfig, mixture: str | None) -> dict:
+    """What a cell's numbers depend on beyond its model: the eval parts, and for a fine-tuned cell the training
+    part and the mixture overrides (JSON-normalised, as run_info.json stores it)."""
+    settings = {"eval": to_dict(config.eval)}
+    if mixture is not None:
+        settings.update(mixture=mixture, train=to_dict(config.train), mixture_overrides=config.mixture_overrides)
+    return json.loads(json.dumps(settings))
+
+
+def _cell_done(cell: Path, settings: dict) -> bool:
+    """True when the cell finished with these settings; a cell finished with other ones is refused, naming it,
+    so that a rerun never reports numbers computed under settings the config no longer holds."""
+    if not (cell / "eval" / "results.json").is_file():
+        return False
+    info_path = cell / "eval" / "run_info.json"
+    recorded = json.loads(info_path.read_text(encoding="utf-8")).get("settings") if info_path.is_file() else None
+    if recorded != settings:
+        raise ValueError(f"{cell}: finished with other settings than this config's ({info_path} records "
+                         f"{json.dumps(recorded)}); use another output folder, or remove {cell} to redo it")
+    return True
+
+
 def _free():
     gc.collect()
 
@@ -256,12 +278,13 @@ def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) 
 
     for model in config.models:
         cell = out / "cells" / slug(model) / "base"
-        if (cell / "eval" / "results.json").is_file():
+        if _cell_done(cell, _cell_settings(config, None)):
             log(f"[flanlab] ✓ {model} · not fine-tuned: done (skipped)")
             continue
         with stage(f"evaluate {model} · not fine-tuned", times, log):
             lm = load(model, verbose=progress)
-            info = {"model": model, "num_tasks": 0, "mixture": None, "train_dir": None, "stage": "before"}
+            info = {"model": model, "num_tasks": 0, "mixture": None, "train_dir": None, "stage": "before",
+                    "settings": _cell_settings(config, None)}
             evaluate_cell(lm, cell / "eval", config.eval, data, info, progress)
             del lm
             _free()
@@ -269,14 +292,15 @@ def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) 
     for name, (mixture_dir, n) in mixtures.items():
         for model in config.models:
             cell = out / "cells" / slug(model) / name
-            if (cell / "eval" / "results.json").is_file():
+            if _cell_done(cell, _cell_settings(config, name)):
                 log(f"[flanlab] ✓ {model} · {name}: done (skipped)")
                 continue
             with stage(f"fine-tune {model} on {name}", times, log):
                 folder = train_cell(model, mixture_dir, cell / "train", config.train, config_path, progress)
             with stage(f"evaluate {model} · {name}", times, log):
                 lm = load(str(folder), verbose=progress)
-                info = {"model": model, "num_tasks": n, "mixture": name, "train_dir": "../train", "stage": "after"}
+                info = {"model": model, "num_tasks": n, "mixture": name, "train_dir": "../train", "stage": "after",
+                        "settings": _cell_settings(config, name)}
                 evaluate_cell(lm, cell / "eval", config.eval, data, info, progress)
                 del lm
                 _free()

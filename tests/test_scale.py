@@ -65,6 +65,19 @@ def test_rerun_skips_finished_cells(tiny_grid, capsys):
     assert "tiny-llama" in capsys.readouterr().out
 
 
+def test_rerun_refuses_cells_finished_with_other_settings(tiny_grid, capsys):
+    """A finished cell is skipped only for the settings it ran with: a changed eval limit or training override
+    is refused, naming the cell, instead of reporting the old numbers under the new config."""
+    out, _ = tiny_grid
+    results = sorted(out.glob("cells/*/*/eval/results.json"))
+    before = {p: p.stat().st_mtime_ns for p in results}
+    for override in ("eval.limit=3", "train.overrides=[steps=3]"):
+        assert main(["scale", str(TINY), f"output_dir={out}", override, "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert "finished with other settings" in err and "cells" in err
+    assert {p: p.stat().st_mtime_ns for p in results} == before
+
+
 @pytest.mark.browser
 def test_grid_report_renders_in_chromium(tiny_grid, tmp_path):
     out, _ = tiny_grid
