@@ -5,8 +5,9 @@ one line per model size). For every model of the config:
   - the model before fine-tuning is evaluated once: the "0 tasks" column;
   - for every mixture (a task-count preset, built once and shared by all rows) the model is fine-tuned on it
     and the result evaluated.
-A cell is finished when its eval/results.json exists; a rerun skips finished cells, and a killed training
-run resumes from its last checkpoint (flanlab.train does that itself).
+A cell is finished when its eval/results.json exists; a rerun skips a finished cell when its run_info.json
+records the settings the config gives it (else it stops, naming the cell), and a killed training run resumes
+from its last checkpoint (flanlab.train does that itself).
 
 Layout of the output folder:
   scale.yaml                        the resolved config, as run
