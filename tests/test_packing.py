@@ -104,3 +104,57 @@ def test_rows_never_predict_across_examples(tiny_llama):
     assert s2s.decoder_input_ids == [0, 8, 0, 10, 11]
     assert s2s.labels == [8, 1, 10, 11, 1]
     assert s2s.decoder_segment_ids == [1, 1, 2, 2, 2]
+
+
+def _tiny_gemma3(softcap=None, sliding_window=8):
+    """An UNTRAINED random Gemma 3 text model built in code (2 layers: one sliding-window, one full attention)."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=sliding_window,
+                              layer_types=["sliding_attention", "full_attention"], final_logit_softcapping=softcap,
+                              pad_token_id=0, bos_token_id=2, eos_token_id=1)
+    return Gemma3ForCausalLM(config).eval()
+
+
+def test_gemma3_fast_head_equals_model_forward(tiny_llama):
+    """Gemma 3 (the gemma3-270m preset's architecture) takes the head-only-at-targets path and gives the model's own
+    loss; with a logit soft-cap configured it falls back to the model's forward."""
+    from flanlab.train.loss import has_plain_head
+
+    model = _tiny_gemma3()
+    assert has_plain_head(model.config) and not has_plain_head(_tiny_gemma3(softcap=30.0).config)
+    data = tokenize_pairs(_pairs(6, seed=4), tiny_llama.tokenizer, "causal", 64, 24)  # byte ids < 300
+    rows = [make_row("causal", [(a, b)]) for a, b in zip(data.first, data.second)]
+    batch = collate(rows, "causal", 0, packed=False)
+    module = SFTLoss(model, "causal").eval()
+    assert module.fast_head
+    with torch.no_grad():
+        ours = module(batch) / (batch["labels"][:, 1:] != IGNORE).sum()
+        theirs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_gemma3_packed_losses_equal_unpacked(attn, tiny_llama):
+    """Packing is exact for Gemma 3 too, whose sliding-window layers get the packed block mask (rows longer
+    than the window, so the window matters)."""
+    model = _tiny_gemma3(sliding_window=16)
+    model.set_attn_implementation(attn)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    data = tokenize_pairs(_pairs(16, seed=5), tiny_llama.tokenizer, "causal", 64, 24)
+    groups = pack(list(range(len(data))), data.lengths(), (160,), max_open=4)
+    assert len(groups) < len(data) / 2
+    packed_rows = [make_row("causal", [(data.first[i], data.second[i]) for i in g]) for g in groups]
+    single_rows = [make_row("causal", [(data.first[i], data.second[i])]) for g in groups for i in g]
+    loss = SFTLoss(model, "causal").eval()
+    packed = _per_example(loss, packed_rows, "causal", 0, packed=True)
+    unpacked = []
+    for i in range(0, len(single_rows), 5):
+        unpacked += _per_example(loss, single_rows[i : i + 5], "causal", 0, packed=False)
+    assert len(packed) == len(unpacked) == len(data)
+    for a, b in zip(packed, unpacked):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-4)

@@ -24,8 +24,14 @@ from torch import nn
 from flanlab.train.packing import IGNORE, attention_mask_for, bidirectional_mask, causal_mask, cross_mask
 
 # model_type -> the causal-LM forward is `logits = lm_head(base_model(...).last_hidden_state)`, nothing more
-# (checked against transformers 5.x modeling_<type>.py).
-FAST_HEAD_MODEL_TYPES = {"llama": True, "mistral": True, "qwen2": True, "qwen3": True}
+# (checked against transformers 5.x modeling_<type>.py). Gemma 3 adds a logit soft-cap when its config sets
+# final_logit_softcapping (the 270m checkpoint does not): only then does it take the model's own forward.
+FAST_HEAD_MODEL_TYPES = {"llama": True, "mistral": True, "qwen2": True, "qwen3": True, "gemma3_text": True}
+
+
+def has_plain_head(config) -> bool:
+    """True when the model's logits are exactly lm_head(last hidden state) (see FAST_HEAD_MODEL_TYPES)."""
+    return FAST_HEAD_MODEL_TYPES.get(config.model_type, False) and getattr(config, "final_logit_softcapping", None) is None
 
 
 class SFTLoss(nn.Module):
@@ -33,7 +39,7 @@ class SFTLoss(nn.Module):
         super().__init__()
         self.model = model  # a transformers PreTrainedModel (LoRA layers injected in place, for LoRA)
         self.kind = kind
-        self.fast_head = kind == "causal" and FAST_HEAD_MODEL_TYPES.get(model.config.model_type, False)
+        self.fast_head = kind == "causal" and has_plain_head(model.config)
 
     def forward(self, batch: dict, per_token: bool = False):
         """Summed target-token loss (a scalar); with per_token=True, (losses (N,), example index (N,))."""

@@ -173,18 +173,30 @@ def cross_mask(decoder_seg, encoder_seg):
 
 
 def attention_mask_for(model, allowed, dtype):
-    """A boolean mask in the form the model's attention implementation takes a custom 4D mask.
+    """The packed block mask `allowed` (B, 1, Lq, Lk; True = may attend) in the form the model takes a custom mask.
 
-    sdpa takes booleans (True = attend); eager adds the mask to the scores, so it gets 0 / dtype-min."""
+    sdpa takes booleans (True = attend); eager adds the mask to the scores, so it gets 0 / dtype-min. A model
+    that mixes full and sliding-window layers (Gemma 3: `layer_types`) gets one mask per layer type, the dict
+    its forward accepts, the sliding one also limited to the window (key k seen from query q when q - k <
+    sliding_window, as transformers' own sliding mask): a packed row longer than the window is then exact."""
     import torch
 
     impl = getattr(model.config, "_attn_implementation", "sdpa")
-    if impl == "eager":
-        blocked = torch.finfo(dtype).min
-        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, blocked)
-    if impl != "sdpa":
+    if impl not in ("sdpa", "eager"):
         raise ValueError(
             f"packing needs an attention implementation that accepts a 4D mask (sdpa or eager); this model uses "
             f"{impl!r}. Set packing=false, or load the model with attn_implementation='sdpa'."
         )
-    return allowed
+
+    def form(mask):
+        if impl == "eager":
+            return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+        return mask
+
+    window = getattr(model.config, "sliding_window", None)
+    layer_types = getattr(model.config, "layer_types", None) or ()
+    if window and "sliding_attention" in layer_types:
+        q = torch.arange(allowed.shape[-2], device=allowed.device)[:, None]  # (Lq, 1)
+        k = torch.arange(allowed.shape[-1], device=allowed.device)[None, :]  # (1, Lk)
+        return {"full_attention": form(allowed), "sliding_attention": form(allowed & (q - k < window))}
+    return form(allowed)
