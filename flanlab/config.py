@@ -353,6 +353,12 @@ def field_help(cls, prefix: str = "", defaults=None) -> str:
             default = f.default_factory()
         else:
             default = dataclasses.MISSING
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):  # a section, or a list of such sections
+            section = next((a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
+            if section is not None:
+                lines.append(f"  {prefix}{f.name}: a section with these keys, or a list of such sections:")
+                lines.append(field_help(section, f"{prefix}{f.name}.", default if isinstance(default, section) else None))
+                continue
         if dataclasses.is_dataclass(tp):
             lines.append(field_help(tp, f"{prefix}{f.name}.", None if default is dataclasses.MISSING else default))
             continue

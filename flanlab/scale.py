@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from flanlab.config import ConfigError, Count, NonEmpty, Text, load_config, to_dict
+from flanlab.config import ConfigError, Count, Count0, NonEmpty, Text, load_config, to_dict
 from flanlab.fileio import atomic_write_json, atomic_write_text
 from flanlab.runlock import locks_folder
 
@@ -53,6 +53,8 @@ class EvalPart:
     mode_limits: dict[Literal["direct", "cot"], Count] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
     scoring: Literal["auto", "rank", "generate"] = "auto"
     batch_size: Count = 8
+    shots: Count0 | None = None  # exemplars per prompt instead of each benchmark's own (0: zero-shot)
+    zero_shot_cot: bool = False  # the cot mode without exemplars ("Let's think step by step."), recorded as zs_cot
 
 
 @dataclass
@@ -63,7 +65,9 @@ class ScaleConfig:
     mixtures: Annotated[list[Text], NonEmpty("a grid needs at least one mixture")]
     output_dir: Text = "runs/scale"
     train: TrainPart = field(default_factory=TrainPart)
-    eval: EvalPart = field(default_factory=EvalPart)
+    # one eval part, or a list of them evaluated into one results.json (e.g. the synthetic suite zero-shot and
+    # the real benchmarks with their own shots); no benchmark and mode may be in two parts
+    eval: EvalPart | Annotated[list[EvalPart], NonEmpty()] = field(default_factory=EvalPart)
     mixture_overrides: list[str] = field(default_factory=list)  # key=value applied to every mixture config
     data_dir: Text | None = None  # real data (else the --data-dir / FLANLAB_DATA_DIR setting; None: synthetic only)
     offline: bool = False  # ignore any data dir: built-in task families and the synthetic suite only
@@ -72,9 +76,16 @@ class ScaleConfig:
 
 def load_scale_config(path: str | os.PathLike, overrides: list[str] | None = None) -> ScaleConfig:
     config = load_config(ScaleConfig, path, overrides)
-    if not (config.eval.suite or config.eval.benchmarks):
-        raise ConfigError(f"{path}: eval: give a suite or benchmarks")
+    parts = eval_parts(config.eval)
+    for i, part in enumerate(parts):
+        if not (part.suite or part.benchmarks):
+            raise ConfigError(f"{path}: eval{f'[{i}]' if len(parts) > 1 else ''}: give a suite or benchmarks")
     return config
+
+
+def eval_parts(value: EvalPart | list[EvalPart]) -> list[EvalPart]:
+    """A config's `eval` as a list of parts."""
+    return [value] if isinstance(value, EvalPart) else list(value)
 
 
 def resolve_path(value: str, config_path: str | os.PathLike | None) -> Path:
@@ -176,30 +187,42 @@ def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=Tr
     `parts` is one EvalPart or a list of them (e.g. the synthetic suite and the real benchmarks). Modes that
     share a suite and a limit are evaluated in one call; when there are several such groups, each goes to
     out_dir/parts/<n>-<suite>-limit-<limit>/ and they are merged into one results.json (samples concatenated)."""
-    from flanlab.eval.runner import evaluate
+    from flanlab.eval.runner import evaluate, resolve_benchmarks
     from flanlab.fileio import read_jsonl
 
     parts = [parts] if isinstance(parts, EvalPart) else list(parts)
+    seen: dict[tuple[str, str], int] = {}  # (benchmark, mode as recorded) -> the part that evaluates it
+    for i, part in enumerate(parts):
+        for bench in resolve_benchmarks(part.benchmarks, None if part.benchmarks else part.suite):
+            for mode in (m for m in part.modes if m in bench.modes):
+                recorded = (bench.name, "zs_cot" if part.zero_shot_cot and mode == "cot" else mode)
+                if recorded in seen:
+                    raise ValueError(f"eval parts {seen[recorded]} and {i} both evaluate {recorded[0]} in mode "
+                                     f"{recorded[1]}: one results.json holds one score per benchmark and mode")
+                seen[recorded] = i
     atomic_write_json(out_dir / "run_info.json", info)
-    groups: dict[tuple, list[str]] = {}  # (suite, benchmarks, limit, scoring, batch_size) -> modes
+    # (suite, benchmarks, limit, scoring, batch_size, shots, zero_shot_cot) -> modes
+    groups: dict[tuple, list[str]] = {}
     for part in parts:
         for mode in part.modes:
             what = (None if part.benchmarks else part.suite, tuple(part.benchmarks or ()) or None)
-            key = what + (part.mode_limits.get(mode, part.limit), part.scoring, part.batch_size)
+            key = what + (part.mode_limits.get(mode, part.limit), part.scoring, part.batch_size, part.shots,
+                          part.zero_shot_cot and mode == "cot")
             groups.setdefault(key, []).append(mode)
 
     def run_group(key, modes, where):
-        suite, benchmarks, limit, scoring, batch_size = key
+        suite, benchmarks, limit, scoring, batch_size, shots, zero_shot_cot = key
         return evaluate(model, benchmarks=list(benchmarks) if benchmarks else None, suite=suite, modes=tuple(modes),
                         data_dir=data_dir, out_dir=where, limit=limit, scoring=scoring, batch_size=batch_size,
-                        progress=progress)
+                        shots=shots, zero_shot_cot=zero_shot_cot, progress=progress)
 
     if len(groups) == 1:
         (key, modes), = groups.items()
         return run_group(key, modes, out_dir)
     results, samples = [], []
     for i, (key, modes) in enumerate(groups.items()):
-        name = slug(f"{i}-{key[0] or '-'.join(key[1] or ())}-limit-{key[2] if key[2] is not None else 'all'}")
+        name = slug(f"{i}-{key[0] or '-'.join(key[1] or ())}-limit-{key[2] if key[2] is not None else 'all'}"
+                    + (f"-shots-{key[5]}" if key[5] is not None else "") + ("-zs-cot" if key[6] else ""))
         sub = out_dir / "parts" / name
         results.append(run_group(key, modes, sub))
         if (sub / "samples.jsonl").is_file():
@@ -213,7 +236,8 @@ def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=Tr
 def _cell_settings(config: ScaleConfig, mixture: str | None) -> dict:
     """What a cell's numbers depend on beyond its model: the eval parts, and for a fine-tuned cell the training
     part and the mixture overrides (JSON-normalised, as run_info.json stores it)."""
-    settings = {"eval": to_dict(config.eval)}
+    parts = eval_parts(config.eval)
+    settings = {"eval": to_dict(parts[0]) if isinstance(config.eval, EvalPart) else [to_dict(p) for p in parts]}
     if mixture is not None:
         settings.update(mixture=mixture, train=to_dict(config.train), mixture_overrides=config.mixture_overrides)
     return json.loads(json.dumps(settings))
@@ -286,7 +310,7 @@ def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) 
             lm = load(model, verbose=progress)
             info = {"model": model, "num_tasks": 0, "mixture": None, "train_dir": None, "stage": "before",
                     "settings": _cell_settings(config, None)}
-            evaluate_cell(lm, cell / "eval", config.eval, data, info, progress)
+            evaluate_cell(lm, cell / "eval", eval_parts(config.eval), data, info, progress)
             del lm
             _free()
 
@@ -302,7 +326,7 @@ def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) 
                 lm = load(str(folder), verbose=progress)
                 info = {"model": model, "num_tasks": n, "mixture": name, "train_dir": "../train", "stage": "after",
                         "settings": _cell_settings(config, name)}
-                evaluate_cell(lm, cell / "eval", config.eval, data, info, progress)
+                evaluate_cell(lm, cell / "eval", eval_parts(config.eval), data, info, progress)
                 del lm
                 _free()
 

@@ -127,3 +127,36 @@ def test_config_errors(tmp_path):
     empty.write_text("models: []\nmixtures: [x.yaml]\n")
     with pytest.raises(ValueError, match="at least one model"):
         load_scale_config(empty)
+
+
+def test_eval_parts_list_zero_shot_and_duplicates(tmp_path, tiny_llama):
+    """`eval` as a list of parts: the synthetic suite zero-shot by generation, plus its zero-shot CoT, into one
+    results.json; a benchmark and mode given by two parts is refused before anything runs."""
+    from flanlab.scale import EvalPart, evaluate_cell
+
+    parts = [EvalPart(suite="synthetic", modes=["direct"], limit=2, scoring="generate", shots=0),
+             EvalPart(suite="synthetic", modes=["cot"], limit=1, zero_shot_cot=True)]
+    results = evaluate_cell(tiny_llama, tmp_path / "eval", parts, None, {"model": "tiny-llama"}, progress=False)
+    modes = results["benchmarks"]["synthetic"]
+    assert set(modes) == {"direct", "zs_cot"}
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()]
+    direct = [r for r in rows if r["mode"] == "direct"]
+    assert direct and all(r["scoring"] == "generate" for r in direct)
+    assert all("Q:" not in r["prompt"].split("\n\n", 1)[1].rsplit("Q:", 1)[0] for r in direct)  # no exemplars
+    assert sorted(p.name for p in (tmp_path / "eval" / "parts").iterdir()) == [
+        "0-synthetic-limit-2-shots-0", "1-synthetic-limit-1-zs-cot"]
+    with pytest.raises(ValueError, match="both evaluate synthetic in mode direct"):
+        evaluate_cell(tiny_llama, tmp_path / "again", [parts[0], EvalPart(suite="synthetic", modes=["direct"])],
+                      None, {}, progress=False)
+    assert not (tmp_path / "again").exists()
+
+
+def test_eval_list_in_yaml(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text("models: [tiny-llama]\nmixtures: [configs/mixtures/demo.yaml]\n"
+                    "eval:\n  - {suite: synthetic, modes: [direct], shots: 0}\n  - {benchmarks: [bbh], modes: [cot]}\n")
+    config = load_scale_config(path)
+    assert [p.shots for p in config.eval] == [0, None]
+    path.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\neval:\n  - {suite: synthetic, shots: -1}\n")
+    with pytest.raises(ConfigError, match=r"eval\[0\]\.shots: must be >= 0"):
+        load_scale_config(path)
