@@ -208,3 +208,16 @@ def test_synthetic_average_shown_beside_the_papers(tmp_path):
     page = index.read_text()
     assert "<th>normalized average</th>" in page and "<th>synthetic suite average</th>" in page
     assert "| synthetic suite average |" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_mixture_num_tasks_counts_tasks_that_gave_examples(tmp_path):
+    """A planned task whose records were all pruned (too long) is not counted as a fine-tuning task."""
+    import json
+
+    from flanlab.report.load import mixture_num_tasks
+
+    stats = {"num_tasks": 3, "tasks": {"a": {"examples": 5}, "b": {"examples": 0}, "c": {"examples": 1}}}
+    (tmp_path / "stats.json").write_text(json.dumps(stats))
+    assert mixture_num_tasks(tmp_path) == 2
+    (tmp_path / "stats.json").write_text(json.dumps({"num_tasks": 4}))  # older layouts: as recorded
+    assert mixture_num_tasks(tmp_path) == 4

@@ -95,10 +95,24 @@ def find_results(paths) -> list[Path]:
 
 
 def mixture_num_tasks(mixture_dir: Path) -> int | None:
-    """Number of tasks in a built mixture, from its stats.json (several layouts accepted)."""
+    """Number of tasks in a built mixture that gave it at least one example, from its stats.json.
+
+    A planned task whose every record was pruned (too long for the mixture's token limits) is not counted: a
+    grid's "number of fine-tuning tasks" axis says how many tasks the model saw, not how many were asked for."""
     stats_path = Path(mixture_dir) / "stats.json"
     if not stats_path.is_file():
         return None
+    stats = _read_json(stats_path)
+    tasks = stats.get("tasks")
+    if isinstance(tasks, dict) and tasks and all(isinstance(t, dict) and "examples" in t for t in tasks.values()):
+        return sum(1 for t in tasks.values() if t["examples"] > 0)
+    for key in ("num_tasks", "n_tasks"):
+        if isinstance(stats.get(key), int):
+            return stats[key]
+    for key in ("tasks", "task_counts", "per_task"):
+        if isinstance(stats.get(key), (dict, list)):
+            return len(stats[key])
+    return None
     stats = _read_json(stats_path)
     for key in ("num_tasks", "n_tasks"):
         if isinstance(stats.get(key), int):
