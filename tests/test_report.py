@@ -221,3 +221,21 @@ def test_mixture_num_tasks_counts_tasks_that_gave_examples(tmp_path):
     assert mixture_num_tasks(tmp_path) == 2
     (tmp_path / "stats.json").write_text(json.dumps({"num_tasks": 4}))  # older layouts: as recorded
     assert mixture_num_tasks(tmp_path) == 4
+
+
+def test_comparisons_include_the_next_smaller_task_count(tmp_path):
+    """Claim 2 of the paper (more tasks help) needs cell against cell: each fine-tuned run is also paired with the
+    same model fine-tuned on the next smaller number of tasks, in the table, the page and its Markdown twin."""
+    from flanlab.report.load import load_runs
+    from flanlab.report.tables import comparisons, headline
+
+    runs = load_runs([make_grid(tmp_path / "grid")])
+    pairs = {(r["run"], r["baseline"]) for r in comparisons(runs, headline(runs))}
+    assert ("model-a · 89 tasks", "model-a · 9 tasks") in pairs and ("model-a · 9 tasks", "model-a · not fine-tuned") in pairs
+    assert ("model-a · 9 tasks", "model-a · 89 tasks") not in pairs
+    assert not any(a.startswith("model-a") and b.startswith("model-b") for a, b in pairs)
+    write_report([tmp_path / "grid"], tmp_path / "report")
+    twin = (tmp_path / "report" / "report.md").read_text()
+    assert "| model-a · 89 tasks | model-a · 9 tasks | synthetic suite average |" in twin
+    assert "paper&#x27;s" in twin or "paper's" not in twin  # an entity stays whole (no backslash inside it)
+    assert "&\\#x27;" not in twin

@@ -116,7 +116,7 @@ def _comparisons(runs: list[Run], head: Headline) -> str:
                                    if d.n_only_a or d.n_only_b else "") + '</td>'
             f'<td class="l"><span class="{cls}">{esc(d.verdict())}</span></td></tr>')
     if not rows:
-        return '<p class="muted">No run has an un-fine-tuned counterpart to compare with.</p>'
+        return '<p class="muted">No fine-tuned run has an un-fine-tuned counterpart or a run with fewer tasks to compare with.</p>'
     return ('<table><tr><th class="l">run</th><th class="l">against</th><th class="l">what</th><th>change</th>'
             '<th>95% CI</th><th>p (bootstrap)</th><th>p (McNemar)</th><th>items paired</th><th class="l">verdict</th></tr>'
             + "".join(rows) + "</table>")
@@ -226,7 +226,7 @@ fine-tuning with its paired 95% interval, n the number of items. A change is col
 when its interval excludes 0; otherwise it reads "no significant change".</p>
 <div class="scroll">{_results_table(runs)}</div>
 <h2>Paired comparisons</h2>
-<p class="muted">Each fine-tuned run against the same model before fine-tuning, over the items both scored
+<p class="muted">Each fine-tuned run against the same model before fine-tuning, and against the same model fine-tuned on the next smaller number of tasks, over the items both scored
 (unshared items are left out and counted). Change in points with its 95% interval from a paired bootstrap over
 items, resampled within each subtask, and the two-sided p-value; for 0/1 scores the exact McNemar test on the
 pooled items as a cross-check. Significant: the interval excludes 0.</p>

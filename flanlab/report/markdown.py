@@ -20,8 +20,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|~])")
 
 def md(text) -> str:
     """Run text made inert in Markdown: entities for < > & and quotes, backslashes before Markdown syntax."""
-    escaped = html.escape(str(text), quote=True)
-    escaped = _MD_SPECIAL.sub(r"\\\1", escaped)
+    escaped = _MD_SPECIAL.sub(r"\\\1", str(text))  # first: html.escape's entities (&#x27;) hold a "#"
+    escaped = html.escape(escaped, quote=True)
     return escaped.replace("\r", "").replace("\n", " ⏎ ")
 
 
@@ -97,7 +97,8 @@ def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: s
     out += [_table(["benchmark", "mode", "metric", "scoring"] + [_label(r) for r in runs], rows), ""]
 
     out += ["## Paired comparisons", "",
-            "Each fine-tuned run against the same model before fine-tuning, over the items both scored: change, 95% "
+            "Each fine-tuned run against the same model before fine-tuning, and against the same model fine-tuned on "
+            "the next smaller number of tasks, over the items both scored: change, 95% "
             "interval (paired bootstrap over items, within each subtask), p-value, exact McNemar p for 0/1 scores.", ""]
     rows = []
     for r in tables.comparisons(runs, head):

@@ -209,18 +209,23 @@ def headline_paired(runs: list[Run], head: Headline) -> dict[str, PairedDiff | N
 
 
 def comparisons(runs: list[Run], head: Headline) -> list[dict]:
-    """The paired comparisons table: per fine-tuned run against its row's un-fine-tuned model, the headline and
-    every benchmark mode both have: {"run", "baseline", "what", "diff": PairedDiff | None, "delta": float}."""
+    """The paired comparisons table: each fine-tuned run against its row's un-fine-tuned model, then (a grid's
+    task axis) each fine-tuned run against the same model fine-tuned on the next smaller number of tasks; each
+    on the headline and every benchmark mode both have: {"run", "baseline", "what", "diff": PairedDiff | None,
+    "delta": float}."""
+    pairs = [(run, baseline_of(run, runs)) for run in runs]
+    for model in dict.fromkeys(run.model for run in runs):
+        tuned = sorted((r for r in runs if r.model == model and r.fine_tuned and r.num_tasks is not None),
+                       key=lambda r: r.num_tasks)
+        pairs += [(b, a) for a, b in zip(tuned, tuned[1:]) if b.num_tasks > a.num_tasks]
     rows = []
-    paired_head = headline_paired(runs, head)
-    for run in runs:
-        base = baseline_of(run, runs)
+    for run, base in pairs:
         if base is None:
             continue
         v, b = head.values.get(run.label), head.values.get(base.label)
-        if v is not None and b is not None:
+        if v is not None and b is not None and head.keys:
             rows.append({"run": run.label, "baseline": base.label, "what": head.name, "delta": v - b,
-                         "diff": paired_head[run.label]})
+                         "diff": compare(run, base, head.keys, "normalized")})
         for bench, mode in ordered_keys([run, base]):
             e, be = entry(run, bench, mode), entry(base, bench, mode)
             if e is None or be is None or not isinstance(e.get("score"), (int, float)):
