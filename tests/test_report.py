@@ -239,3 +239,18 @@ def test_comparisons_include_the_next_smaller_task_count(tmp_path):
     assert "| model-a · 89 tasks | model-a · 9 tasks | synthetic suite average |" in twin
     assert "paper&#x27;s" in twin or "paper's" not in twin  # an entity stays whole (no backslash inside it)
     assert "&\\#x27;" not in twin
+
+
+def test_notes_go_into_both_pages(tmp_path):
+    """`flanlab report --notes FILE.md`: the author's Markdown as written in report.md, converted in index.html."""
+    from flanlab.cli import main
+
+    make_grid(tmp_path / "grid")
+    notes = tmp_path / "notes.md"
+    notes.write_text("## How this was made\n\n| cell | wall time |\n|---|---|\n| base | 12 s |\n\n`flanlab scale x.yaml`\n")
+    assert main(["report", str(tmp_path / "grid"), "-o", str(tmp_path / "out"), "--notes", str(notes)]) == 0
+    twin = (tmp_path / "out" / "report.md").read_text()
+    assert "## How this was made\n\n| cell | wall time |" in twin
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<h2>How this was made</h2>" in page and "<td>12 s</td>" in page and "<code>flanlab scale x.yaml</code>" in page
+    assert main(["report", str(tmp_path / "grid"), "-o", str(tmp_path / "out2"), "--notes", str(tmp_path / "nope.md")]) != 0

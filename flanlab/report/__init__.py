@@ -15,9 +15,11 @@ from pathlib import Path
 from flanlab.fileio import atomic_write_bytes, atomic_write_text
 
 
-def write_report(run_dirs, out_dir: str | os.PathLike, title: str = "flanlab report") -> Path:
+def write_report(run_dirs, out_dir: str | os.PathLike, title: str = "flanlab report", notes: str | None = None) -> Path:
     """Write out_dir/index.html (self-contained: plots inlined), out_dir/report.md and out_dir/plots/*.png.
 
+    notes: Markdown written by the report's author (a study's commands, config and reading), placed after the
+    title: as written in report.md, converted to HTML in index.html (the author's own text: its HTML is kept).
     Returns the path of index.html. Raises FileNotFoundError when no results.json is found."""
     from flanlab.report import html, markdown, plots
     from flanlab.report.load import load_runs
@@ -31,7 +33,7 @@ def write_report(run_dirs, out_dir: str | os.PathLike, title: str = "flanlab rep
     for stem, png in pngs.items():
         atomic_write_bytes(out_dir / "plots" / f"{stem}.png", png)
         plot_files[stem] = f"plots/{stem}.png"
-    atomic_write_text(out_dir / "report.md", markdown.render(runs, head, plot_files, title=title))
+    atomic_write_text(out_dir / "report.md", markdown.render(runs, head, plot_files, title=title, notes=notes))
     index = out_dir / "index.html"
-    atomic_write_text(index, html.render(runs, head, pngs, title=title))
+    atomic_write_text(index, html.render(runs, head, pngs, title=title, notes=notes))
     return index

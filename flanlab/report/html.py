@@ -191,8 +191,12 @@ def _provenance(runs: list[Run]) -> str:
             '<th class="l">created</th><th class="l">settings</th></tr>' + "".join(rows) + "</table>")
 
 
-def render(runs: list[Run], head: Headline, pngs: dict[str, bytes], title: str = "flanlab report") -> str:
-    """The whole page as a string."""
+def render(runs: list[Run], head: Headline, pngs: dict[str, bytes], title: str = "flanlab report",
+           notes: str | None = None) -> str:
+    """The whole page as a string; notes: the author's Markdown, converted (its own HTML kept: it is their text)."""
+    import markdown as markdown_lib
+
+    notes_html = f'<section class="notes">{markdown_lib.markdown(notes, extensions=["tables", "fenced_code"])}</section>' if notes else ""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     untrained = [r for r in runs if r.untrained]
     warn = ""
@@ -214,6 +218,7 @@ def render(runs: list[Run], head: Headline, pngs: dict[str, bytes], title: str =
 <body>
 <h1>{esc(title)}</h1>
 <p class="muted">Generated {esc(now)} from {len(runs)} evaluation run(s). Scores are percentages.</p>
+{notes_html}
 {warn}
 <h2>What the numbers rest on</h2>
 <ul>{budget}</ul>

@@ -57,10 +57,13 @@ def _change(delta: float, paired) -> str:
     return f"{text} 95% CI {tables.fmt_ci(paired)}: no significant change"
 
 
-def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: str = "flanlab report") -> str:
-    """The Markdown page; plot_files maps plot stem -> relative PNG path."""
+def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: str = "flanlab report",
+           notes: str | None = None) -> str:
+    """The Markdown page; plot_files maps plot stem -> relative PNG path; notes: the author's Markdown, as is."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"# {md(title)}", "", f"Generated {now} from {len(runs)} evaluation run(s). Scores are percentages.", ""]
+    if notes:
+        out += [notes.strip(), ""]
     untrained = sorted({r.model for r in runs if r.untrained})
     if untrained:
         out += [f"> **Untrained models ({UNTRAINED}):** {', '.join(md(m) for m in untrained)}. Their numbers are "
