@@ -491,19 +491,10 @@ def get_preset(name: str) -> Preset:
 # one answer, for `flanlab generate`
 
 
-def chat_prompt(lm: LoadedModel, prompt: str) -> str:
-    """The prompt wrapped in the model's chat template where it has one; else the prompt itself."""
-    template = getattr(lm.tokenizer, "chat_template", None)
-    if not template:
-        return prompt
-    return lm.tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-    )
-
-
 def generate_one(lm: LoadedModel, prompt: str, max_new_tokens: int = 64, use_chat_template: bool = True) -> str:
-    """Greedy answer to one prompt (decoded, special tokens removed), by the evaluation engine's decoding loop
-    (flanlab.eval.engine.Engine.answer: chat template, special tokens and EOS handled there, once)."""
+    """Greedy answer to one prompt (decoded, special tokens removed), by the evaluation engine
+    (flanlab.eval.engine.Engine.answer: the chat template rendered by flanlab.eval.chat, special tokens and EOS
+    handled there, once)."""
     from flanlab.eval.engine import Engine
 
     return Engine(lm, batch_size=1).answer([prompt], max_new_tokens, chat_template=use_chat_template)[0].text.strip()

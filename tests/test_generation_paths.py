@@ -235,7 +235,9 @@ def test_answer_uses_the_chat_template_and_batching_does_not_change_answers(llam
         engine = Engine(lm, batch_size=1)
         ids = engine.chat_ids("hi")
         assert tok.decode(ids) == "<user>hi</s><assistant>"  # the template's text, its special token kept once
-        assert engine.chat_ids("hi", chat_template=False) == engine.text_ids("hi")
+        # a plain free-standing prompt takes the tokenizer's own specials (ByT5 appends </s>), as flanlab generate
+        # and open-gen always fed it (issue 14: their outputs stay what they were; tests/test_generate_same_outputs.py)
+        assert engine.chat_ids("hi", chat_template=False) == list(tok("hi")["input_ids"])
         prompts = ["hi", "a longer prompt than the first", "mid length"]
         one = Engine(lm, batch_size=1).answer(prompts, 10)
         assert Engine(lm, batch_size=3).answer(prompts, 10) == one

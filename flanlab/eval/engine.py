@@ -5,8 +5,9 @@ Two operations, for causal (decoder-only) and seq2seq models alike:
     a row ends for good at EOS, at the first stop string (the output is cut there; tested incrementally, see
     StopStrings) or at max_new_tokens, and a batch stops as soon as every row has ended. `generate_detailed`
     also says, per output, how many tokens it took and how it ended. `Engine.answer(prompts)` runs free-standing
-    prompts (`flanlab generate`, open-gen) through the model's chat template on the same decoding loop: there
-    is one generation path.
+    prompts (`flanlab generate`, open-gen) through the model's chat template (rendered by flanlab.eval.chat, as
+    eval's --apply-chat-template renders) on the same batching, prefix cache and decoding loop: there is one
+    generation path (`_decode`), and one rule for which tokens end a row (`_eos_ids`).
   - `Engine.rank(items)`: the summed log-probability of each of `item.choices` as a continuation of the prompt
     (rank classification); the argmax of the summed log-prob is the prediction, as lm-evaluation-harness's
     `acc`. A length-normalized variant (log-prob per character of the choice, lm-eval's `acc_norm`) is
@@ -222,12 +223,15 @@ class Engine:
         self.forward_calls = 0
         self._encoded: dict[str, list[int]] = {}
         self.preallocate = not self._has_sliding_layers()
-        self._prefix_kv: dict[str, tuple[list[int], list]] = {}  # prefix text -> (its ids, [(k, v) per layer])
+        # prefix text -> (its ids, [(k, v) per layer]); the ids say which leading specials it was computed with
+        self._prefix_kv: dict[str, tuple[list[int], list]] = {}
 
     # ------------------------------------------------------------------------------------------------------
     # tokenization
 
     def _eos_ids(self) -> set[int]:
+        """The tokens that end a generated row, for every decoder and every caller: the tokenizer's EOS and the
+        generation config's (Gemma's chat turns end with <end_of_turn>, which only the latter names)."""
         ids = set()
         if self.tokenizer.eos_token_id is not None:
             ids.add(int(self.tokenizer.eos_token_id))
@@ -275,19 +279,36 @@ class Engine:
             return self.bos + self.encode(text)
         return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
-    def chat_ids(self, prompt: str, chat_template: bool = True) -> list[int]:
-        """The model input for a free-standing prompt: where the tokenizer has a chat template (and chat_template
-        is on), the prompt as a user turn followed by the assistant's header (flanlab.models.chat_prompt); a
-        causal model reads that text's tokens as they are (the template writes its own special tokens), a
-        seq2seq model with its tokenizer's specials. Without a template: as text_ids."""
-        if chat_template and getattr(self.tokenizer, "chat_template", None):
-            from flanlab.models import chat_prompt
+    def uses_template(self, chat_template: bool = True) -> bool:
+        """Whether free-standing prompts go through the chat template: asked for, and the tokenizer has one."""
+        return bool(chat_template and getattr(self.tokenizer, "chat_template", None))
 
-            text = chat_prompt(self.lm, prompt)
-            if self.kind == "causal":
-                return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-            return self.text_ids(text)
-        return self.text_ids(prompt)
+    def answer_items(self, prompts: Sequence[str], chat_template: bool = True) -> list[EvalItem]:
+        """Free-standing prompts as EvalItems without exemplars. Through the template (see uses_template) they
+        are rendered by flanlab.eval.chat.templated_items, as `flanlab eval --apply-chat-template` renders a
+        zero-shot item: a user turn followed by the assistant's header; the rendered texts' common start (the
+        template's system turn, say) becomes the items' shared prefix, whose KV cache is computed once."""
+        items = [EvalItem("prompt", "", "answer", str(i), "", p, "", shots=0) for i, p in enumerate(prompts)]
+        if not self.uses_template(chat_template):
+            return items
+        from flanlab.eval.chat import ChatOptions, templated_items
+
+        return templated_items(items, self.tokenizer, ChatOptions(apply_chat_template=True))
+
+    def answer_ids(self, text: str, templated: bool) -> list[int]:
+        """The model input for a free-standing prompt's text (answer_items gives the text): a causal model reads
+        a rendered template's tokens as they are; otherwise the tokenizer adds its own special tokens, as
+        `tokenizer(text)` does (transformers' convention, which flanlab generate and open-gen always had; the
+        benchmarks' items take lm-eval's instead, see text_ids: the two differ only for a tokenizer that also
+        appends a token, as ByT5 appends </s>)."""
+        if templated and self.kind == "causal":
+            return self.encode(text)
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def chat_ids(self, prompt: str, chat_template: bool = True) -> list[int]:
+        """The model input of one free-standing prompt, as Engine.answer builds it."""
+        item = self.answer_items([prompt], chat_template)[0]
+        return self.answer_ids(item.prompt, self.uses_template(chat_template))
 
     def rank_ids(self, item: EvalItem) -> tuple[list[int], list[list[int]]]:
         """(context ids, one continuation id list per choice), paired as lm-evaluation-harness pairs them."""
@@ -311,29 +332,35 @@ class Engine:
         rows carry their own prefix, see _causal_context).
 
         The result depends only on `items` (and the batch size), never on which process runs it."""
-        def length(i: int) -> int:
+        def length(item: EvalItem) -> int:
             if rank:
-                ctx, conts = self.rank_ids(items[i])
+                ctx, conts = self.rank_ids(item)
                 return len(ctx) + max((len(c) for c in conts), default=0)
-            return len(self.prompt_ids(items[i]))
+            return len(self.prompt_ids(item))
 
+        return self.batches([it.prefix for it in items], [length(it) for it in items])
+
+    def batches(self, prefixes: Sequence[str], lengths: Sequence[int]) -> list[list[int]]:
+        """plan()'s rule on rows given by their prefix text and token length (Engine.answer uses it directly)."""
         groups: dict[str, list[int]] = {}
-        for i, item in enumerate(items):
-            groups.setdefault(item.prefix, []).append(i)
-        order = [i for indices in groups.values() for i in sorted(indices, key=lambda i: (-length(i), i))]
+        for i, prefix in enumerate(prefixes):
+            groups.setdefault(prefix, []).append(i)
+        order = [i for indices in groups.values() for i in sorted(indices, key=lambda i: (-lengths[i], i))]
         return [order[j:j + self.batch_size] for j in range(0, len(order), self.batch_size)]
 
     # ------------------------------------------------------------------------------------------------------
     # the shared-prefix KV cache (causal)
 
-    def _prefix_state(self, prefix: str) -> tuple[list[int], list]:
-        """(prefix ids, per-layer (keys, values) of shape (1, heads, len, head_dim)), computed once per prefix.
+    def _prefix_state(self, prefix: str, lead: list[int]) -> tuple[list[int], list]:
+        """(prefix ids = lead + tokens(prefix), per-layer (keys, values) of shape (1, heads, len, head_dim)),
+        computed once per prefix (and lead: the benchmarks' BOS, or none after a chat template).
 
         The states of the last few prefixes are kept (a batch may span two or more groups)."""
         torch = self.torch
-        if prefix in self._prefix_kv:
-            return self._prefix_kv[prefix]
-        ids = self.bos + self.encode(prefix)
+        ids = lead + self.encode(prefix)
+        kept = self._prefix_kv.get(prefix)
+        if kept is not None and kept[0] == ids:
+            return kept
         kv = []
         if ids:
             from transformers import DynamicCache
@@ -344,13 +371,15 @@ class Engine:
                 self.model(input_ids=x, use_cache=True, logits_to_keep=1, **{self.cache_kw: cache})
             self.forward_calls += 1
             kv = [(layer.keys, layer.values) for layer in cache.layers]  # each (1, H, Lp, D)
+        self._prefix_kv.pop(prefix, None)  # computed with another lead
         if len(self._prefix_kv) >= self.PREFIX_STATES:
             self._prefix_kv.pop(next(iter(self._prefix_kv)))  # the oldest
         self._prefix_kv[prefix] = (ids, kv)
         return ids, kv
 
-    def _causal_context(self, prefixes: list[str], rows: list[list[int]], room: int = 0):
-        """Run the context rows (row r: the full token list of an item whose prefix text is prefixes[r]).
+    def _causal_context(self, prefixes: list[str], rows: list[list[int]], room: int = 0, lead: list[int] | None = None):
+        """Run the context rows (row r: the full token list of an item whose prefix text is prefixes[r]; a
+        prefix is encoded as lead + tokens(prefix), lead being the engine's BOS unless given).
 
         Row r reuses the cache of the first s_r tokens of its prefix, s_r = the common run of the prefix's
         tokens and the row's (never the whole row: one token at least is run to get the next-token logits).
@@ -360,7 +389,8 @@ class Engine:
 
         Returns (last-position logits (R, V), the cache, attention mask (R, T), next position per row (R,))."""
         torch = self.torch
-        states = [self._prefix_state(p) if (self.prefix_cache and p) else ([], []) for p in prefixes]
+        lead = self.bos if lead is None else lead
+        states = [self._prefix_state(p, lead) if (self.prefix_cache and p) else ([], []) for p in prefixes]
         shared = [min(common_prefix_length(ids, r), len(r) - 1) if kv else 0 for (ids, kv), r in zip(states, rows)]
         n_rows, width_s = len(rows), max(shared)
         tails = [r[s:] for r, s in zip(rows, shared)]
@@ -437,33 +467,43 @@ class Engine:
         """generate_batch, each output with its token count and how it stopped."""
         if not items:
             return []
-        k = settings.num_samples
-        if self.kind == "causal":
-            rows = [self.prompt_ids(it) for it in items for _ in range(k)]
-            prefixes = [it.prefix for it in items for _ in range(k)]
-            gens = self._generate_causal(rows, prefixes, settings, self._row_generators(items, settings))
-        else:
-            seed = stable_seed(settings.seed, *(f"{it.benchmark}/{it.subtask}/{it.mode}/{it.item_id}" for it in items))
-            gens = self._generate_seq2seq([self.prompt_ids(it) for it in items], settings, seed)
-        return [gens[i * k:(i + 1) * k] for i in range(len(items))]
+        return self._decode(items, [self.prompt_ids(it) for it in items], settings, self.bos)
 
     def answer(self, prompts: Sequence[str], max_new_tokens: int, chat_template: bool = True) -> list[Generation]:
         """Greedy answers to free-standing prompts (`flanlab generate`, open-gen), in the order of `prompts`:
-        through the model's chat template where it has one and chat_template is on (see chat_ids), in batches
-        of batch_size, longest first, on the same decoding loop as the benchmarks' items."""
-        rows = [self.chat_ids(p, chat_template) for p in prompts]
+        rendered through the model's chat template where it has one and chat_template is on (answer_items),
+        encoded as answer_ids says, batched as plan() batches (longest first; the rendered prompts' common
+        start is one prefix, its KV cache computed once), decoded by the benchmarks' loop (_decode)."""
+        templated = self.uses_template(chat_template)
+        items = self.answer_items(prompts, chat_template)
+        rows = [self.answer_ids(it.prompt, templated) for it in items]
         settings = GenerationSettings(max_new_tokens=max_new_tokens)
-        order = sorted(range(len(rows)), key=lambda i: (-len(rows[i]), i))
-        results: list[Generation | None] = [None] * len(rows)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            if self.kind == "causal":
-                gens = self._generate_causal([rows[i] for i in batch], [""] * len(batch), settings, None)
-            else:
-                gens = self._generate_seq2seq([rows[i] for i in batch], settings, None)
+        lead = [] if templated else self.bos  # a plain prompt has no prefix: its lead is never used
+        results: list[Generation | None] = [None] * len(items)
+        for batch in self.batches([it.prefix for it in items], [len(r) for r in rows]):
+            gens = self._decode([items[i] for i in batch], [rows[i] for i in batch], settings, lead)
             for i, g in zip(batch, gens):
-                results[i] = g
+                results[i] = g[0]
         return results  # type: ignore[return-value]
+
+    def _decode(self, items: Sequence[EvalItem], rows: list[list[int]], settings: GenerationSettings,
+                lead: list[int]) -> list[list[Generation]]:
+        """The one generation path: item i's input ids rows[i] (its prefix text items[i].prefix, encoded as
+        lead + tokens(prefix) for the prefix cache), settings.num_samples Generations per item."""
+        k = settings.num_samples
+        if self.kind == "causal":
+            rows_k = [r for r in rows for _ in range(k)]  # k samples of an item: k rows
+            prefixes = [it.prefix for it in items for _ in range(k)]
+            gens = self._generate_causal(rows_k, prefixes, settings, self._row_generators(items, settings), lead)
+        else:
+            seed = stable_seed(settings.seed, *(f"{it.benchmark}/{it.subtask}/{it.mode}/{it.item_id}" for it in items))
+            gens = self._generate_seq2seq(rows, settings, seed)
+        return [gens[i * k:(i + 1) * k] for i in range(len(items))]
+
+    def _generation(self, ids: list[int], stopped: str, stop: Sequence[str]) -> Generation:
+        """A row's output from its generated tokens (the EOS that ended it not among them, but counted)."""
+        text = cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), stop)
+        return Generation(text=text, new_tokens=len(ids) + (stopped == "eos"), stopped=stopped)
 
     def _row_generators(self, items: Sequence[EvalItem], settings: GenerationSettings):
         """One torch.Generator per row (item x sample), seeded from the item's identity and the sample index,
@@ -488,12 +528,12 @@ class Engine:
         return torch.cat(picks).to(logits.device)
 
     def _generate_causal(self, rows: list[list[int]], prefixes: list[str], settings: GenerationSettings,
-                         generators) -> list[Generation]:
+                         generators, lead: list[int] | None = None) -> list[Generation]:
         """Greedy/sampled decoding of the rows (token lists; row r's prefix text is prefixes[r], "" for none)
         with the shared-prefix cache. A row ends at EOS, at a stop string or at max_new_tokens, and then stays
         ended: it is fed padding until it is dropped from the batch, and nothing it predicts is kept."""
         torch = self.torch
-        logits, cache, mask, pos = self._causal_context(prefixes, rows, room=settings.max_new_tokens)
+        logits, cache, mask, pos = self._causal_context(prefixes, rows, room=settings.max_new_tokens, lead=lead)
         n_rows = len(rows)
         generated: list[list[int]] = [[] for _ in range(n_rows)]
         stopped: list[str | None] = [None] * n_rows
@@ -535,15 +575,12 @@ class Engine:
             self.forward_calls += 1
             logits = out.logits[:, -1, :].float()  # (A, V)
             pos = pos + 1
-        return [
-            Generation(text=cut_at_stop(self.tokenizer.decode(g, skip_special_tokens=True), settings.stop),
-                       new_tokens=len(g) + (s == "eos"), stopped=s or "max_new_tokens")
-            for g, s in zip(generated, stopped)
-        ]
+        return [self._generation(g, s or "max_new_tokens", settings.stop) for g, s in zip(generated, stopped)]
 
     def _generate_seq2seq(self, rows: list[list[int]], settings: GenerationSettings, seed: int | None) -> list[Generation]:
-        """transformers' generate with a stop-string criterion; encoder inputs right-padded. Sampling draws from
-        the global generator, seeded with `seed` for the batch (so a sample depends on the batch)."""
+        """transformers' generate with a stop-string criterion, ending rows at the same tokens as the causal loop
+        (_eos_ids); encoder inputs right-padded. Sampling draws from the global generator, seeded with `seed` for
+        the batch (so a sample depends on the batch)."""
         torch = self.torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -570,6 +607,7 @@ class Engine:
                 max_new_tokens=settings.max_new_tokens, do_sample=sampling,
                 temperature=settings.temperature if sampling else None, top_k=0 if sampling else None,
                 top_p=None, num_return_sequences=k, pad_token_id=self.pad_id,
+                eos_token_id=sorted(self.eos_ids) or None,
                 stopping_criteria=StoppingCriteriaList([StopOnStrings()]) if stops.stop else None,
             )  # (B*k, t)
         self.forward_calls += 1
@@ -580,9 +618,8 @@ class Engine:
                 seq = seq[1:]  # the decoder start token is not a generated token
             end = next((i for i, t in enumerate(seq) if t in self.eos_ids), None)
             kept = seq if end is None else seq[:end]
-            text = self.tokenizer.decode(kept, skip_special_tokens=True)
             stopped = "eos" if end is not None else ("stop" if stops.hit(kept) else "max_new_tokens")
-            results.append(Generation(cut_at_stop(text, settings.stop), len(kept) + (end is not None), stopped))
+            results.append(self._generation(kept, stopped, settings.stop))
         return results
 
     # ------------------------------------------------------------------------------------------------------
