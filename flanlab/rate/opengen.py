@@ -178,8 +178,9 @@ def _append_rows(path: Path, rows: list[dict]) -> None:
 def generate_batch(lm, prompts: list[str], max_new_tokens: int, use_chat_template: bool = True,
                    engine=None) -> list[dict]:
     """Greedy answers to several prompts; the batched form of flanlab.models.generate_one, on the same engine
-    (flanlab.eval.engine.Engine.answer; pass `engine` to reuse one across batches). Returns {"answer",
-    "new_tokens", "stopped"} per prompt, stopped being "eos" or "max_new_tokens"."""
+    (flanlab.eval.engine.Engine.answer: chat template, batching, prefix cache and EOS handled there; pass
+    `engine` to reuse one across batches). Returns {"answer", "new_tokens", "stopped"} per prompt, stopped being
+    "eos" or "max_new_tokens"; new_tokens counts the EOS that ended an answer."""
     from flanlab.eval.engine import Engine
 
     engine = engine or Engine(lm, batch_size=len(prompts))
@@ -285,16 +286,15 @@ def open_gen(
             log(f"[open-gen] {name}: all {len(prompts)} prompts already answered")
             continue
         lm = load(name, device=device, trust_remote_code=trust_remote_code)
-        has_template = bool(getattr(lm.tokenizer, "chat_template", None))
+        engine = Engine(lm, batch_size=batch_size)
         settings["models"][name] = {
             "untrained": lm.untrained,
             "kind": lm.kind,
-            "prompt_format": "chat template" if (use_chat_template and has_template) else "plain text",
+            "prompt_format": "chat template" if engine.uses_template(use_chat_template) else "plain text",
             "info": lm.info,
         }
         settings["updated"] = _now()
         atomic_write_json(out_dir / SETTINGS_FILE, settings)
-        engine = Engine(lm, batch_size=batch_size)
         label = " (UNTRAINED: random weights, answers are meaningless)" if lm.untrained else ""
         log(f"[open-gen] {name}{label}: {len(todo)} prompts to answer, {summary['skipped'][name]} already done")
         # Longest prompts first: batches of similar length waste less padding.
