@@ -213,3 +213,28 @@ def test_smollm2_answers_as_the_old_path():
     prompts = ["What is the capital of France?", "Give one word that rhymes with cat.", "What is 2 + 3?"]
     old = assert_same_as_old(lm, prompts, 12, True)
     assert all(r["answer"] for r in old)
+
+
+def test_every_preset_ends_rows_at_the_tokens_the_old_paths_ended_them_at():
+    """The engine ends a row at the tokenizer's EOS and the generation config's (Engine._eos_ids); the old paths
+    at the generation config's only. Where the tokenizer's EOS is among those (every preset here), the two sets
+    are the same, so the answers above cannot part at an EOS."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from flanlab.models import PRESETS, load, preset_folder
+
+    checked = 0
+    for name, preset in PRESETS.items():
+        if preset.untrained:
+            lm = load(name, device="cpu")
+            tokenizer_eos, config_eos = lm.tokenizer.eos_token_id, lm.model.generation_config.eos_token_id
+        else:
+            folder = preset_folder(preset)
+            if not (folder / "generation_config.json").is_file():
+                continue  # not converted here (the conftest's private cache, or not installed)
+            tokenizer_eos = AutoTokenizer.from_pretrained(folder).eos_token_id
+            config_eos = GenerationConfig.from_pretrained(folder).eos_token_id
+        config_eos = set(config_eos if isinstance(config_eos, (list, tuple)) else [config_eos]) - {None}
+        assert config_eos and tokenizer_eos in config_eos, (name, tokenizer_eos, config_eos)
+        checked += 1
+    assert checked >= 2
