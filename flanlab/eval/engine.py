@@ -299,8 +299,8 @@ class Engine:
         """The model input for a free-standing prompt's text (answer_items gives the text): a causal model reads
         a rendered template's tokens as they are; otherwise the tokenizer adds its own special tokens, as
         `tokenizer(text)` does (transformers' convention, which flanlab generate and open-gen always had; the
-        benchmarks' items take lm-eval's instead, see text_ids: the two differ only for a tokenizer that also
-        appends a token, as ByT5 appends </s>)."""
+        benchmarks' items take lm-eval's instead, see text_ids: the two differ only for a tokenizer that adds
+        more than a leading BOS, as ByT5 appends </s>)."""
         if templated and self.kind == "causal":
             return self.encode(text)
         return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
