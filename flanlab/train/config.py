@@ -20,6 +20,7 @@ from flanlab.config import (
     ConfigError, Count, Count0, NonEmpty, Range, Rate, Seed, Text, apply_overrides, check_fields, from_dict, read_yaml,
     to_dict,
 )
+from flanlab.train.trackers import missing_tracker
 
 Beta = Annotated[float, Range(ge=0, lt=1)]  # an Adam moment decay rate
 
@@ -71,7 +72,9 @@ class TrainConfig:
     eval_limit: Count = 20  # items per subtask for eval_suite
     # eval_suite modes: direct and/or cot
     eval_modes: Annotated[list[Literal["direct", "cot"]], NonEmpty()] = field(default_factory=lambda: ["direct"])
-    tensorboard: bool = False  # also write TensorBoard events to output_dir/tensorboard
+    # trackers the run also reports to (flanlab/train/trackers.py); mlflow and wandb need flanlab[trackers]
+    report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = field(default_factory=list)
+    tensorboard: bool = False  # the same as listing tensorboard in report_to (output_dir/tensorboard)
     # the base model's pretraining tokens, for "% of pretraining" in the summary
     pretrain_tokens: Annotated[float, Range(gt=0)] | None = None
     # cpu | cuda (default: what accelerate picks; CUDA runs in bf16 autocast). Not cuda:N: accelerate gives each
@@ -85,6 +88,15 @@ class TrainConfig:
         """Raise ConfigError naming the first impossible setting: a field outside its declared range (a config
         built in code has not been through the loader) or, once the model kind is known, see check_packing."""
         check_fields(self, where)
+        if len(set(self.report_to)) < len(self.report_to):
+            raise ConfigError(f"{where}.report_to: each tracker once, got {self.report_to}")
+        if problem := missing_tracker(self.trackers()):
+            raise ConfigError(f"{where}.report_to: {problem}")
+
+    def trackers(self) -> list[str]:
+        """report_to, with tensorboard when `tensorboard: true` asks for it."""
+        wanted = ["tensorboard"] if self.tensorboard and "tensorboard" not in self.report_to else []
+        return wanted + list(self.report_to)
 
     def check_packing(self, kind: str, where: str = "config") -> None:
         """Packed rows must hold the longest example (checked once the model kind is known)."""
@@ -106,7 +118,8 @@ class TrainConfig:
 # Settings that may change between a run and its resumption without changing what is trained.
 RESUMABLE_CHANGES = (
     "output_dir", "steps", "save_every", "keep_checkpoints", "log_every", "eval_every", "eval_examples",
-    "eval_batch_size", "eval_suite", "eval_limit", "eval_modes", "tensorboard", "pretrain_tokens", "device", "threads",
+    "eval_batch_size", "eval_suite", "eval_limit", "eval_modes", "report_to", "tensorboard",
+    "pretrain_tokens", "device", "threads",
 )
 
 
