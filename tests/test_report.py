@@ -254,3 +254,19 @@ def test_notes_go_into_both_pages(tmp_path):
     page = (tmp_path / "out" / "index.html").read_text()
     assert "<h2>How this was made</h2>" in page and "<td>12 s</td>" in page and "<code>flanlab scale x.yaml</code>" in page
     assert main(["report", str(tmp_path / "grid"), "-o", str(tmp_path / "out2"), "--notes", str(tmp_path / "nope.md")]) != 0
+
+
+def test_pieces_of_an_unfinished_cell_are_not_runs(tmp_path):
+    """A scale cell evaluated in several parts writes eval/parts/<n>/results.json first and eval/results.json last:
+    until then the cell is unfinished, and its pieces must not appear in a report as runs of their own."""
+    from flanlab.report.load import find_results
+
+    make_grid(tmp_path / "grid")
+    cell = tmp_path / "grid" / "cells" / "model-a" / "tasks-9" / "eval"
+    piece = cell / "parts" / "0-synthetic-limit-30" / "results.json"
+    piece.parent.mkdir(parents=True)
+    piece.write_text((cell / "results.json").read_text())
+    assert piece.resolve() not in find_results([tmp_path / "grid"])  # the finished cell's merged results.json covers it
+    (cell / "results.json").unlink()
+    found = find_results([tmp_path / "grid"])
+    assert piece.resolve() not in found and len(found) == 5

@@ -89,6 +89,8 @@ def find_results(paths) -> list[Path]:
                 continue  # an atomic write still in progress, or a moved-aside old copy
             if any((p / Path(*rel.parts[:i]) / "results.json").is_file() for i in range(len(rel.parts) - 1)):
                 continue  # a part of an enclosing run (its per-mode pieces), already merged into its results.json
+            if r.parent.parent.name == "parts" and (r.parent.parent.parent / "run_info.json").is_file():
+                continue  # a piece of a cell still being evaluated (scale/demo): not a run of its own
             found.append(r)
     unique = list(dict.fromkeys(f.resolve() for f in found))
     return unique
