@@ -5,9 +5,8 @@ exemplars, CoT rationales, validation buckets), truncation and few-shot pruning,
 benchmark items (records, rationales), Flan collection rows (validation, repeats) and the real data dir.
 
 GOLDEN was computed with mixture.py as of ff5b856 (before the split; the rest of the tree at 5eb1933) and the split
-code gives the same hashes. A
-change that legitimately changes what a build writes (a template, a generator, a filter) fails here: check that
-the change is the intended one, then update the hashes, saying so in its commit."""
+code gives the same hashes. A change that legitimately changes what a build writes (a template, a generator, a
+filter) fails here: check that the change is the intended one, then update the hashes, saying so in its commit."""
 
 from __future__ import annotations
 
