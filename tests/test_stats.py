@@ -311,3 +311,31 @@ def test_modes_over_the_same_items_resample_together():
     one = average_estimate(benchmarks, ["synthetic/direct"], strata)
     both = average_estimate(benchmarks, ["synthetic/direct", "synthetic/cot"], strata)
     assert both.value == pytest.approx(one.value) and both.stderr == pytest.approx(one.stderr, rel=1e-12)
+
+
+def test_paired_comparison_over_modes_on_the_same_items_keeps_their_correlation():
+    """A paired comparison over two modes that score the same items (direct and CoT) draws the same resamples for
+    both: two identical modes give one mode's SE exactly (independent draws: about 1/sqrt(2) of it, an interval
+    too narrow). McNemar assumes independent pairs: it is left out when the items repeat across modes."""
+    before, s_before = _run({"f1": [1, 0, 1, 0, 0, 1], "f2": [0, 0, 1, 0, 1]})
+    after, s_after = _run({"f1": [1, 1, 1, 0, 1, 1], "f2": [0, 1, 1, 1, 1]})
+    for benchmarks, samples in ((before, s_before), (after, s_after)):
+        benchmarks["synthetic"]["cot"] = json.loads(json.dumps(benchmarks["synthetic"]["direct"]))
+        samples += [{**row, "mode": "cot"} for row in list(samples)]
+    one = paired_comparison(after, item_strata(s_after), before, item_strata(s_before), ["synthetic/direct"], "score")
+    both = paired_comparison(after, item_strata(s_after), before, item_strata(s_before),
+                             ["synthetic/direct", "synthetic/cot"], "score")
+    assert both.diff == pytest.approx(one.diff) and both.stderr == pytest.approx(one.stderr, rel=1e-12)
+    assert (both.ci_low, both.ci_high) == pytest.approx((one.ci_low, one.ci_high))
+    assert one.mcnemar_p is not None and both.mcnemar_p is None
+
+
+def test_mcnemar_with_thousands_of_discordant_pairs():
+    """Full MMLU has 14,042 items: the exact test must not overflow (2.0 ** n did past 1,023 discordant pairs)."""
+    a = np.array([1] * 1400 + [0] * 1600)
+    b = 1 - a
+    p = mcnemar_exact(a, b)
+    assert 0 < p < 1e-3
+    stats = pytest.importorskip("scipy.stats")
+    assert p == pytest.approx(stats.binomtest(1400, 3000, 0.5).pvalue, rel=1e-9)
+    assert mcnemar_exact(np.ones(20000), np.zeros(20000)) == 0.0

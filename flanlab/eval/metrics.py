@@ -438,7 +438,7 @@ def paired_comparison(sections_a: dict, strata_a: Strata, sections_b: dict, stra
     """Run a minus run b over the items both scored: the mean over `keys` ("bench/mode") of each mode's
     `quantity` ("score" or "normalized"), each mode aggregated as its results.json section says, over the shared
     items only. None when a key is missing from either run or the samples lack per-item metrics for it."""
-    lin_a, lin_b, arr_a, arr_b = [], [], {}, {}
+    lin_a, lin_b, arr_a, arr_b, draw_keys = [], [], {}, {}, {}
     only_a = only_b = 0
     for key in keys:
         sec_a, sec_b = _section(sections_a, key), _section(sections_b, key)
@@ -462,6 +462,8 @@ def paired_comparison(sections_a: dict, strata_a: Strata, sections_b: dict, stra
             if va is None or vb is None:
                 return None
             arr_a[f"{key}/{sub}"], arr_b[f"{key}/{sub}"] = va, vb
+            # the same items of one subtask in two modes draw the same resamples (as in average_estimate)
+            draw_keys[f"{key}/{sub}"] = f"{key.partition('/')[0]}/{sub}/{zlib.crc32(chr(10).join(shared).encode())}"
             sizes[sub] = len(shared)
             chance_a[sub] = float(sec_a["subtasks"][sub].get("chance") or 0.0)
             chance_b[sub] = float(sec_b["subtasks"][sub].get("chance") or 0.0)
@@ -477,4 +479,5 @@ def paired_comparison(sections_a: dict, strata_a: Strata, sections_b: dict, stra
         lin_b.append(lb)
     if not lin_a:
         return None
-    return paired_diff(mean_of(lin_a), mean_of(lin_b), arr_a, arr_b, only_a, only_b, n_boot, seed)
+    return paired_diff(mean_of(lin_a), mean_of(lin_b), arr_a, arr_b, only_a, only_b, n_boot, seed,
+                       draw_keys=draw_keys, mcnemar=len(lin_a) == 1)

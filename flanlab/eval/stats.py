@@ -245,7 +245,7 @@ def mcnemar_exact(a, b) -> float:
         return 1.0
     k = min(only_a, only_b)
     # P(X <= k) for X ~ Binomial(n, 1/2), doubled (the distribution is symmetric), capped at 1
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / (1 << n)  # exact integers: 2.0 ** n overflows past n = 1023
     return min(1.0, 2.0 * tail)
 
 
@@ -256,10 +256,14 @@ def is_binary(values) -> bool:
 
 def paired_diff(linear_a: Linear, linear_b: Linear, strata_a: Mapping[str, np.ndarray],
                 strata_b: Mapping[str, np.ndarray], n_only_a: int = 0, n_only_b: int = 0,
-                n_boot: int = N_BOOT, seed: int = SEED) -> PairedDiff:
+                n_boot: int = N_BOOT, seed: int = SEED, draw_keys: Mapping[str, str] | None = None,
+                mcnemar: bool = True) -> PairedDiff:
     """linear_a(strata_a) - linear_b(strata_b), where strata_a[k][i] and strata_b[k][i] are the same item.
 
-    Both combinations must be over the same strata (built over the shared items). See the module docstring."""
+    Both combinations must be over the same strata (built over the shared items). See the module docstring.
+    draw_keys: strata that hold the same items (one subtask in two modes) share a key, so they draw the same
+    resamples and their correlation is kept. mcnemar=False when the strata repeat items (several modes): the
+    test assumes independent pairs."""
     keys = [k for k, _ in linear_a.terms]
     if sorted(keys) != sorted(k for k, _ in linear_b.terms):
         raise ValueError("paired_diff: the two combinations are over different strata")
@@ -276,11 +280,11 @@ def paired_diff(linear_a: Linear, linear_b: Linear, strata_a: Mapping[str, np.nd
     diff_linear = Linear(tuple((k, 1.0) for k in keys), linear_a.offset - linear_b.offset)
     diff = diff_linear.value(d)
     pooled_a, pooled_b = np.concatenate(list(a.values())), np.concatenate(list(b.values()))
-    mcnemar = mcnemar_exact(pooled_a, pooled_b) if is_binary(pooled_a) and is_binary(pooled_b) else None
+    mcnemar = mcnemar_exact(pooled_a, pooled_b) if mcnemar and is_binary(pooled_a) and is_binary(pooled_b) else None
     if n_paired < 2:
         return PairedDiff(diff, None, None, None, None, n_paired, n_only_a, n_only_b,
                           "a single paired item: no interval", False, mcnemar)
-    reps, method = replicates(diff_linear, d, n_boot, seed)
+    reps, method = replicates(diff_linear, d, n_boot, seed, draw_keys)
     lo, hi = (float(v) for v in np.quantile(reps, [0.025, 0.975]))
     extreme = int(np.sum(np.abs(reps - diff) >= abs(diff) - _TOL))
     p = min(1.0, (1 + extreme) / (1 + n_boot))
