@@ -270,3 +270,4 @@ def test_pieces_of_an_unfinished_cell_are_not_runs(tmp_path):
     (cell / "results.json").unlink()
     found = find_results([tmp_path / "grid"])
     assert piece.resolve() not in found and len(found) == 5
+

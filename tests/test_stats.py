@@ -339,3 +339,19 @@ def test_mcnemar_with_thousands_of_discordant_pairs():
     stats = pytest.importorskip("scipy.stats")
     assert p == pytest.approx(stats.binomtest(1400, 3000, 0.5).pvalue, rel=1e-9)
     assert mcnemar_exact(np.ones(20000), np.zeros(20000)) == 0.0
+
+
+def test_the_shown_change_is_the_paired_one_when_item_sets_differ():
+    """With different item sets the unpaired difference and the paired one differ: the change shown beside the
+    interval and colour (HTML and Markdown) is the paired one, and says it is over the shared items."""
+    from flanlab.report.html import _delta
+    from flanlab.report.markdown import _change
+
+    before, s_before = _run({"f1": [1, 0, 1, 0], "f2": [0, 0, 1]})
+    after, s_after = _run({"f1": [1, 1, 1, 0, 0], "f2": [0, 1, 1]},
+                          item_ids={"f1": ["0", "1", "2", "3", "extra"], "f2": ["0", "1", "2"]})
+    d = paired_comparison(after, item_strata(s_after), before, item_strata(s_before), ["synthetic/direct"], "score")
+    unpaired = after["synthetic"]["direct"]["score"] - before["synthetic"]["direct"]["score"]
+    assert abs(unpaired - d.diff) > 1
+    for text in (_change(unpaired, d), _delta(unpaired, d)):
+        assert f"({d.diff:+.1f}, over the 7 shared items)" in text and f"{unpaired:+.1f}" not in text

@@ -50,6 +50,8 @@ def _delta(d, paired=None) -> str:
     text = f"({esc(tables.fmt_score(d, signed=True))})"
     if paired is None:
         return f' <span class="muted">{text} not paired</span>'
+    # the change shown is the paired one (over the shared items), the number its interval and colour belong to
+    text = f"({esc(tables.fmt_score(paired.diff, signed=True))}{esc(tables.fmt_shared(paired))})"
     if paired.significant:
         cls = "pos" if paired.diff > 0 else "neg"
         return (f' <span class="{cls}">{text}</span> <span class="muted">95% CI {esc(tables.fmt_ci(paired))}, '

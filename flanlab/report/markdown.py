@@ -52,6 +52,8 @@ def _change(delta: float, paired) -> str:
     text = f"({tables.fmt_score(delta, signed=True)})"
     if paired is None:
         return f"{text} not paired"
+    # the change shown is the paired one (over the shared items), the number its interval belongs to
+    text = f"({tables.fmt_score(paired.diff, signed=True)}{md(tables.fmt_shared(paired))})"
     if paired.significant:
         return f"**{text}** 95% CI {tables.fmt_ci(paired)}, p {tables.fmt_p(paired.p_value)}: {paired.verdict()}"
     return f"{text} 95% CI {tables.fmt_ci(paired)}: no significant change"

@@ -246,6 +246,11 @@ def fmt_ci(d: PairedDiff) -> str:
     return f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}]" if d.ci_low is not None and d.ci_high is not None else "—"
 
 
+def fmt_shared(d: PairedDiff) -> str:
+    """", over the 40 shared items" when the two runs did not score the same items (else nothing)."""
+    return f", over the {d.n_paired} shared items" if d.n_only_a or d.n_only_b else ""
+
+
 def fmt_p(p) -> str:
     if not isinstance(p, (int, float)):
         return "—"
