@@ -184,9 +184,10 @@ def run_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
             _held[path] = (fd, 1)
         if outermost:
             _install_sigterm()
-        for removed in remove_stale_temporaries(Path(folder).resolve()):
-            print(f"[flanlab] removed {removed}, left by an interrupted run", file=sys.stderr)
     try:
+        if not nested:  # inside the try: a failure here (a permission error) still releases the lock
+            for removed in remove_stale_temporaries(Path(folder).resolve()):
+                print(f"[flanlab] removed {removed}, left by an interrupted run", file=sys.stderr)
         yield
     finally:
         with _guard:

@@ -191,6 +191,23 @@ def test_lock_is_reentrant_within_a_process(tmp_path):
     assert not lock_path(tmp_path / "demo").exists()
 
 
+def test_lock_is_released_when_cleaning_up_temporaries_fails(tmp_path, monkeypatch):
+    """A failure while the lock is being set up (removing a killed run's temporaries) still releases it."""
+    import flanlab.fileio
+
+    def broken(folder):
+        raise PermissionError(f"{folder}: permission denied")
+
+    monkeypatch.setattr(flanlab.fileio, "remove_stale_temporaries", broken)
+    with pytest.raises(PermissionError):
+        with run_lock(tmp_path / "run", "eval"):
+            pass
+    assert not lock_path(tmp_path / "run").exists()
+    monkeypatch.undo()
+    with run_lock(tmp_path / "run", "eval"):  # free again, and not taken as a nested re-entry
+        assert lock_path(tmp_path / "run").exists()
+
+
 # ----------------------------------------------------------------------------------------------------------
 # item 2: a finished run and another config
 
