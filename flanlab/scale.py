@@ -167,6 +167,8 @@ def merge_results(parts: list[dict], samples: list[dict] | None = None) -> dict:
         for bench, modes in (part.get("benchmarks") or {}).items():
             for mode in modes:
                 merged["settings"]["limit"][f"{bench}/{mode}"] = (part.get("settings") or {}).get("limit")
+        versions = (part.get("settings") or {}).get("benchmark_versions") or {}
+        merged["settings"].setdefault("benchmark_versions", {}).update(versions)
         for key, value in (part.get("timings") or {}).items():
             if key == "total_s":
                 merged["timings"]["total_s"] += float(value or 0)

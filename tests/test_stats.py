@@ -355,3 +355,25 @@ def test_the_shown_change_is_the_paired_one_when_item_sets_differ():
     assert abs(unpaired - d.diff) > 1
     for text in (_change(unpaired, d), _delta(unpaired, d)):
         assert f"({d.diff:+.1f}, over the 7 shared items)" in text and f"{unpaired:+.1f}" not in text
+
+
+def test_runs_of_different_benchmark_versions_are_not_paired(tmp_path):
+    """Item ids are positions: runs that scored a benchmark in different versions (other items or rules) are not
+    paired; a merged scale cell keeps the versions of every part."""
+    from flanlab.report.load import Run
+    from flanlab.report.tables import compare
+    from flanlab.scale import merge_results
+
+    before, s_before = _run({"f1": [1, 0, 1, 0], "f2": [0, 0, 1]})
+    after, s_after = _run({"f1": [1, 1, 1, 0], "f2": [0, 1, 1]})
+
+    def run(benchmarks, samples, version):
+        results = {"benchmarks": benchmarks, "settings": {"benchmark_versions": {"synthetic": version}}}
+        return Run(path=tmp_path, results=results, label=version, model="m", num_tasks=0, untrained=False,
+                   parameters=None, items=item_strata(samples))
+
+    assert compare(run(after, s_after, "3"), run(before, s_before, "3"), ["synthetic/direct"], "score") is not None
+    assert compare(run(after, s_after, "3"), run(before, s_before, "2"), ["synthetic/direct"], "score") is None
+    parts = [{"benchmarks": {"synthetic": {}}, "settings": {"benchmark_versions": {"synthetic": "3"}}},
+             {"benchmarks": {"bbh": {}}, "settings": {"benchmark_versions": {"bbh": "2"}}}]
+    assert merge_results(parts)["settings"]["benchmark_versions"] == {"synthetic": "3", "bbh": "2"}

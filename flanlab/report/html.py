@@ -107,7 +107,7 @@ def _comparisons(runs: list[Run], head: Headline) -> str:
         if d is None:
             rows.append(f'<tr><td class="l">{esc(r["run"])}</td><td class="l">{esc(r["baseline"])}</td>'
                         f'<td class="l">{esc(r["what"])}</td><td>{esc(tables.fmt_score(r["delta"], signed=True))}</td>'
-                        '<td colspan="5" class="l muted">not paired: no per-item samples to pair</td></tr>')
+                        '<td colspan="5" class="l muted">not paired: no per-item samples, or other benchmark versions</td></tr>')
             continue
         cls = ("pos" if d.diff > 0 else "neg") if d.significant else "muted"
         rows.append(

@@ -110,7 +110,7 @@ def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: s
         d = r["diff"]
         if d is None:
             rows.append([md(r["run"]), md(r["baseline"]), md(r["what"]), tables.fmt_score(r["delta"], signed=True),
-                         "—", "—", "—", "—", "not paired: no per-item samples"])
+                         "—", "—", "—", "—", "not paired: no per-item samples, or other benchmark versions"])
             continue
         paired_n = f"{d.n_paired}" + (f" ({d.n_only_a} + {d.n_only_b} unshared)" if d.n_only_a or d.n_only_b else "")
         rows.append([md(r["run"]), md(r["baseline"]), md(r["what"]), tables.fmt_score(d.diff, signed=True),

@@ -168,9 +168,15 @@ def score_stderr(e: dict, name: str = "score") -> float | None:
 
 def compare(run: Run, base: Run, keys: list[str], quantity: str) -> PairedDiff | None:
     """run minus base over the items both scored (see flanlab.eval.metrics.paired_comparison), or None where
-    the runs lack per-item samples for it."""
+    the runs lack per-item samples for it, or scored a benchmark of `keys` in different versions (other items,
+    targets or scoring rules: item ids would pair unlike items)."""
     if not run.items or not base.items:
         return None
+    va = (run.results.get("settings") or {}).get("benchmark_versions") or {}
+    vb = (base.results.get("settings") or {}).get("benchmark_versions") or {}
+    for bench in {key.partition("/")[0] for key in keys}:
+        if bench in va and bench in vb and va[bench] != vb[bench]:
+            return None
     return paired_comparison(run.benchmarks, run.items, base.benchmarks, base.items, keys, quantity)
 
 
