@@ -151,6 +151,9 @@ def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, co
     return out_dir / "model"
 
 
+NOT_PER_MODE = {"limit", "benchmark_versions", "modes", "benchmarks"}  # merged on their own in merge_results
+
+
 def merge_results(parts: list[dict], samples: list[dict] | None = None) -> dict:
     """One results.json from evaluations of the same model in different modes (each with its own limit); the
     parts' samples.jsonl rows give the averages their intervals."""
@@ -178,6 +181,13 @@ def merge_results(parts: list[dict], samples: list[dict] | None = None) -> dict:
     merged["provenance"]["data_files"] = {k: v for part in parts for k, v in ((part.get("provenance") or {}).get("data_files") or {}).items()}
     merged["settings"]["modes"] = list(dict.fromkeys(m for modes in merged["benchmarks"].values() for m in modes))
     merged["settings"]["benchmarks"] = list(merged["benchmarks"])
+    # a setting the parts ran with different values of is recorded per "bench/mode", as limit is (parts[0]'s
+    # value would mislabel the others: a zero-shot synthetic part beside 5-shot MMLU)
+    for name in sorted({k for part in parts for k in (part.get("settings") or {})} - NOT_PER_MODE):
+        values = {f"{bench}/{mode}": (part.get("settings") or {}).get(name)
+                  for part in parts for bench, modes in (part.get("benchmarks") or {}).items() for mode in modes}
+        if len({json.dumps(v, sort_keys=True) for v in values.values()}) > 1:
+            merged["settings"][name] = values
     merged["normalized_average"] = normalized_average(merged["benchmarks"], samples)
     merged["synthetic_average"] = synthetic_average(merged["benchmarks"], samples)
     return merged

@@ -160,3 +160,14 @@ def test_eval_list_in_yaml(tmp_path):
     path.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\neval:\n  - {suite: synthetic, shots: -1}\n")
     with pytest.raises(ConfigError, match=r"eval\[0\]\.shots: must be >= 0"):
         load_scale_config(path)
+
+
+def test_merged_settings_that_differ_between_parts_are_per_mode():
+    """A cell evaluated in parts (zero-shot synthetic by generation, 5-shot MMLU ranked) records such settings per
+    benchmark and mode; the first part's values would mislabel the others."""
+    parts = [{"benchmarks": {"synthetic": {"direct": {}}}, "settings": {"shots": 0, "scoring": "generate", "seed": 0}},
+             {"benchmarks": {"mmlu": {"direct": {}}}, "settings": {"shots": None, "scoring": "auto", "seed": 0}}]
+    settings = merge_results(parts)["settings"]
+    assert settings["shots"] == {"synthetic/direct": 0, "mmlu/direct": None}
+    assert settings["scoring"] == {"synthetic/direct": "generate", "mmlu/direct": "auto"}
+    assert settings["seed"] == 0  # the same in every part: one value
