@@ -35,15 +35,16 @@ def task_records(pt: PlannedTask, split: str, cfg: MixtureConfig, decontam: Deco
     """The records (or pre-rendered rows) one stream of a task reads for `split`, filtered; lazy (nothing is
     opened before the first record is asked for)."""
     task = pt.task
+    on = decontam.index is not None  # decontamination
     if task.prerendered is not None:
-        usable = _finite_filter(task.name, "inputs", "targets", split, cfg, decontam.row, decontam, removed)
+        usable = _finite_filter(task.name, "inputs", "targets", split, cfg, decontam.row if on else None, removed)
         yield from epochs(_format_draws(pt, split, cfg.seed), usable, None)
     elif not task.finite:  # synthetic: the validation split is the generator's own disjoint stream
         stream_split = "validation" if split == "validation" else "train"
         if pt.key != task.name:  # the same family in a second submixture: its own record stream
             stream_split = f"{stream_split}:{pt.submixture}"
         records = task.open(cfg.seed, stream_split)
-        if decontam.index is None:
+        if not on:
             yield from records
             return
         keep = NotContaminated(task.name, "question", decontam.record, removed).keep
@@ -51,17 +52,18 @@ def task_records(pt: PlannedTask, split: str, cfg: MixtureConfig, decontam: Deco
             if keep(rec, True):
                 yield rec
     else:
-        usable = _finite_filter(task.name, "question", "answer", split, cfg, decontam.record, decontam, removed)
+        usable = _finite_filter(task.name, "question", "answer", split, cfg, decontam.record if on else None, removed)
         yield from epochs(lambda: task.open(cfg.seed, "train"), usable, budget)
 
 
 def _finite_filter(task: str, text: str, target: str, split: str, cfg: MixtureConfig,
-                   check: Callable[[dict], str | None], decontam: Decontaminator, removed: Removed) -> RecordFilter:
-    """Not empty, in this split's hash bucket (when a validation split is asked for), not contaminated."""
+                   check: Callable[[dict], str | None] | None, removed: Removed) -> RecordFilter:
+    """Not empty, in this split's hash bucket (when a validation split is asked for), not contaminated (by
+    `check`, a Decontaminator method; None: decontamination is off)."""
     chain: list = [NotEmpty(task, text, target, removed)]
     if cfg.validation_size > 0:
         chain.append(InSplit(task, text, target, split, cfg.validation_fraction))
-    if decontam.index is not None:
+    if check is not None:
         chain.append(NotContaminated(task, text, check, removed))
     return AllOf(chain).keep if len(chain) > 1 else chain[0].keep
 

@@ -55,12 +55,11 @@ class TaskStream:
             for keep in filters:
                 ex = keep(rec, ex)
                 if ex is None:
+                    fails += 1
                     break
-            if ex is None:
-                fails += 1
-                continue
-            self.produced += 1
-            return ex
+            else:
+                self.produced += 1
+                return ex
         self.exhausted = True
         return None
 
