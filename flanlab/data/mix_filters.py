@@ -35,7 +35,10 @@ def seed_of(*parts) -> int:
 
 def digest(text: str) -> int:
     """A 64-bit digest of an example (exact-duplicate removal); xxh3 costs half of blake2b here."""
-    return xxhash.xxh3_64_intdigest(text.encode("utf-8"))
+    return _xxh3(text.encode("utf-8"))
+
+
+_xxh3 = xxhash.xxh3_64_intdigest
 
 
 class DigestSet:
@@ -277,8 +280,11 @@ class NotContaminated:
         if not hit:
             return True
         if report:
-            self.removed.add("decontaminated", self.task, rec.get(self.text, ""), hit)
+            self.report(rec, hit)
         return False
+
+    def report(self, rec: dict, hit: str) -> None:
+        self.removed.add("decontaminated", self.task, rec.get(self.text, ""), hit)
 
 
 class AllOf:
@@ -298,18 +304,18 @@ class AllOf:
 
 
 class RationaleShown:
-    """Drops a chain-of-thought example (as the query: its exemplars are checked when they are picked) whose
-    record's rationale overlaps a benchmark; the record still serves its direct examples, which do not show it."""
+    """For chain-of-thought examples (COT_FORMATS), which show their record's rationale: drops one whose rationale
+    overlaps a benchmark (as the query: its exemplars are checked when they are picked); the record still serves
+    its direct examples, which do not show it."""
 
     def __init__(self, task: str, decontam: Decontaminator, removed: Removed):
         self.task, self.decontam, self.removed = task, decontam, removed
 
     def keep(self, rec: dict, ex: Example4) -> Example4 | None:
-        if ex[3] in COT_FORMATS:
-            hit = self.decontam.rationale(rec)
-            if hit:
-                self.removed.add("decontaminated", self.task, rec["question"], hit)
-                return None
+        hit = self.decontam.rationale(rec)
+        if hit:
+            self.removed.add("decontaminated", self.task, rec["question"], hit)
+            return None
         return ex
 
 
@@ -344,7 +350,7 @@ class Dedup:
         self.task, self.seen, self.removed = task, seen, removed
 
     def keep(self, rec: dict, ex: Example4) -> Example4 | None:
-        if self.seen.add_new(digest(ex[0] + "\x00" + ex[1])):
+        if self.seen.add_new(_xxh3(f"{ex[0]}\x00{ex[1]}".encode("utf-8"))):  # digest(), inlined: once an example
             return ex
         self.removed.add("duplicate", self.task, ex[0])
         return None

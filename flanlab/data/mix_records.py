@@ -47,10 +47,15 @@ def task_records(pt: PlannedTask, split: str, cfg: MixtureConfig, decontam: Deco
         if not on:
             yield from records
             return
-        keep = NotContaminated(task.name, "question", decontam.record, removed).keep
+        # the filter's two halves called here (a call less a record: a synthetic record is one example)
+        not_contaminated = NotContaminated(task.name, "question", decontam.record, removed)
+        check, report = not_contaminated.check, not_contaminated.report
         for rec in records:
-            if keep(rec, True):
+            hit = check(rec)
+            if not hit:
                 yield rec
+            else:
+                report(rec, hit)
     else:
         usable = _finite_filter(task.name, "question", "answer", split, cfg, decontam.record if on else None, removed)
         yield from epochs(lambda: task.open(cfg.seed, "train"), usable, budget)

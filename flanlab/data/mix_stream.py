@@ -16,7 +16,7 @@ from flanlab.data.mix_filters import (
 from flanlab.data.mix_plan import Plan, PlannedTask
 from flanlab.data.mix_records import RecordBudget, task_records
 from flanlab.data.mix_render import PassThroughRenderer, TemplateRenderer
-from flanlab.data.templates import TemplateSet
+from flanlab.data.templates import FORMATS, TemplateSet
 
 MAX_RETRIES = 64  # consecutive duplicates / over-long drops before a task counts as exhausted
 
@@ -34,12 +34,13 @@ class StreamParts:
 
 
 class TaskStream:
-    """One task's examples for one split: each drawn example passes the filters in order, or the task draws
-    again; after MAX_RETRIES drops in a row (or with no record left) the task is exhausted."""
+    """One task's examples for one split: each drawn example passes the filters of its format in order, or the
+    task draws again; after MAX_RETRIES drops in a row (or with no record left) the task is exhausted."""
 
-    def __init__(self, renderer: TemplateRenderer | PassThroughRenderer, filters: list):
+    def __init__(self, renderer: TemplateRenderer | PassThroughRenderer, filters: dict[str, list]):
         self.renderer = renderer
-        self.filters = filters  # example filters' keep methods: (record, example) -> the example (possibly cut) or None
+        # format -> the example filters' keep methods: (record, example) -> the example (possibly cut) or None
+        self.filters = filters
         self.exhausted = False
         self.produced = 0
 
@@ -52,7 +53,7 @@ class TaskStream:
             if drawn is None:
                 break
             rec, ex = drawn
-            for keep in filters:
+            for keep in filters[ex[3]]:
                 ex = keep(rec, ex)
                 if ex is None:
                     fails += 1
@@ -65,7 +66,8 @@ class TaskStream:
 
 
 def open_stream(pt: PlannedTask, parts: StreamParts, split: str, seen: DigestSet | None) -> TaskStream:
-    """The stream of one planned task: its records, the renderer its kind takes, the example filters."""
+    """The stream of one planned task: its records, the renderer its kind takes, the example filters by format
+    (a chain-of-thought example also has its record's rationale checked, when the renderer shows rationales)."""
     cfg, name = parts.config, pt.task.name
     records = task_records(pt, split, cfg, parts.decontam, parts.removed, parts.budget)
     if pt.task.prerendered is not None:
@@ -74,12 +76,13 @@ def open_stream(pt: PlannedTask, parts: StreamParts, split: str, seen: DigestSet
         renderer = TemplateRenderer(pt, records, random.Random(seed_of(cfg.seed, split, pt.key)), fewshot=cfg.fewshot,
                                     lengths=parts.lengths, decontam=parts.decontam,
                                     template_sets=parts.template_sets, buffer_size=cfg.shuffle_buffer)
-    filters: list = []
-    if renderer.shows_rationales and parts.decontam.index is not None and not COT_FORMATS.isdisjoint(pt.formats):
-        filters.append(RationaleShown(name, parts.decontam, parts.removed).keep)
-    filters.append(LengthLimit(name, parts.lengths, cfg.overlong, parts.removed).keep)
+    chain = [LengthLimit(name, parts.lengths, cfg.overlong, parts.removed).keep]
     if seen is not None:
-        filters.append(Dedup(name, seen, parts.removed).keep)
+        chain.append(Dedup(name, seen, parts.removed).keep)
+    filters = {fmt: chain for fmt in FORMATS}
+    if renderer.shows_rationales and parts.decontam.index is not None:
+        cot_chain = [RationaleShown(name, parts.decontam, parts.removed).keep] + chain
+        filters.update({fmt: cot_chain for fmt in COT_FORMATS})
     return TaskStream(renderer, filters)
 
 
