@@ -3,6 +3,7 @@ average checked against numbers worked out by hand."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -121,6 +122,19 @@ def test_summarize_mode_rejects_missing_main_metric():
         summarize_mode(BENCHMARKS["tydiqa"], "direct", "generate", {"arabic": _acc([1])}, {})
     with pytest.raises(ValueError, match="aggregation"):
         summarize_mode(BENCHMARKS["bbh"], "cot", "generate", {"t": _acc([1])}, {}, Aggregation(average="median"))
+
+
+def test_aggregation_is_part_of_the_benchmark():
+    """Each benchmark carries its own averaging (Benchmark.aggregation, no registry beside BENCHMARKS), as
+    flanlab/eval/metrics.py documents it; a copy made with dataclasses.replace keeps it."""
+    declared = {name: (b.aggregation.average, b.aggregation.excluded) for name, b in BENCHMARKS.items()}
+    assert declared == {"mmlu": ("items", ()), "bbh": ("subtasks", ()), "tydiqa": ("subtasks", ("english",)),
+                        "mgsm": ("subtasks", ("en",)), "synthetic": ("subtasks", ())}
+    renamed = dataclasses.replace(BENCHMARKS["mmlu"], name="mmlu-copy")
+    section = summarize_mode(renamed, "direct", "rank", {"a": _acc([1, 1, 1, 0]), "b": _acc([0, 0])}, {})
+    assert section["aggregation"] == "items" and section["score"] == 50.0  # micro: 3 of 6, not (75 + 0) / 2
+    with pytest.raises(ValueError, match="unknown aggregation 'median'"):
+        Aggregation(average="median")
 
 
 def test_normalized_average_by_hand():

@@ -7,8 +7,8 @@ Per item (values in 0..1, the engine averages them):
     majority_vote        self-consistency: the most frequent extracted answer (ties: the first seen)
 
 Per benchmark and mode, `summarize_mode` builds the section of results.json described in flanlab/eval/spec.py.
-How a benchmark averages its subtasks is an `Aggregation` declared in its own file (AGGREGATION there) and
-collected in flanlab/eval/benchmarks/__init__.py AGGREGATIONS:
+How a benchmark averages its subtasks is its `Benchmark.aggregation` (an `Aggregation`, flanlab/eval/spec.py),
+declared in its own file:
     mmlu       micro: mean over all 14,042 items (as Hendrycks et al.'s evaluate.py and lm-evaluation-harness);
                the macro mean over the 57 subjects is reported beside it.
     bbh        macro: unweighted mean over the 27 subtasks (Suzgun et al.; the Flan paper).
@@ -34,10 +34,10 @@ import string
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from flanlab.eval.spec import Aggregation, Benchmark
 from flanlab.eval.stats import N_BOOT, SEED, Estimate, Linear, PairedDiff, estimate, mean_of, paired_diff
 
 # ---------------------------------------------------------------------------------------------------------
@@ -172,34 +172,23 @@ def normalize(x: float, r: float) -> float:
 # From per-item metrics to the per-mode section of results.json
 
 
-@dataclass(frozen=True)
-class Aggregation:
-    """How a benchmark's subtask scores become its score (declared as AGGREGATION in each benchmark file)."""
-
-    average: str = "subtasks"  # "subtasks": unweighted mean over subtasks (macro); "items": over all items (micro)
-    excluded: tuple[str, ...] = ()  # subtasks reported but left out of the benchmark's mean (English for TyDiQA)
-    note: str = ""  # one line for results.json saying what was done and why
-
-
 def _mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def summarize_mode(benchmark, mode: str, scoring: str, per_item: dict[str, list[dict[str, float]]],
+def summarize_mode(benchmark: Benchmark, mode: str, scoring: str, per_item: dict[str, list[dict[str, float]]],
                    chance: dict[str, float], aggregation: Aggregation | None = None,
                    subtask_scoring: dict[str, str] | None = None, n_boot: int = N_BOOT, seed: int = SEED) -> dict:
     """The per-mode section of results.json from each subtask's per-item metric dicts (values 0..1).
 
-    benchmark: a flanlab.eval.spec.Benchmark; its `metric` names the main metric in the per-item dicts.
-    chance: subtask -> random-guess rate in percent. aggregation: defaults to the benchmark's registered one.
+    benchmark: its `metric` names the main metric in the per-item dicts.
+    chance: subtask -> random-guess rate in percent. aggregation: defaults to the benchmark's own.
     subtask_scoring: where subtasks were scored differently (BBH direct under rank scoring: the free-form
     subtasks have no choices and are generated), subtask -> "rank"|"generate", recorded per subtask.
     Subtasks with no items are left out. Scores are percentages. Every number carries its standard error and
     95% interval in the "uncertainty" mapping beside it (flanlab/eval/stats.py; n_boot, seed: the bootstrap's)."""
     if aggregation is None:
-        from flanlab.eval.benchmarks import AGGREGATIONS
-
-        aggregation = AGGREGATIONS.get(benchmark.name, Aggregation())
+        aggregation = benchmark.aggregation
     metric = benchmark.metric
     subtasks: dict[str, dict] = {}
     values: dict[str, dict[str, np.ndarray]] = {}  # metric -> subtask -> per-item values

@@ -101,6 +101,20 @@ def take_shots(exemplars: Sequence, wanted: int, source: str) -> list:
 
 
 @dataclass(frozen=True)
+class Aggregation:
+    """How a benchmark's subtask scores become its score (Benchmark.aggregation; flanlab/eval/metrics.py
+    summarize_mode applies it)."""
+
+    average: str = "subtasks"  # "subtasks": unweighted mean over subtasks (macro); "items": over all items (micro)
+    excluded: tuple[str, ...] = ()  # subtasks reported but left out of the benchmark's mean (English for TyDiQA)
+    note: str = ""  # one line for results.json saying what was done and why
+
+    def __post_init__(self):
+        if self.average not in ("items", "subtasks"):
+            raise ValueError(f"unknown aggregation {self.average!r} (use 'items' or 'subtasks')")
+
+
+@dataclass(frozen=True)
 class Benchmark:
     name: str
     version: str  # bump whenever prompts, extraction or scoring change
@@ -118,3 +132,4 @@ class Benchmark:
     # subtask -> random-guess rate in percent from the benchmark's own table (needs no data; raises for an
     # unknown subtask). `flanlab eval score` takes chance rates from it; None: from the rebuilt items or rows.
     chance: Callable[[str], float] | None = None
+    aggregation: Aggregation = Aggregation()  # how subtask scores are averaged; default: macro over all subtasks

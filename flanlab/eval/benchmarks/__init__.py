@@ -6,7 +6,7 @@ One file per benchmark holds its spec as data, its prompt building and, beside i
     tydiqa.py     TyDiQA-GoldP, 1-shot, 8 languages averaged (English reported)
     mgsm.py       MGSM, 8-shot native CoT exemplars, 10 languages averaged (English reported)
     synthetic.py  the held-out synthetic families, offline, no data needed
-A new benchmark is a new file defining BENCHMARK (and AGGREGATION), added to the three dicts below.
+A new benchmark is a new file defining BENCHMARK (its aggregation a field of it), added to BENCHMARKS below.
 
 Conventions every benchmark file follows (what the engine may rely on):
 - items(data_dir, subtask, mode, options): mode "direct", "cot" or "zs_cot"; "cot" with
@@ -21,7 +21,6 @@ Conventions every benchmark file follows (what the engine may rely on):
 from __future__ import annotations
 
 from flanlab.eval.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa
-from flanlab.eval.metrics import Aggregation
 from flanlab.eval.spec import Benchmark
 from flanlab.registry import lookup
 
@@ -31,15 +30,6 @@ BENCHMARKS: dict[str, Benchmark] = {
     "tydiqa": tydiqa.BENCHMARK,
     "mgsm": mgsm.BENCHMARK,
     "synthetic": synthetic.BENCHMARK,
-}
-
-# How each benchmark averages its subtasks (see flanlab/eval/metrics.py summarize_mode).
-AGGREGATIONS: dict[str, Aggregation] = {
-    "mmlu": mmlu.AGGREGATION,
-    "bbh": bbh.AGGREGATION,
-    "tydiqa": tydiqa.AGGREGATION,
-    "mgsm": mgsm.AGGREGATION,
-    "synthetic": synthetic.AGGREGATION,
 }
 
 SUITES: dict[str, list[str]] = {

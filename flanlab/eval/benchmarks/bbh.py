@@ -35,8 +35,8 @@ import re
 from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import need_data_dir
-from flanlab.eval.metrics import Aggregation, exact_match
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
+from flanlab.eval.metrics import exact_match
+from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions, take_shots
 
 SHOTS = 3
 
@@ -322,4 +322,5 @@ BENCHMARK = Benchmark(
     stop=("\n\nQ:",),
     data_files=data_files,
     chance=chance,
+    aggregation=AGGREGATION,
 )

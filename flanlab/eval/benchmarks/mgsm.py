@@ -28,8 +28,8 @@ import re
 from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import load_hub
-from flanlab.eval.metrics import Aggregation, find_numbers, numeric_match, parse_number
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
+from flanlab.eval.metrics import find_numbers, numeric_match, parse_number
+from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions, take_shots
 
 LANGUAGES: tuple[str, ...] = ("bn", "de", "es", "fr", "ja", "ru", "sw", "te", "th", "zh", "en")
 SHOTS = 8
@@ -245,4 +245,5 @@ BENCHMARK = Benchmark(
     stop=("\n\n",) + tuple("\n" + prefixes[0].strip() for prefixes in PREFIXES.values()),
     data_files=data_files,
     chance=chance,
+    aggregation=AGGREGATION,
 )

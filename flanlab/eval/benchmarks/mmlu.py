@@ -31,8 +31,8 @@ import re
 from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import load_hub, need_data_dir
-from flanlab.eval.metrics import Aggregation, exact_match
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
+from flanlab.eval.metrics import exact_match
+from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions, take_shots
 
 SUBJECTS: tuple[str, ...] = (
     "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology",
@@ -250,4 +250,5 @@ BENCHMARK = Benchmark(
     stop=("\n\n",),
     data_files=data_files,
     chance=chance,
+    aggregation=AGGREGATION,
 )

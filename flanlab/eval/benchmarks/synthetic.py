@@ -20,8 +20,8 @@ import re
 from pathlib import Path
 
 from flanlab.eval.benchmarks.bbh import clean, extract_answer
-from flanlab.eval.metrics import Aggregation, exact_match
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions, take_shots
+from flanlab.eval.metrics import exact_match
+from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions, take_shots
 
 ITEMS = 50  # per family
 SHOTS = 3
@@ -165,4 +165,5 @@ BENCHMARK = Benchmark(
     stop=("\n\nQ:",),
     data_files=data_files,
     chance=chance,
+    aggregation=AGGREGATION,
 )

@@ -24,8 +24,8 @@ import json
 from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import load_hub
-from flanlab.eval.metrics import Aggregation, squad_em, squad_f1
-from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+from flanlab.eval.metrics import squad_em, squad_f1
+from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions
 
 LANGUAGES: tuple[str, ...] = (
     "arabic", "bengali", "finnish", "indonesian", "korean", "russian", "swahili", "telugu", "english",
@@ -161,4 +161,5 @@ BENCHMARK = Benchmark(
     stop=("\n",),
     data_files=data_files,
     chance=chance,
+    aggregation=AGGREGATION,
 )
