@@ -11,108 +11,27 @@ there; real tasks are discovered in the data dir when a catalog function is call
 Further tasks come from files named in a mixture config (`file_task`: JSONL/CSV/TSV/Parquet or a Hugging Face
 dataset with a field mapping) and from its `flan_collection` entries (a hub dataset or files).
 
-Held-out protection by name: HELD_OUT_RULES (data, below) names the benchmarks of the held-out suite and a
-pattern for tasks derived from each; a task whose name (or NIV2 source/URL) matches is excluded from training
-and listed as held out with the reason.
+Task, and the held-out protection by name (HELD_OUT_RULES, held_out_reason), are in flanlab/data/task.py, a leaf
+that the sources of tasks (this catalog, flanlab/data/flan_collection.py) share; they are importable from here.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from flanlab.data.templates import FORMAT_GROUP, STYLES, TEMPLATE_SETS, TemplateSet
+from flanlab.data import sources
+from flanlab.data.flan_collection import discover_data_dir
+from flanlab.data.generators import FAMILIES, generate, iter_generate
+from flanlab.data.task import HELD_OUT_RULES, Task, held_out_reason
 from flanlab.registry import did_you_mean, lookup
 from flanlab.settings import data_dir as resolve_data_dir
 
-# Tasks derived from the held-out benchmarks, by name. NIV2's MMLU tasks are spelled "mmmlu" (task664-737);
-# BIG-Bench tasks are excluded as a whole because BBH is a subset of BIG-Bench (conservative: NIV2 has one,
-# task062_bigbench_repeat_copy_logic, which is not among BBH's 27 tasks).
-HELD_OUT_RULES: dict[str, str] = {
-    "mmlu": r"m+mlu|hendrycks|massive.?multitask",
-    "bbh": r"bbh|big.?bench",
-    "tydiqa": r"tydi",
-    "mgsm": r"mgsm",
-}
-_HELD_OUT_RE = {bench: re.compile(rx, re.IGNORECASE) for bench, rx in HELD_OUT_RULES.items()}
-
-
-def held_out_reason(name: str, extra_text: str = "") -> str:
-    """'' for a trainable task; else why it is excluded, e.g. 'derived from mmlu (name matches /m+mlu/)'."""
-    for bench, rx in _HELD_OUT_RE.items():
-        for where, text in (("name", name), ("source", extra_text)):
-            if text and rx.search(text):
-                return f"derived from {bench} ({where} matches /{HELD_OUT_RULES[bench]}/)"
-    return ""
-
-
-@dataclass(frozen=True)
-class Task:
-    """One task: how to read its records and which template sets render them."""
-
-    name: str
-    category: str
-    source: str  # synthetic | niv2 | flan_cot | gsm8k | flan_collection | file
-    style: str  # a key of templates.STYLES: plain | instruct | niv2 | gsm
-    fields: frozenset  # record fields every record has (question, answer, options, rationale, definition, ...)
-    count: int | None  # number of records; None for a synthetic (endless) stream
-    open: Callable[[int, str], Iterator[dict]] = field(repr=False, compare=False)  # (seed, split) -> records
-    held_out: str = ""  # why the task may never be trained on ('' = trainable)
-    instruction: str = ""  # synthetic families: the one-sentence instruction the templates show
-    path: str = ""  # the file it is read from, for reports
-    description: str = ""
-    # Pre-rendered tasks (the Flan collection): rows already hold inputs and targets, never templated here.
-    prerendered: dict[str, int] | None = None  # flanlab format -> rows of it; None: rendered through templates
-    open_rows: Callable[[str, int], Iterator[dict]] | None = field(default=None, repr=False, compare=False)  # (format,
-    # seed) -> that format's rows {inputs, targets, format, template_id} in a seeded order
-
-    @property
-    def finite(self) -> bool:
-        return self.count is not None
-
-    def template_fields(self) -> set[str]:
-        """The fields this task can fill in a template (record fields plus the ones rendering adds)."""
-        out = set(self.fields)
-        if self.instruction:
-            out.add("instruction")
-        if "rationale" in out:
-            out.add("trigger")
-        if "positive_examples" in out:
-            out.add("examples")
-        return out
-
-    def template_sets(self, sets: dict[str, TemplateSet] | None = None) -> dict[str, TemplateSet]:
-        """format group -> the template set serving it, for the groups this task can fill at all."""
-        sets = TEMPLATE_SETS if sets is None else sets
-        have = self.template_fields()
-        out = {}
-        for group, set_name in STYLES[self.style].items():
-            if group == "opt" and "options" not in have:
-                continue
-            if group == "cot" and "rationale" not in have:
-                continue
-            out[group] = sets[set_name]
-        return out
-
-    def formats(self, sets: dict[str, TemplateSet] | None = None) -> dict[str, list]:
-        """format -> the templates usable for this task (every field they name is one the task has); a
-        pre-rendered task has each format it holds rows of, with no templates."""
-        if self.prerendered is not None:
-            return {fmt: [] for fmt in FORMAT_GROUP if self.prerendered.get(fmt)}
-        have = self.template_fields()
-        out: dict[str, list] = {}
-        for group, ts in self.template_sets(sets).items():
-            for fmt, fmt_group in FORMAT_GROUP.items():
-                if fmt_group != group:
-                    continue
-                usable = [t for t in ts.templates if fmt in t.formats and t.fields <= have]
-                if usable:
-                    out[fmt] = usable
-        return out
-
+__all__ = ["CATALOG_SOURCES", "HELD_OUT_RULES", "CatalogSource", "Task", "TaskInfo", "all_tasks", "discover",
+           "file_task", "get_task", "held_out_reason", "list_tasks"]
 
 @dataclass(frozen=True)
 class TaskInfo:
@@ -132,14 +51,10 @@ class TaskInfo:
 
 
 def _synthetic_tasks(data_dir: Path | None) -> list[Task]:
-    from flanlab.data.generators import FAMILIES, iter_generate
-
     tasks = []
     for fam in FAMILIES.values():
         fields = getattr(fam, "fields", None)
         if not fields:  # a family that does not declare its fields: look at a few records
-            from flanlab.data.generators import generate
-
             recs = generate(fam, 4, seed=0, split="probe")
             fields = tuple(set.intersection(*(set(r) for r in recs)))
         tasks.append(Task(
@@ -160,24 +75,22 @@ def _niv2_category(categories: list[str]) -> str:
 
 
 def _niv2_tasks(data_dir: Path | None) -> list[Task]:
-    from flanlab.data.sources import iter_niv2_instances, list_niv2_sample_tasks, read_niv2_index, read_niv2_task
-
     if data_dir is None or not (data_dir / "niv2" / "sample" / "index.json").is_file():
         return []
-    kept = {e["task"]: e.get("n_instances_kept") for e in read_niv2_index(data_dir)}
+    kept = {e["task"]: e.get("n_instances_kept") for e in sources.read_niv2_index(data_dir)}
     tasks = []
-    for path in list_niv2_sample_tasks(data_dir):
-        header = read_niv2_task(path)
+    for path in sources.list_niv2_sample_tasks(data_dir):
+        header = sources.read_niv2_task(path)
         count = kept.get(path.stem)
         if not isinstance(count, int):
-            count = sum(1 for _ in iter_niv2_instances(path))
+            count = sum(1 for _ in sources.iter_niv2_instances(path))
         fields = {"question", "answer", "definition"}
         if header.positive_examples:
             fields.add("positive_examples")
         tasks.append(Task(
             name=header.name, category=_niv2_category(header.categories), source="niv2", style="niv2",
             fields=frozenset(fields), count=count,
-            open=lambda seed, split, path=path: iter_niv2_instances(path),
+            open=lambda seed, split, path=path: sources.iter_niv2_instances(path),
             held_out=held_out_reason(header.name, f"{header.source}\n{header.definition}"),
             path=str(path), description=header.definition.split("\n")[0][:120],
         ))
@@ -190,8 +103,6 @@ def _count_lines(path: Path) -> int:
 
 
 def _cot_tasks(data_dir: Path | None) -> list[Task]:
-    from flanlab.data.sources import iter_cot_tsv
-
     if data_dir is None or not (data_dir / "flan_cot").is_dir():
         return []
     tasks = []
@@ -200,29 +111,21 @@ def _cot_tasks(data_dir: Path | None) -> list[Task]:
         tasks.append(Task(
             name=name, category="cot", source="flan_cot", style="plain",
             fields=frozenset({"question", "answer", "rationale"}), count=_count_lines(path),
-            open=lambda seed, split, path=path: iter_cot_tsv(path),
+            open=lambda seed, split, path=path: sources.iter_cot_tsv(path),
             held_out=held_out_reason(name), path=str(path),
             description=f"FLAN chain-of-thought data: {path.name}",
         ))
     return tasks
 
 
-def _flan_collection_tasks(data_dir: Path | None) -> list[Task]:
-    from flanlab.data.flan_collection import discover_data_dir
-
-    return discover_data_dir(data_dir)
-
-
 def _gsm8k_tasks(data_dir: Path | None) -> list[Task]:
-    from flanlab.data.sources import iter_gsm8k
-
     if data_dir is None or not (data_dir / "gsm8k" / "train.jsonl").is_file():
         return []
     path = data_dir / "gsm8k" / "train.jsonl"
     return [Task(
         name="gsm8k", category="math", source="gsm8k", style="gsm",
         fields=frozenset({"question", "answer", "rationale"}), count=_count_lines(path),
-        open=lambda seed, split: iter_gsm8k(path), path=str(path),
+        open=lambda seed, split: sources.iter_gsm8k(path), path=str(path),
         description="GSM8K training split: grade-school math word problems with worked solutions",
     )]
 
@@ -239,7 +142,7 @@ CATALOG_SOURCES: dict[str, CatalogSource] = {
     "flan_cot": CatalogSource("flan_cot", _cot_tasks, "FLAN chain-of-thought TSVs in <data dir>/flan_cot/"),
     "gsm8k": CatalogSource("gsm8k", _gsm8k_tasks, "GSM8K train split in <data dir>/gsm8k/train.jsonl"),
     "niv2": CatalogSource("niv2", _niv2_tasks, "NIV2 task files in <data dir>/niv2/sample/tasks/"),
-    "flan_collection": CatalogSource("flan_collection", _flan_collection_tasks,
+    "flan_collection": CatalogSource("flan_collection", discover_data_dir,
                                      "Flan 2022 collection submixes in <data dir>/flan_collection/<submix>/ "
                                      "(parquet/jsonl with inputs, targets, task_name, template_type)"),
 }
@@ -273,18 +176,16 @@ def file_task(name: str, path: str | Path, *, fields: dict[str, str] | None = No
     dataset (path = a hub name where the hub is reachable, or a packaged builder such as 'json' with
     hf_data_files). The records must have question and answer;
     options and rationale where present enable the option and CoT formats."""
-    from flanlab.data.sources import iter_hf_dataset, iter_table
-
     if format == "hf":
         def open_(seed, split):
-            return iter_hf_dataset(str(path), split=hf_split, fields=fields, data_files=hf_data_files)
+            return sources.iter_hf_dataset(str(path), split=hf_split, fields=fields, data_files=hf_data_files)
     else:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"task {name!r}: file {p} does not exist")
 
         def open_(seed, split):
-            return iter_table(p, fields=fields, format=format)
+            return sources.iter_table(p, fields=fields, format=format)
 
     count = 0
     have: set[str] | None = None
@@ -329,9 +230,7 @@ def list_tasks(data_dir=None, category: str | None = None, include_unavailable: 
     rows = [_info(t) for t in tasks]
     meta_path = d / "niv2" / "task_metadata.json" if d is not None else None
     if meta_path is not None and meta_path.is_file():
-        from flanlab.data.sources import read_niv2_metadata
-
-        meta = read_niv2_metadata(meta_path)
+        meta = sources.read_niv2_metadata(meta_path)
         here = {t.name for t in tasks}
         rows = [r if r.name not in meta else TaskInfo(**{**r.__dict__, "upstream_count": meta[r.name]["number_examples"]})
                 for r in rows]

@@ -44,9 +44,11 @@ from pathlib import Path
 
 from flanlab.config import ConfigError
 from flanlab.data.sources import SourceFormatError, SourceUnavailableError, require_hub
+from flanlab.data.task import Task, held_out_reason
 from flanlab.data.templates import FORMATS
+from flanlab.fileio import atomic_write_npz, read_npz
 from flanlab.registry import did_you_mean
-from flanlab.settings import hub_offline
+from flanlab.settings import cache_dir, hub_offline
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,6 @@ def _is_url(path: str) -> bool:
 
 
 def _hf_cache() -> str:
-    from flanlab.settings import cache_dir
-
     return os.environ.get("HF_DATASETS_CACHE") or str(cache_dir() / "flan_collection" / "datasets")
 
 
@@ -386,15 +386,11 @@ def _build_index(segments: list[_Segment]) -> dict:
 
 
 def _save_index(path: Path, index: dict) -> None:
-    from flanlab.fileio import atomic_write_npz
-
     atomic_write_npz(path, {"counts": index["counts"], "order": index["order"]},
                      {k: index[k] for k in ("tasks", "types", "first_row")})
 
 
 def _load_index(path: Path) -> dict:
-    from flanlab.fileio import read_npz
-
     arrays, meta = read_npz(path)
     return {**meta, **arrays}
 
@@ -403,8 +399,6 @@ def _load_index(path: Path) -> dict:
 def _open(submix: str, sources: tuple, revision: str | None) -> Collection:
     """Load the sources (("files", (file, size, mtime_ns)...) or ("dataset", id)) and their index (cached)."""
     import numpy as np
-
-    from flanlab.settings import cache_dir
 
     kind, items = sources
     segments: list[_Segment] = []
@@ -466,12 +460,10 @@ def open_dataset(submix: str, dataset: str, revision: str | None = None) -> Coll
 
 
 def collection_tasks(coll: Collection, format_map: dict[str, str] | None = None,
-                     template_types: list[str] | None = None) -> list:
+                     template_types: list[str] | None = None) -> list[Task]:
     """One catalog Task per task_name (in order of first appearance) with its rows per flanlab format.
 
     An unknown template type (one neither FLAN's nor mapped by format_map) raises, naming where it first appears."""
-    from flanlab.data.catalog import Task, held_out_reason
-
     fmt_of = dict(COT_TEMPLATE_TYPE_FORMATS if coll.submix.cot else TEMPLATE_TYPE_FORMATS)
     fmt_of.update(format_map or {})
     kept = set(template_types) if template_types is not None else set(coll.types)
@@ -517,7 +509,7 @@ def data_dir_files(data_dir: Path | None, submix: str) -> list[str]:
     return _data_files(folder) if folder.is_dir() else []
 
 
-def discover_data_dir(data_dir: Path | None) -> list:
+def discover_data_dir(data_dir: Path | None) -> list[Task]:
     """The catalog source: the tasks of every submix copied into <data dir>/flan_collection/<submix>/."""
     tasks = []
     for name in SUBMIXES:
