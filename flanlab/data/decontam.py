@@ -30,6 +30,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flanlab.data.generators import FAMILIES, generate
+from flanlab.fileio import atomic_write_npz, read_npz
+from flanlab.settings import cache_dir
+
 DECONTAM_VERSION = 4
 SYNTHETIC_EVAL_ITEMS = 200  # per held-out family; the synthetic benchmark uses the first 50 of split "eval", seed 0
 STRIDE = 4  # a text's m-grams are tested at every STRIDE-th word (see NgramIndex)
@@ -123,8 +127,6 @@ def benchmark_files(data_dir: Path | None) -> list[tuple[str, Path, Callable]]:
 
 def synthetic_eval_items(n: int = SYNTHETIC_EVAL_ITEMS) -> Iterator[str]:
     """Question (+ options) texts of the held-out synthetic families' evaluation items."""
-    from flanlab.data.generators import FAMILIES, generate
-
     for fam in FAMILIES.values():
         if fam.held_out:
             for rec in generate(fam, n, seed=0, split="eval"):
@@ -252,8 +254,6 @@ def _save(index: NgramIndex, path: Path, vocab: dict[str, int], sequences: list[
     _load rebuilds them from the ids)."""
     import numpy as np
 
-    from flanlab.fileio import atomic_write_npz
-
     lengths = [len(ids) for _, ids in sequences]
     atomic_write_npz(path, {
         "seq_bench": np.fromiter((b for b, _ in sequences), dtype=np.uint8, count=len(lengths)),
@@ -265,8 +265,6 @@ def _save(index: NgramIndex, path: Path, vocab: dict[str, int], sequences: list[
 
 
 def _load(path: Path) -> NgramIndex:
-    from flanlab.fileio import read_npz
-
     arrays, meta = read_npz(path)
     index = NgramIndex(n=meta["n"], names=meta["names"], items=meta["items"], short_items=meta["short_items"],
                        files=meta["files"], questions=meta["questions"])
@@ -289,8 +287,6 @@ def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTH
     Returns (index, how it was obtained: 'cache <file>', 'built <file>' or 'no benchmark files'). With
     use_cache, the index is also kept for the rest of the process, and a second call with the same files,
     items and settings returns the same object: treat it as read-only."""
-    from flanlab.settings import cache_dir
-
     files = benchmark_files(data_dir)
     synthetic = list(synthetic_eval_items(synthetic_items))
     disk_key = _cache_key(files, Path(data_dir), n) if files else ""

@@ -23,8 +23,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from flanlab import __version__
 from flanlab.eval.schema import SCHEMA, Results  # results.json's typed form and its version
 from flanlab.fileio import atomic_write_json, atomic_write_jsonl
+from flanlab.models import FileStamp, parameter_state
+from flanlab.settings import cache_dir
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -67,8 +70,6 @@ def data_file_hashes(benchmarks, data_dir: Path | None) -> dict[str, str]:
 
 
 def provenance(benchmarks, data_dir: Path | None) -> dict:
-    from flanlab import __version__
-
     return {
         "flanlab_version": __version__,
         "git_revision": git_revision(),
@@ -153,8 +154,6 @@ class FileHashCache:
     SCHEMA = "flanlab.file_hashes/1"
 
     def __init__(self, path: str | os.PathLike | None = None):
-        from flanlab.settings import cache_dir
-
         self.path = Path(path) if path is not None else cache_dir() / "file_hashes.json"
         self.entries = self._read()
         self.changed = False
@@ -193,8 +192,6 @@ class FileHashCache:
 
 def _folder_hashes(stamps) -> dict[str, str] | None:
     """{name: content hash} of a model's files, or None when any of them differs from its stamp at load."""
-    from flanlab.models import FileStamp
-
     def unchanged() -> bool:
         try:
             return all(FileStamp.of(s.name, s.path) == s for s in stamps)
@@ -212,8 +209,6 @@ def _folder_hashes(stamps) -> dict[str, str] | None:
 
 
 def _weights_basis(lm) -> dict:
-    from flanlab.models import parameter_state
-
     if lm.files:
         if parameter_state(lm.model) != lm.loaded_state:
             why = "the weights were changed in memory after loading"

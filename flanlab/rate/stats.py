@@ -17,8 +17,11 @@ import io
 import json
 import math
 from collections import defaultdict
+from pathlib import Path
 
-from flanlab.rate.opengen import CATEGORIES
+from flanlab.fileio import atomic_write_text
+from flanlab.rate.opengen import CATEGORIES, load_settings
+from flanlab.rate.store import Store
 
 Z95 = 1.959963984540054
 METHOD = ("win rate of model_a = (wins_a + ties/2) / n; 95% Wilson score interval on that rate with n trials "
@@ -173,12 +176,6 @@ def export(run_dir, out_path, db_path=None, what: str = "summary") -> int:
     """Write the results of the ratings database (default run_dir/ratings.sqlite) to out_path: .json -> the
     summary, method and every rating; .csv -> the summary table (what="summary") or every rating
     (what="ratings"). Returns the number of ratings."""
-    from pathlib import Path
-
-    from flanlab.fileio import atomic_write_text
-    from flanlab.rate.opengen import load_settings
-    from flanlab.rate.store import Store
-
     run_dir, out_path = Path(run_dir), Path(out_path)
     store = Store(Path(db_path) if db_path else run_dir / "ratings.sqlite", readonly=True)
     try:

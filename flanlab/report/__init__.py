@@ -21,6 +21,8 @@ def write_report(run_dirs, out_dir: str | os.PathLike, title: str = "flanlab rep
     notes: Markdown written by the report's author (a study's commands, config and reading), placed after the
     title: as written in report.md, converted to HTML in index.html (the author's own text: its HTML is kept).
     Returns the path of index.html. Raises FileNotFoundError when no results.json is found."""
+    # imported here, not at the top: importing any flanlab.report.* module runs this package first, and
+    # plots loads matplotlib, which the report's readers (flanlab.report.load, .tables) do not need
     from flanlab.report import html, markdown, plots
     from flanlab.report.load import load_runs
     from flanlab.report.tables import headline

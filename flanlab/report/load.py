@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flanlab.eval.metrics import item_strata
 from flanlab.eval.schema import check_schema
 from flanlab.fileio import read_jsonl
 
@@ -154,8 +155,6 @@ def _train_dir_of_model(model_name: str) -> Path | None:
 def load_samples(folder: Path, limit_per_key: int = 3) -> tuple[list[dict], dict]:
     """The first few samples.jsonl rows per (benchmark, mode), for the sample-outputs section, and every row's
     per-item metrics (flanlab.eval.metrics.item_strata), for intervals and paired comparisons."""
-    from flanlab.eval.metrics import item_strata
-
     path = folder / "samples.jsonl"
     if not path.is_file():
         return [], {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flanlab.eval.metrics import average_estimate, paired_comparison
+from flanlab.eval.metrics import NORMALIZED_AVERAGE_COMPONENTS, average_estimate, paired_comparison
 from flanlab.eval.stats import Estimate, PairedDiff
 from flanlab.report.load import SYNTHETIC_PREFIX, Run
 
@@ -74,8 +74,6 @@ def headline(runs: list[Run]) -> Headline:
     if any(v is not None for v in paper.values()):
         missing = sorted({m for run in runs for m in (run.results.get("normalized_average") or {}).get("missing") or []})
         note = f" Missing components in some runs: {', '.join(missing)}." if missing else ""
-        from flanlab.eval.metrics import NORMALIZED_AVERAGE_COMPONENTS
-
         return _with_estimates(runs, Headline(
             name="normalized average",
             description="The paper's normalized average: mean of MMLU direct, MMLU CoT, BBH direct, BBH CoT, "
