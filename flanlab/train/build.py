@@ -14,12 +14,12 @@ from flanlab.train.config import TrainConfig
 
 def set_dropout(model, p: float) -> None:
     """Set every dropout probability of the model (nn.Dropout modules, attention dropout attributes, config)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = p
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Dropout):
+            layer.p = p
         for attr in ("attention_dropout", "dropout"):  # Llama-style attention; T5Attention
-            if isinstance(getattr(module, attr, None), float) and not isinstance(module, torch.nn.Dropout):
-                setattr(module, attr, p)
+            if isinstance(getattr(layer, attr, None), float) and not isinstance(layer, torch.nn.Dropout):
+                setattr(layer, attr, p)
     for key in ("dropout_rate", "attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "attn_pdrop"):
         if isinstance(getattr(model.config, key, None), float):
             setattr(model.config, key, p)
@@ -62,10 +62,10 @@ def fsdp_on_cpu_requested(accelerator) -> bool:
             and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true")
 
 
-def shard_on_cpu(module: torch.nn.Module, model, world: int) -> None:
+def shard_on_cpu(loss_model: torch.nn.Module, model, world: int) -> None:
     """FSDP2 over CPU processes (gloo), in place: each transformer block (the model's `_no_split_modules`) is
-    its own unit, then the root `module` takes the rest (embeddings, tied output head, final norm). Settings
-    come from the launcher's FSDP options, as accelerate reads them; only version 2 is supported."""
+    its own unit, then the root `loss_model` (SFTLoss(model)) takes the rest (embeddings, tied output head,
+    final norm). Settings come from the launcher's FSDP options, as accelerate reads them; only version 2."""
     from accelerate.utils import FullyShardedDataParallelPlugin
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
@@ -79,7 +79,7 @@ def shard_on_cpu(module: torch.nn.Module, model, world: int) -> None:
     for sub in model.modules():
         if type(sub).__name__ in blocks:
             fully_shard(sub, mesh=mesh, reshard_after_forward=plugin.reshard_after_forward)
-    fully_shard(module, mesh=mesh, reshard_after_forward=plugin.reshard_after_forward)
+    fully_shard(loss_model, mesh=mesh, reshard_after_forward=plugin.reshard_after_forward)
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:

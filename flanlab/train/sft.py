@@ -198,8 +198,9 @@ def setup(config: TrainConfig, overwrite: bool) -> Run:
     set_seed(config.seed)
     started = time.time()
 
+    main = accelerator.is_main_process
     with accelerator.main_process_first():  # a preset is converted once, by the main process
-        lm = load(config.model, device=str(accelerator.device), dtype=torch.float32, verbose=accelerator.is_main_process)
+        lm = load(config.model, device=str(accelerator.device), dtype=torch.float32, verbose=main)
     model = lm.model
     config.check_packing(lm.kind)
     if config.packing and (why := sliding_window_conflict(model, config)):

@@ -52,13 +52,13 @@ def start_trackers(accelerator, names: list[str], out: Path, resume_step: int, c
     run; a continued one keeps those it has. Raises ValueError naming a tracker that does not start."""
     if not names or not accelerator.is_main_process:
         return
-    ids_path = out / IDS_FILE
-    ids = json.loads(ids_path.read_text(encoding="utf-8")) if resume_step > 0 and ids_path.is_file() else {}
+    ids = _run_ids(out / IDS_FILE) if resume_step > 0 else {}
     flat = flatten(config_values)
     for name in names:
         tracker = BUILDERS[name](out, resume_step, ids.get(name))
         try:
             tracker.start()
+            accelerator.trackers.append(tracker)  # from here on, close_trackers finishes it
             if name != "tensorboard" and name not in ids:  # TensorBoard gets the scalars only, as before
                 tracker.store_init_configuration(flat)
         except Exception as e:  # each tracker raises its own types (MlflowException, wandb.Error, OSError)
@@ -66,13 +66,26 @@ def start_trackers(accelerator, names: list[str], out: Path, resume_step: int, c
             first_line = (str(e).strip().splitlines() or [""])[0][:300]
             raise ValueError(f"report_to: {name} did not start ({type(e).__name__}: {first_line}); check its "
                              "settings (MLFLOW_TRACKING_URI, WANDB_MODE, ...) or remove it from report_to") from None
-        accelerator.trackers.append(tracker)
         if name == "mlflow":
             ids[name] = tracker.active_run.info.run_id
         elif name == "wandb":
             ids[name] = tracker.run.id
     if ids:
-        atomic_write_json(ids_path, ids)
+        atomic_write_json(out / IDS_FILE, ids)
+
+
+def _run_ids(path: Path) -> dict[str, str]:
+    """The tracker run ids a resumed run continues ({} when none were kept)."""
+    if not path.is_file():
+        return {}
+    try:
+        ids = json.loads(path.read_text(encoding="utf-8"))
+        if not (isinstance(ids, dict) and all(isinstance(v, str) for v in ids.values())):
+            raise TypeError("not an object of run ids")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{path}: unreadable ({type(e).__name__}: {e}); delete it to report to new tracker "
+                         "runs") from None
+    return ids
 
 
 def close_trackers(accelerator, failed: bool) -> None:
