@@ -15,6 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from flanlab.held_locks import holds_lock_over
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
@@ -119,8 +121,6 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
     With overwrite=True an existing `path` is replaced (moved aside first, then deleted). When this process
     holds the run lock of `path` or of a folder above it (flanlab.runlock), the temporaries a killed run left
     for `path` are removed first."""
-    from flanlab.runlock import holds_lock_over
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if holds_lock_over(path):

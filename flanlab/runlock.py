@@ -14,6 +14,8 @@ turns SIGTERM into SystemExit(143), so that `atomic_dir` and friends clean up as
 Re-entrant within a process (demo and scale lock their folder and call mix, train and eval on sub-folders).
 Under a multi-process launch (`accelerate launch`, torchrun: RANK is set) the processes of one run share the
 folder by design, so only the process of RANK 0 takes the lock.
+
+The table of the locks this process holds (and holds_lock_over, which atomic_dir asks) is flanlab/held_locks.py.
 """
 
 from __future__ import annotations
@@ -32,30 +34,17 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from flanlab import fileio
+from flanlab.held_locks import guard as _guard
+from flanlab.held_locks import held as _held
+from flanlab.held_locks import lock_path
+
 
 class FolderLocked(RuntimeError):
     """Another live process holds the run folder's lock."""
 
 
-_held: dict[Path, tuple[int, int]] = {}  # lock file -> (open descriptor, nesting depth), this process's locks
-_guard = threading.Lock()
 _previous_sigterm = None
-
-
-def lock_path(folder: str | os.PathLike) -> Path:
-    """The lock file of a run folder: `<parent>/.<name>.lock` (the folder's absolute, resolved path)."""
-    folder = Path(folder).resolve()
-    return folder.with_name(f".{folder.name}.lock")
-
-
-def holds_lock_over(path: str | os.PathLike) -> bool:
-    """True when this process holds the lock of `path` or of a folder above it."""
-    with _guard:
-        held = set(_held)
-    if not held:
-        return False
-    path = Path(path).resolve()
-    return any(lock_path(p) in held for p in (path, *path.parents) if p.name)
 
 
 def _describe(owner: dict) -> str:
@@ -162,8 +151,6 @@ def takes_lock() -> bool:
 def run_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold the exclusive lock of run folder `folder` (`what`: the command, for the message). See the module
     docstring. Raises FolderLocked, naming the folder and the holder, when another live process holds it."""
-    from flanlab.fileio import remove_stale_temporaries
-
     if not takes_lock():
         yield
         return
@@ -186,7 +173,7 @@ def run_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
             _install_sigterm()
     try:
         if not nested:  # inside the try: a failure here (a permission error) still releases the lock
-            for removed in remove_stale_temporaries(Path(folder).resolve()):
+            for removed in fileio.remove_stale_temporaries(Path(folder).resolve()):
                 print(f"[flanlab] removed {removed}, left by an interrupted run", file=sys.stderr)
         yield
     finally:
