@@ -284,7 +284,7 @@ def _trainable(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# resume
+# resume, and the log and trackers
 
 
 def resume(run: Run) -> RunState:
@@ -594,10 +594,6 @@ def _summary(run: Run, state: RunState, entries: list[dict], peak_rss_training: 
 
 
 # ----------------------------------------------------------------------------------------------------------
-# small pieces
-
-
-# ----------------------------------------------------------------------------------------------------------
 # a finished run, a checkpoint: trained the same way?
 
 
@@ -642,6 +638,10 @@ def _check_resumable(state: dict, config: TrainConfig, fingerprint: str, path: P
     if state.get("data_fingerprint") != fingerprint:
         raise ValueError(f"{path}: the training data changed since this checkpoint (files, sizes or times); "
                          "use a new output_dir")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# small pieces
 
 
 def _padded_size(part: list[Row]) -> int:
