@@ -25,7 +25,6 @@ from pathlib import Path
 
 from flanlab.data import sources
 from flanlab.data.flan_collection import discover_data_dir
-from flanlab.data.generators import FAMILIES, generate, iter_generate
 from flanlab.data.task import HELD_OUT_RULES, Task, held_out_reason
 from flanlab.registry import did_you_mean, lookup
 from flanlab.settings import data_dir as resolve_data_dir
@@ -51,6 +50,10 @@ class TaskInfo:
 
 
 def _synthetic_tasks(data_dir: Path | None) -> list[Task]:
+    # imported here, not at the top: the family modules cost ~60 ms, and `flanlab mix --help` imports this
+    # catalog (through the mixture config) without listing any task
+    from flanlab.data.generators import FAMILIES, generate, iter_generate
+
     tasks = []
     for fam in FAMILIES.values():
         fields = getattr(fam, "fields", None)
