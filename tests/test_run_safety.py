@@ -435,3 +435,15 @@ def test_stale_temporaries_match_only_the_folder_they_belong_to(tmp_path):
     (ours[0] / "shard.jsonl").write_text("x" * 1000)
     removed = remove_stale_temporaries(tmp_path / "out")
     assert len(removed) == 2 and all(p.exists() for p in others) and not any(p.exists() for p in ours)
+
+
+def test_a_checkpoint_saved_after_falling_back_is_not_pruned_for_the_damaged_one(tmp_path):
+    """Resumed from step 2 past a damaged step 4, the next save (step 3, keep 1) keeps step 3: the abandoned
+    step 4 goes, not the checkpoint just written."""
+    from flanlab.train.checkpoint import list_checkpoints, prune_checkpoints
+
+    for step in (2, 4, 3):
+        (tmp_path / f"step-{step:06d}").mkdir()
+        (tmp_path / f"step-{step:06d}" / "state.json").write_text("{}")
+    prune_checkpoints(tmp_path, keep=1, step=3)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [3]

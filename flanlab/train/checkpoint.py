@@ -69,9 +69,17 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def prune_checkpoints(folder: Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints, and temporaries left by a killed save."""
-    for _, path in list_checkpoints(folder)[:-keep]:
+def prune_checkpoints(folder: Path, keep: int, step: int | None = None) -> None:
+    """Delete all but the newest `keep` checkpoints, and temporaries left by a killed save. With `step` (the one
+    just saved), checkpoints of later steps go first: they belong to a run that was resumed from an older
+    checkpoint (the newer one was damaged), and counting them would prune the checkpoint just written."""
+    found = list_checkpoints(folder)
+    if step is not None:
+        for later, path in found:
+            if later > step:
+                shutil.rmtree(path, ignore_errors=True)
+        found = [(s, p) for s, p in found if s <= step]
+    for _, path in found[:-keep]:
         shutil.rmtree(path, ignore_errors=True)
     for stale in folder.glob(".step-*"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -242,7 +250,7 @@ def save_checkpoint(folder: Path, step: int, *, weights: dict[str, torch.Tensor]
         manifest = {name: {"bytes": (tmp / name).stat().st_size, "xxh3_128": _checksum(tmp / name)}
                     for name in CHECKPOINT_FILES}
         (tmp / MANIFEST).write_text(json.dumps({"files": manifest}, indent=1) + "\n", encoding="utf-8")
-    prune_checkpoints(folder, keep)
+    prune_checkpoints(folder, keep, step)
     return path
 
 
