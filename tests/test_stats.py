@@ -377,3 +377,19 @@ def test_runs_of_different_benchmark_versions_are_not_paired(tmp_path):
     parts = [{"benchmarks": {"synthetic": {}}, "settings": {"benchmark_versions": {"synthetic": "3"}}},
              {"benchmarks": {"bbh": {}}, "settings": {"benchmark_versions": {"bbh": "2"}}}]
     assert merge_results(parts)["settings"]["benchmark_versions"] == {"synthetic": "3", "bbh": "2"}
+
+
+def test_verdict_needs_both_tests_on_a_few_dozen_items_and_p_agrees_with_the_interval():
+    """27 items, 7 lost and 1 gained: the percentile interval excludes 0 but the exact McNemar p is 0.070, so no
+    verdict is given; the bootstrap p is the interval's own (p < 0.05 exactly when the interval excludes 0)."""
+    before = np.array([1] * 7 + [0] * 1 + [1] * 2 + [0] * 17, dtype=float)
+    after = np.array([0] * 7 + [1] * 1 + [1] * 2 + [0] * 17, dtype=float)
+    lin = Linear.of({"s": 100.0})
+    d = paired_diff(lin, lin, {"s": after}, {"s": before})
+    assert d.ci_high < 0 and d.p_value < 0.05  # the bootstrap alone would call it a loss
+    assert d.mcnemar_p == pytest.approx(18 / 256) and not d.significant and d.verdict() == "no significant change"
+    rng = np.random.default_rng(3)
+    for shift in (0.0, 0.1, 0.25, 0.5):  # continuous scores (F1): no McNemar, p and interval agree
+        a, b = rng.random(40) + shift, rng.random(40)
+        d = paired_diff(lin, lin, {"s": a}, {"s": b})
+        assert d.mcnemar_p is None and (d.p_value < 0.05) == d.significant == (d.ci_low > 0 or d.ci_high < 0)
