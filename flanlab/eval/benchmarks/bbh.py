@@ -229,6 +229,9 @@ def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> lis
 #   followed by a space) or line, cleaned of formatting only (markdown emphasis, code ticks, surrounding quotes,
 #   one trailing period, runs of spaces), compared WHOLE with the target. (lm-eval reads to the end of the line,
 #   so "(A). More text" on the same line is wrong there; here the sentence "(A)." is the answer.)
+#   Two deliberate departures from lm-eval's regex, both only where it finds no answer at all: the phrase is
+#   matched in any case ("The answer is (A)." at a sentence start; lm-eval's lookbehind is case-sensitive and
+#   scores it as no answer), and an optional ":" after it is skipped. Neither can credit a hedged answer.
 #   "(A) or (B)", "(A) and (B)", "Yes or No", "(A) 12/14/1937", "A", "yes" (target "Yes") are all wrong.
 #   No phrase in a CoT output: no answer. Direct mode without the phrase takes the output's first line (the
 #   direct prompt ends "A:", so the answer is the continuation itself).
