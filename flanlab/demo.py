@@ -31,10 +31,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flanlab.config import Text, apply_overrides, from_dict, read_yaml, to_dict
+from flanlab.config import ConfigError, Text, apply_overrides, from_dict, read_yaml, to_dict
 from flanlab.fileio import atomic_write_json
 from flanlab.runlock import run_lock
-from flanlab.scale import EvalPart, TrainPart, build_mixture_once, evaluate_cell, resolve_path, stage, train_cell
+from flanlab.scale import (
+    EvalPart, TrainPart, build_mixture_once, eval_finished, evaluate_cell, resolve_path, stage, train_cell,
+)
 
 HERE = Path(__file__)  # configs/ paths below are found from here (the repo) when not found from the current folder
 
@@ -75,11 +77,24 @@ def load_demo_config(path=None, overrides: list[str] | None = None) -> DemoConfi
     if path is not None:
         _deep_merge(data, read_yaml(path))
     apply_overrides(data, overrides)
-    return from_dict(DemoConfig, data, str(path) if path is not None else "demo config")
+    where = str(path) if path is not None else "demo config"
+    config = from_dict(DemoConfig, data, where)
+    for name in ("synthetic", "real"):
+        try:
+            getattr(config, name).chat()  # multiturn or a system turn without the chat template
+        except ValueError as e:
+            raise ConfigError(f"{where}: {name}: {e}") from None
+    return config
 
 
 def _eval_parts(config: DemoConfig, data_dir) -> list[EvalPart]:
     return [config.synthetic] + ([config.real] if data_dir is not None else [])
+
+
+def _eval_settings(config: DemoConfig, data_dir) -> dict:
+    """What the before/after numbers depend on beyond the model: the eval parts (JSON-normalised, as run_info.json
+    stores them). A finished stage is skipped only when it recorded these (flanlab.scale.eval_finished)."""
+    return json.loads(json.dumps({"eval": [to_dict(p) for p in _eval_parts(config, data_dir)]}))
 
 
 def _evaluate(model_name: str, out_dir: Path, config: DemoConfig, data_dir, info: dict, progress: bool) -> dict:
@@ -119,9 +134,10 @@ def _run_demo(config: DemoConfig, out: Path, data, progress: bool, log) -> Path:
         num_tasks = build_mixture_once(mixture_yaml, out / "mixture", data, mixture_overrides, progress)
     log(f"[flanlab]   {num_tasks if num_tasks is not None else '?'} tasks in {out / 'mixture'}")
 
+    settings = _eval_settings(config, data)
     before_info = {"label": f"{config.model} · before fine-tuning", "model": config.model, "num_tasks": 0,
-                   "mixture": None, "train_dir": None, "stage": "before"}
-    if (out / "before" / "results.json").is_file():
+                   "mixture": None, "train_dir": None, "stage": "before", "settings": settings}
+    if eval_finished(out / "before", settings):
         log("[flanlab] ✓ 2/5 before: done (skipped)")
     else:
         with stage(f"2/5 before: evaluate {config.model}", times, log):
@@ -140,8 +156,8 @@ def _run_demo(config: DemoConfig, out: Path, data, progress: bool, log) -> Path:
             folder = train_cell(config.model, out / "mixture", out / "train", train_part, progress=progress)
 
     after_info = {"label": f"{config.model} · after fine-tuning", "model": config.model, "num_tasks": num_tasks,
-                  "mixture": "demo", "train_dir": "../train", "stage": "after"}
-    if (out / "after" / "results.json").is_file():
+                  "mixture": "demo", "train_dir": "../train", "stage": "after", "settings": settings}
+    if eval_finished(out / "after", settings):
         log("[flanlab] ✓ 4/5 after: done (skipped)")
     else:
         with stage("4/5 after: evaluate the fine-tuned model", times, log):

@@ -22,6 +22,7 @@ Layout of the output folder:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -29,9 +30,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
-from flanlab.config import ConfigError, Count, Count0, NonEmpty, Text, load_config, to_dict
+from flanlab.config import ConfigError, Count, NonEmpty, Text, load_config, to_dict
+from flanlab.eval.config import EvalConfig, Mode
 from flanlab.fileio import atomic_write_json, atomic_write_text
 from flanlab.runlock import locks_folder
 
@@ -45,16 +47,20 @@ class TrainPart:
 
 
 @dataclass
-class EvalPart:
+class EvalPart(EvalConfig):
+    """One eval part of a cell: every evaluate() option (flanlab.eval.config.EvalConfig) with a grid's defaults
+    (the synthetic suite, 20 items per subtask) and a limit per mode. Benchmarks, when given, replace the suite."""
+
     suite: Text | None = "synthetic"  # "synthetic" (offline) or "flan-heldout" (needs the data dir)
-    benchmarks: Annotated[list[Text], NonEmpty()] | None = None  # instead of a suite: benchmark names
-    modes: Annotated[list[Literal["direct", "cot"]], NonEmpty()] = field(default_factory=lambda: ["direct", "cot"])
     limit: Count | None = 20  # items per subtask (null: all)
-    mode_limits: dict[Literal["direct", "cot"], Count] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
-    scoring: Literal["auto", "rank", "generate"] = "auto"
-    batch_size: Count = 8
-    shots: Count0 | None = None  # exemplars per prompt instead of each benchmark's own (0: zero-shot)
-    zero_shot_cot: bool = False  # the cot mode without exemplars ("Let's think step by step."), recorded as zs_cot
+    mode_limits: dict[Mode, Count] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
+
+    def for_mode(self, mode: str) -> EvalConfig:
+        """The EvalConfig evaluating this part's `mode`: the mode's own limit, zero-shot CoT for the cot mode only."""
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(EvalConfig)}
+        return EvalConfig(**{**options, "suite": None if self.benchmarks else self.suite, "modes": [mode],
+                             "limit": self.mode_limits.get(mode, self.limit),
+                             "zero_shot_cot": self.zero_shot_cot and mode == "cot"})
 
 
 @dataclass
@@ -78,8 +84,13 @@ def load_scale_config(path: str | os.PathLike, overrides: list[str] | None = Non
     config = load_config(ScaleConfig, path, overrides)
     parts = eval_parts(config.eval)
     for i, part in enumerate(parts):
+        where = f"{path}: eval{f'[{i}]' if len(parts) > 1 else ''}"
         if not (part.suite or part.benchmarks):
-            raise ConfigError(f"{path}: eval{f'[{i}]' if len(parts) > 1 else ''}: give a suite or benchmarks")
+            raise ConfigError(f"{where}: give a suite or benchmarks")
+        try:
+            part.chat()  # options that need another: multiturn or a system turn without the chat template
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
     return config
 
 
@@ -213,30 +224,33 @@ def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=Tr
                                      f"{recorded[1]}: one results.json holds one score per benchmark and mode")
                 seen[recorded] = i
     atomic_write_json(out_dir / "run_info.json", info)
-    # (suite, benchmarks, limit, scoring, batch_size, shots, zero_shot_cot) -> modes
-    groups: dict[tuple, list[str]] = {}
+    # modes whose EvalConfigs are alike but for the mode run in one evaluate() call
+    groups: dict[str, EvalConfig] = {}
     for part in parts:
         for mode in part.modes:
-            what = (None if part.benchmarks else part.suite, tuple(part.benchmarks or ()) or None)
-            key = what + (part.mode_limits.get(mode, part.limit), part.scoring, part.batch_size, part.shots,
-                          part.zero_shot_cot and mode == "cot")
-            groups.setdefault(key, []).append(mode)
+            config = part.for_mode(mode)
+            key = json.dumps({**to_dict(config), "modes": None}, sort_keys=True)
+            if key in groups:
+                groups[key].modes.append(mode)
+            else:
+                groups[key] = config
 
-    def run_group(key, modes, where):
-        suite, benchmarks, limit, scoring, batch_size, shots, zero_shot_cot = key
-        return evaluate(model, benchmarks=list(benchmarks) if benchmarks else None, suite=suite, modes=tuple(modes),
-                        data_dir=data_dir, out_dir=where, limit=limit, scoring=scoring, batch_size=batch_size,
-                        shots=shots, zero_shot_cot=zero_shot_cot, progress=progress)
+    def run_group(config: EvalConfig, where: Path) -> dict:
+        return evaluate(model, config, out_dir=where, data_dir=data_dir, progress=progress)
+
+    def folder_name(i: int, config: EvalConfig) -> str:
+        limit = config.limit if config.limit is not None else "all"
+        return slug(f"{i}-{config.suite or '-'.join(config.benchmarks or ())}-limit-{limit}"
+                    + (f"-shots-{config.shots}" if config.shots is not None else "")
+                    + ("-zs-cot" if config.zero_shot_cot else ""))
 
     if len(groups) == 1:
-        (key, modes), = groups.items()
-        return run_group(key, modes, out_dir)
+        (config,) = groups.values()
+        return run_group(config, out_dir)
     results, samples = [], []
-    for i, (key, modes) in enumerate(groups.items()):
-        name = slug(f"{i}-{key[0] or '-'.join(key[1] or ())}-limit-{key[2] if key[2] is not None else 'all'}"
-                    + (f"-shots-{key[5]}" if key[5] is not None else "") + ("-zs-cot" if key[6] else ""))
-        sub = out_dir / "parts" / name
-        results.append(run_group(key, modes, sub))
+    for i, config in enumerate(groups.values()):
+        sub = out_dir / "parts" / folder_name(i, config)
+        results.append(run_group(config, sub))
         if (sub / "samples.jsonl").is_file():
             samples.extend(read_jsonl(sub / "samples.jsonl"))
     merged = merge_results(results, samples)
@@ -258,14 +272,37 @@ def _cell_settings(config: ScaleConfig, mixture: str | None) -> dict:
 def _cell_done(cell: Path, settings: dict) -> bool:
     """True when the cell finished with these settings; a cell finished with other ones is refused, naming it,
     so that a rerun never reports numbers computed under settings the config no longer holds."""
-    if not (cell / "eval" / "results.json").is_file():
+    return eval_finished(cell / "eval", settings, redo=cell)
+
+
+def eval_finished(folder: Path, settings: dict, redo: Path | None = None) -> bool:
+    """True when `folder` holds an evaluation (results.json) finished with `settings` (as its run_info.json records
+    them); one finished with other settings is a ValueError naming both, and `redo` (default `folder`) as the
+    folder to remove to redo it. The scale grid's cells and the demo's stages both check with it."""
+    if not (folder / "results.json").is_file():
         return False
-    info_path = cell / "eval" / "run_info.json"
+    info_path = folder / "run_info.json"
     recorded = json.loads(info_path.read_text(encoding="utf-8")).get("settings") if info_path.is_file() else None
-    if recorded != settings:
-        raise ValueError(f"{cell}: finished with other settings than this config's ({info_path} records "
-                         f"{json.dumps(recorded)}); use another output folder, or remove {cell} to redo it")
+    if _as_today(recorded) != settings:
+        redo = redo or folder
+        raise ValueError(f"{redo}: finished with other settings than this config's ({info_path} records "
+                         f"{json.dumps(recorded)}); use another output folder, or remove {redo} to redo it")
     return True
+
+
+def _as_today(recorded):
+    """Recorded cell settings with the eval options added to EvalPart since then filled in at their defaults: the
+    run had no such option, and evaluate() ran at the value that is now the default (self_consistency 1, seed 0,
+    the plain prompts, ...), so a finished cell of an earlier version is still recognised."""
+    if not isinstance(recorded, dict) or "eval" not in recorded:
+        return recorded
+    defaults = json.loads(json.dumps(to_dict(EvalPart())))
+
+    def fill(part):
+        return {**defaults, **part} if isinstance(part, dict) else part
+
+    parts = recorded["eval"]
+    return {**recorded, "eval": [fill(p) for p in parts] if isinstance(parts, list) else fill(parts)}
 
 
 def _free():

@@ -175,7 +175,7 @@ def test_cli_flags_reach_evaluate(monkeypatch):
     from flanlab.commands import eval as eval_command
 
     seen = {}
-    monkeypatch.setattr(runner, "evaluate", lambda model, **kw: seen.update(kw) or {})
+    monkeypatch.setattr(runner, "evaluate", lambda model, config, **kw: seen.update(vars(config)) or {})
     monkeypatch.setattr(runner, "summary_text", lambda results: "")
     args = build_parser("eval").parse_args(["eval", "--model", "m", "--benchmark", "sums", "-o", "out",
                                       "--apply-chat-template", "--system-instruction", "Be brief."])

@@ -14,7 +14,7 @@ import pytest
 
 from flanlab.cli import build_parser, main
 from flanlab.config import CONSTRAINTS, ConfigError, NonEmpty, Range, from_dict, load_config
-from flanlab.eval.flags import EvalFlags
+from flanlab.eval.config import EvalConfig
 from flanlab.data.mixture import MixtureConfig, load_mixture_config
 from flanlab.demo import DemoConfig
 from flanlab.scale import ScaleConfig, load_scale_config
@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "flanlab"
 
 # The configs that are loaded (from_dict / load_config) or parsed from flags; the dataclasses nested in them are
 # found from their field types. test_every_loaded_config_is_a_root keeps this list complete.
-ROOTS = [TrainConfig, MixtureConfig, ScaleConfig, DemoConfig, EvalFlags]
+ROOTS = [TrainConfig, MixtureConfig, ScaleConfig, DemoConfig, EvalConfig]
 
 # A valid value for every required field (by name) of any config dataclass.
 REQUIRED = {"model": "m", "data": "d", "output_dir": "o", "models": ["m"], "mixtures": ["x.yaml"], "name": "n",
@@ -126,7 +126,7 @@ CASES = [
 def test_the_walk_finds_every_config():
     names = {cls.__name__ for cls in config_classes()}
     assert {"TrainConfig", "LoraSettings", "MixtureConfig", "SubmixtureConfig", "FileSpec", "FlanCollectionSpec",
-            "ScaleConfig", "TrainPart", "EvalPart", "DemoConfig", "EvalFlags"} <= names
+            "ScaleConfig", "TrainPart", "EvalPart", "DemoConfig", "EvalConfig"} <= names
     assert len(CASES) > 100
 
 

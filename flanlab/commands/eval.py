@@ -12,14 +12,27 @@ out_dir/results.json and out_dir/samples.jsonl. Under `accelerate launch` the it
 
 from __future__ import annotations
 
-from flanlab.config import arg_type, rule_text
-from flanlab.eval.flags import EvalFlags
+import dataclasses
+
+from flanlab.config import arg_type, from_dict, rule_text
+from flanlab.eval.config import EvalConfig
+
+DEFAULTS = EvalConfig()
+# every EvalConfig field is a flag whose dest is the field's name; the command hands them to evaluate() as one
+# EvalConfig (a field added without its flag fails here at the first `flanlab eval`, and in tests/test_eval_config.py)
+CONFIG_FLAGS = tuple(f.name for f in dataclasses.fields(EvalConfig))
 
 
 def _flag(name: str, text: str) -> dict:
-    """argparse keywords for the EvalFlags field `name`: its type check, default and range in the help."""
-    return {"type": arg_type(EvalFlags, name), "default": getattr(EvalFlags, name),
-            "help": f"{text}; valid: {rule_text(EvalFlags, name, flag=True)}".replace("%", "%%")}
+    """argparse keywords for the EvalConfig field `name`: its type check, default and range in the help."""
+    rule = rule_text(EvalConfig, name, flag=True)
+    return {"type": arg_type(EvalConfig, name), "default": getattr(DEFAULTS, name),
+            "help": (f"{text}; valid: {rule}" if rule else text).replace("%", "%%")}
+
+
+def _modes(text: str) -> list[str]:
+    """--modes direct,cot -> ["direct", "cot"], each checked against EvalConfig.modes."""
+    return arg_type(EvalConfig, "modes")("[" + text + "]")
 
 
 def add_arguments(parser) -> None:
@@ -27,12 +40,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--suite", help="a benchmark suite: flan-heldout, synthetic, all")
     parser.add_argument("--benchmark", action="append", dest="benchmarks", metavar="B",
                         help="a benchmark (repeatable): mmlu, bbh, tydiqa, mgsm, synthetic")
-    parser.add_argument("--modes", default="direct,cot", help="comma-separated: direct, cot (default both)")
+    parser.add_argument("--modes", type=_modes, default=DEFAULTS.modes, help="comma-separated: direct, cot (default both)")
     parser.add_argument("--limit", **_flag("limit", "at most N items per subtask (the first N)"))
     parser.add_argument("--data-dir", default=None, help="real data in original formats (default FLANLAB_DATA_DIR)")
     parser.add_argument("-o", "--out", dest="out_dir", help="output folder for results.json and samples.jsonl")
-    parser.add_argument("--scoring", choices=("auto", "generate", "rank"), default="auto",
-                        help="auto: rank classification for direct modes with choices, generation otherwise")
+    parser.add_argument("--scoring", **_flag("scoring", "auto: rank classification for direct modes with choices, "
+                                                         "generation otherwise; rank; generate"))
     parser.add_argument("--zero-shot-cot", action="store_true", help="cot mode without exemplars + \"Let's think step by step.\"")
     parser.add_argument("--self-consistency", metavar="K", **_flag("self_consistency", "K samples per CoT item, majority vote"))
     parser.add_argument("--temperature", **_flag("temperature", "sampling temperature for self-consistency"))
@@ -41,13 +54,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", **_flag("seed", "sampling seed"))
     parser.add_argument("--cache-dir", default=None, help="resume cache folder (default OUT/cache)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the resume cache")
-    parser.add_argument("--no-prefix-cache", action="store_true", help="recompute the few-shot prefix for every item")
+    parser.add_argument("--no-prefix-cache", action="store_false", dest="prefix_cache",
+                        help="recompute the few-shot prefix for every item")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--apply-chat-template", action="store_true",
                         help="prompts as a user turn through the model's chat template (default: the paper's plain prompts)")
     parser.add_argument("--fewshot-as-multiturn", action="store_true",
                         help="with --apply-chat-template: exemplars as user/assistant turns (zero-shot prompts only)")
-    parser.add_argument("--system-instruction", default=None, metavar="TEXT",
+    parser.add_argument("--system-instruction", type=arg_type(EvalConfig, "system_instruction"), default=None, metavar="TEXT",
                         help="with --apply-chat-template: a system turn with TEXT")
     # `eval score --mode` must reach the score parser: with abbreviations on, this parser would take "--mode"
     # for an ambiguous abbreviation of --model/--modes and stop
@@ -85,15 +99,10 @@ def run(args) -> int:
         raise ValueError(f"flanlab eval needs {' and '.join(missing)} (or use `flanlab eval score ...`)")
     if bool(args.suite) == bool(args.benchmarks):
         raise ValueError("give exactly one of --suite S or --benchmark B [--benchmark B2 ...]")
-    results = evaluate(
-        args.model, benchmarks=args.benchmarks, suite=args.suite, modes=args.modes, data_dir=args.data_dir,
-        out_dir=args.out_dir, limit=args.limit, scoring=args.scoring, zero_shot_cot=args.zero_shot_cot,
-        self_consistency=args.self_consistency, temperature=args.temperature, batch_size=args.batch_size,
-        seed=args.seed, progress=not args.no_progress, prefix_cache=not args.no_prefix_cache,
-        cache_dir=False if args.no_cache else args.cache_dir, shots=args.shots,
-        apply_chat_template=args.apply_chat_template, fewshot_as_multiturn=args.fewshot_as_multiturn,
-        system_instruction=args.system_instruction,
-    )
+    config = from_dict(EvalConfig, {name: getattr(args, name) for name in CONFIG_FLAGS}, "flanlab eval")
+    config.check("flanlab eval")
+    results = evaluate(args.model, config, out_dir=args.out_dir, data_dir=args.data_dir,
+                       cache_dir=False if args.no_cache else args.cache_dir, progress=not args.no_progress)
     from flanlab.eval.runner import distributed_state
 
     if distributed_state().is_main_process:

@@ -1,6 +1,8 @@
 """Running an evaluation: benchmarks x modes through the engine, scored, summarized, written. And rescoring.
 
-`evaluate(model, ...)` is what `flanlab eval` calls:
+`evaluate(model, config, out_dir=...)` is what `flanlab eval`, `flanlab scale`, the demo and training's eval_suite
+call, with one EvalConfig (flanlab/eval/config.py: what is evaluated and how; its fields may also be given as
+keyword arguments):
     for each benchmark, for each mode it supports:
         build the items of every subtask (Benchmark.items, at most `limit` per subtask)
         choose the scoring per subtask (rank / generate; see `choose_scoring`)
@@ -29,15 +31,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from flanlab.config import check_fields
 from flanlab.eval.chat import ChatOptions, check_template, templated_items
 from flanlab.eval.chat import messages as chat_messages
-from flanlab.eval.flags import EvalFlags
+from flanlab.eval.config import COT_MODES, EvalConfig, config_from_options
 from flanlab.eval.results import SCHEMA, ResultCache, cache_key, model_section, provenance, write_run
 from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
 from flanlab.runlock import locks_folder
 
-COT_MODES = ("cot", "zs_cot")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -233,32 +233,45 @@ def _record_shots(section: dict, rows: list[dict]) -> None:
 # evaluate
 
 
+def _config_and_benchmarks(config: EvalConfig | None, options: dict) -> tuple[EvalConfig, list[Benchmark] | None]:
+    """evaluate()'s EvalConfig, from `config` or from keyword options (not both), and the Benchmark objects given
+    in options["benchmarks"] (custom benchmarks; the config then names them), else None."""
+    if config is not None:
+        if options:
+            raise TypeError(f"evaluate(): give config=EvalConfig(...) or its fields as keywords, not both "
+                            f"(got config and {', '.join(sorted(options))})")
+        if not isinstance(config, EvalConfig):
+            raise TypeError(f"evaluate(): config must be an EvalConfig, not {type(config).__name__}")
+        return config, None
+    wanted = options.get("benchmarks")
+    if isinstance(wanted, (str, Benchmark)):
+        wanted = [wanted]
+    custom = None
+    if wanted and any(isinstance(b, Benchmark) for b in wanted):
+        custom = [b if isinstance(b, Benchmark) else resolve_benchmarks([b])[0] for b in wanted]
+        wanted = [b.name for b in custom]
+    if wanted is not None:
+        options = {**options, "benchmarks": list(wanted)}
+    return config_from_options("evaluate()", **options), custom
+
+
 @locks_folder("eval", lambda *args, out_dir, **kwargs: out_dir)  # the main process only, under accelerate
 def evaluate(
     model,
+    config: EvalConfig | None = None,
     *,
-    benchmarks=None,
-    suite: str | None = None,
-    modes: Sequence[str] = ("direct", "cot"),
-    data_dir=None,
     out_dir,
-    limit: int | None = None,
-    scoring: str = "auto",
-    zero_shot_cot: bool = False,
-    self_consistency: int = 1,
-    temperature: float = 0.7,
-    batch_size: int = 8,
-    seed: int = 0,
-    progress: bool = True,
-    prefix_cache: bool = True,
+    data_dir=None,
     cache_dir=None,
-    shots: int | None = None,
-    apply_chat_template: bool = False,
-    fewshot_as_multiturn: bool = False,
-    system_instruction: str | None = None,
+    progress: bool = True,
+    **options,
 ) -> dict:
     """Evaluate `model` (a name/path for flanlab.models.load, or a LoadedModel); write and return results.json.
 
+    config: what to evaluate and how (flanlab.eval.config.EvalConfig), or its fields as keyword `options` (the
+    thin layer: evaluate(m, suite="synthetic", limit=5, out_dir=d) is evaluate(m, EvalConfig(suite="synthetic",
+    limit=5), out_dir=d)); not both. Under `options`, `benchmarks` may also hold Benchmark objects (custom
+    benchmarks, not in the registry) and `modes` a comma-separated string.
     cache_dir: the resume cache (default out_dir/cache; False disables it). See the module docstring."""
     import torch
 
@@ -270,29 +283,25 @@ def evaluate(
 
     t_start = time.time()
     state = distributed_state()
-    benches = resolve_benchmarks(benchmarks, suite)
-    if isinstance(modes, str):
-        modes = [m.strip() for m in modes.split(",") if m.strip()]
-    for mode in modes:
-        if mode not in ("direct", "cot"):
-            raise ValueError(f"unknown mode {mode!r}: use direct and/or cot (zero-shot CoT: zero_shot_cot=True)")
-    # the numeric options against their declared ranges (the same check as the command line's flags)
-    check_fields(EvalFlags(limit=limit, shots=shots, self_consistency=self_consistency, temperature=temperature,
-                           batch_size=batch_size, seed=seed), where="evaluate()")
+    config, custom = _config_and_benchmarks(config, options)
+    config.check("evaluate()")  # the same declared ranges as the command line's flags, before any model is loaded
+    benches = resolve_benchmarks(custom or config.benchmarks, config.suite)
+    modes, limit, scoring, seed = config.modes, config.limit, config.scoring, config.seed
     data_path = resolve_data_dir(data_dir)
-    options = EvalOptions(limit=limit, zero_shot_cot=zero_shot_cot, shots=shots)
-    chat = ChatOptions(apply_chat_template, fewshot_as_multiturn, system_instruction)
+    item_options = EvalOptions(limit=limit, zero_shot_cot=config.zero_shot_cot, shots=config.shots)
+    chat = config.chat()
     for bench in benches:  # every prompt built before any work: one a benchmark cannot build stops the run now
         for requested in (m for m in modes if m in bench.modes):
             for subtask in bench.subtasks(data_path):
-                for item in bench.items(data_path, subtask, requested, options):
+                for item in bench.items(data_path, subtask, requested, item_options):
                     if chat.fewshot_as_multiturn:
                         chat_messages(item, chat)  # a ValueError for a prompt whose exemplars are one text
     lm = model if isinstance(model, LoadedModel) else load(model, device=str(state.device) if state.device else None)
     if chat.apply_chat_template:
         check_template(lm.tokenizer, lm.name)
     torch.manual_seed(seed)
-    engine = Engine(lm, batch_size=batch_size, prefix_cache=prefix_cache, templated=chat.apply_chat_template)
+    engine = Engine(lm, batch_size=config.batch_size, prefix_cache=config.prefix_cache,
+                    templated=chat.apply_chat_template)
     out = Path(out_dir)
     folder = None if cache_dir is False else Path(cache_dir) if cache_dir else out / "cache"
     cache = ResultCache(folder, rank=state.process_index)
@@ -305,11 +314,9 @@ def evaluate(
         "schema": SCHEMA,
         "model": model_info,
         "settings": {
-            "benchmarks": [b.name for b in benches], "suite": suite, "modes": list(modes), "limit": limit,
-            "scoring": scoring, "zero_shot_cot": zero_shot_cot, "shots": shots,
-            "self_consistency": self_consistency, "self_consistency_modes": list(COT_MODES),
-            "temperature": temperature if self_consistency > 1 else None, "batch_size": batch_size, "seed": seed,
-            "prefix_cache": engine.prefix_cache, "processes": state.num_processes, **chat.settings(),
+            **config.settings(),  # every EvalConfig field under its own name; then what the run resolved and used
+            "benchmarks": [b.name for b in benches], "prefix_cache": engine.prefix_cache,
+            "processes": state.num_processes,
             "rank_argmax": "summed log-probability of the choice tokens (lm-eval acc)",
             "benchmark_versions": {b.name: b.version for b in benches},
             "uncertainty": {"n_boot": N_BOOT, "seed": SEED, "see": "flanlab/eval/stats.py"},
@@ -326,7 +333,7 @@ def evaluate(
                 continue
             t0 = time.time()
             calls0 = engine.forward_calls
-            by_subtask = {s: bench.items(data_path, s, requested, options) for s in bench.subtasks(data_path)}
+            by_subtask = {s: bench.items(data_path, s, requested, item_options) for s in bench.subtasks(data_path)}
             by_subtask = {s: its[:limit] if limit is not None else its for s, its in by_subtask.items()}
             by_subtask = {s: its for s, its in by_subtask.items() if its}
             if not by_subtask:
@@ -334,7 +341,7 @@ def evaluate(
                 continue
             mode = next(iter(by_subtask.values()))[0].mode  # "zs_cot" when zero_shot_cot turned cot into it
             scorings = {s: choose_scoring(bench, mode, its, scoring) for s, its in by_subtask.items()}
-            settings = generation_settings(bench, mode, self_consistency, temperature, seed)
+            settings = generation_settings(bench, mode, config.self_consistency, config.temperature, seed)
             n_items = sum(len(its) for its in by_subtask.values())
             bar = _progress(f"{bench.name}/{mode}", n_items, progress and state.is_main_process)
             rows = []

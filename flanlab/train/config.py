@@ -20,6 +20,8 @@ from flanlab.config import (
     ConfigError, Count, Count0, NonEmpty, Range, Rate, Seed, Text, apply_overrides, check_fields, from_dict, read_yaml,
     to_dict,
 )
+from flanlab.eval.config import EvalConfig
+from flanlab.eval.config import Mode as EvalMode
 from flanlab.train.trackers import missing_tracker
 
 Beta = Annotated[float, Range(ge=0, lt=1)]  # an Adam moment decay rate
@@ -68,10 +70,11 @@ class TrainConfig:
     eval_every: Count0 = 0  # steps between held-out evaluations (0: only at the end, when validation data exists)
     eval_examples: Count = 256  # validation examples used for the held-out loss
     eval_batch_size: Count = 16
-    eval_suite: Text | None = None  # e.g. "synthetic": also run flanlab.eval on the model at each evaluation
+    # e.g. "synthetic": also run flanlab.eval on the model at each evaluation, with eval_config()'s EvalConfig
+    eval_suite: Text | None = None
     eval_limit: Count = 20  # items per subtask for eval_suite
     # eval_suite modes: direct and/or cot
-    eval_modes: Annotated[list[Literal["direct", "cot"]], NonEmpty()] = field(default_factory=lambda: ["direct"])
+    eval_modes: Annotated[list[EvalMode], NonEmpty()] = field(default_factory=lambda: ["direct"])
     # trackers the run also reports to (flanlab/train/trackers.py); mlflow and wandb need flanlab[trackers]
     report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = field(default_factory=list)
     tensorboard: bool = False  # the same as listing tensorboard in report_to (output_dir/tensorboard)
@@ -92,6 +95,13 @@ class TrainConfig:
             raise ConfigError(f"{where}.report_to: each tracker once, got {self.report_to}")
         if problem := missing_tracker(self.trackers()):
             raise ConfigError(f"{where}.report_to: {problem}")
+
+    def eval_config(self) -> EvalConfig | None:
+        """What eval_suite evaluates at each evaluation (null without eval_suite): the suite, eval_limit items per
+        subtask, eval_modes; every other option at EvalConfig's default."""
+        if not self.eval_suite:
+            return None
+        return EvalConfig(suite=self.eval_suite, limit=self.eval_limit, modes=list(self.eval_modes))
 
     def trackers(self) -> list[str]:
         """report_to, with tensorboard when `tensorboard: true` asks for it."""

@@ -471,8 +471,7 @@ def benchmark_eval(model, tokenizer, kind: str, config: TrainConfig, untrained: 
     model.eval()
     try:
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            results = evaluate(lm, suite=config.eval_suite, limit=config.eval_limit, modes=config.eval_modes,
-                               out_dir=out_dir, progress=False)
+            results = evaluate(lm, config.eval_config(), out_dir=out_dir, progress=False)
     finally:
         model.train(was_training)
     record = {"suite": config.eval_suite, "out_dir": str(out_dir)}

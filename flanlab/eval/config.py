@@ -1,0 +1,77 @@
+"""One evaluation config, `EvalConfig`: what `flanlab eval`, `evaluate()`, `flanlab scale`, the demo and training's
+eval_suite evaluate, with every option's valid range declared once (flanlab.config: Range, NonEmpty, Literal).
+
+    command line   flanlab/commands/eval.py builds its flags from these fields (flanlab.config.arg_type) and
+                   hands evaluate() an EvalConfig
+    Python         evaluate(model, EvalConfig(suite="synthetic", limit=5), out_dir=...), or the same fields as
+                   keyword arguments: evaluate(model, suite="synthetic", limit=5, out_dir=...)
+    scale, demo    an eval part (flanlab.scale.EvalPart) is an EvalConfig with a per-mode limit; each mode's
+                   EvalConfig comes from EvalPart.for_mode
+    training       TrainConfig.eval_config() (its eval_suite / eval_limit / eval_modes keys)
+
+results.json's "settings" are written from it (`settings()`: every field under its own name, the keys
+results.json has had since schema 1). Where the run's outputs go (out_dir, the resume cache, the data dir, the
+progress bar) is not part of it: those are evaluate()'s own arguments.
+
+Light to import (flanlab.config and flanlab.eval.chat only): the CLI imports it while parsing, before torch is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from flanlab.config import Count, Count0, NonEmpty, Range, Seed, Text, check_fields, from_dict, to_dict
+from flanlab.eval.chat import ChatOptions
+
+Mode = Literal["direct", "cot"]  # zero-shot CoT is the cot mode with zero_shot_cot (recorded as zs_cot)
+COT_MODES = ("cot", "zs_cot")  # the modes self-consistency applies to
+
+
+@dataclass
+class EvalConfig:
+    """What an evaluation runs and how; see the module docstring. Exactly one of suite and benchmarks."""
+
+    suite: Text | None = None  # a benchmark suite: flan-heldout, synthetic, all
+    benchmarks: Annotated[list[Text], NonEmpty()] | None = None  # instead of a suite: mmlu, bbh, tydiqa, mgsm, ...
+    modes: Annotated[list[Mode], NonEmpty()] = field(default_factory=lambda: ["direct", "cot"])
+    limit: Count | None = None  # at most N items per subtask (the first N; null: all)
+    scoring: Literal["auto", "rank", "generate"] = "auto"  # auto: rank for direct modes with choices
+    shots: Count0 | None = None  # exemplars per prompt instead of each benchmark's own (0: zero-shot)
+    zero_shot_cot: bool = False  # the cot mode without exemplars + "Let's think step by step." (zs_cot)
+    self_consistency: Count = 1  # K samples per CoT item, majority vote
+    temperature: Annotated[float, Range(ge=0, note="0 = greedy")] = 0.7  # sampling temperature for self-consistency
+    batch_size: Count = 8  # items per forward pass
+    seed: Seed = 0  # sampling seed
+    prefix_cache: bool = True  # reuse the few-shot prefix's KV cache (outputs identical; off: recompute per item)
+    apply_chat_template: bool = False  # prompts as a user turn through the model's chat template
+    fewshot_as_multiturn: bool = False  # with apply_chat_template: exemplars as turns (zero-shot prompts only)
+    system_instruction: Text | None = None  # with apply_chat_template: a system turn with this text
+
+    def check(self, where: str = "config") -> None:
+        """Raise ConfigError naming the first field outside its declared range (a config built in code has not
+        been through the loader), ValueError for options that need another (the chat options)."""
+        check_fields(self, where)
+        self.chat()  # ChatOptions refuses multiturn or a system turn without the chat template
+
+    def chat(self) -> ChatOptions:
+        """The chat-template options."""
+        return ChatOptions(self.apply_chat_template, self.fewshot_as_multiturn, self.system_instruction)
+
+    def settings(self) -> dict:
+        """results.json's "settings" from this config: every field under its own name; the temperature is null
+        when nothing is sampled (self_consistency 1), and the modes self-consistency applies to are named."""
+        out = to_dict(self)
+        out["temperature"] = self.temperature if self.self_consistency > 1 else None
+        out["self_consistency_modes"] = list(COT_MODES)
+        return out
+
+
+def config_from_options(where: str = "evaluate()", **options) -> EvalConfig:
+    """An EvalConfig from keyword options (evaluate()'s thin layer); `modes` may be a comma-separated string.
+    An unknown option is a ConfigError with a did-you-mean, a value outside its range one naming the field."""
+    if isinstance(options.get("modes"), str):
+        options["modes"] = [m.strip() for m in options["modes"].split(",") if m.strip()]
+    if isinstance(options.get("modes"), tuple):
+        options["modes"] = list(options["modes"])
+    return from_dict(EvalConfig, options, where)
