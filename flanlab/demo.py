@@ -1,6 +1,7 @@
 """The end-to-end demo behind `make demo` / `flanlab demo`: the paper's method, small enough for a laptop CPU.
 
-Stages, each printed with its wall time; a rerun skips the finished ones (a killed training resumes):
+Stages, each printed with its wall time; a rerun skips the finished ones (an evaluation only when it ran with
+the same eval settings, else it stops naming the folder; a killed training resumes):
   1. mixture  build a small instruction-tuning mixture from the built-in task families
               (configs/mixtures/demo.yaml; with --data-dir, configs/mixtures/real.yaml cut to the same size:
               the real training sources found there beside the built-in families)

@@ -13,8 +13,9 @@ out_dir/results.json and out_dir/samples.jsonl. Under `accelerate launch` the it
 from __future__ import annotations
 
 import dataclasses
+import typing
 
-from flanlab.config import arg_type, from_dict, rule_text
+from flanlab.config import arg_type, field_type, from_dict, rule_text
 from flanlab.eval.config import EvalConfig
 
 DEFAULTS = EvalConfig()
@@ -44,8 +45,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", **_flag("limit", "at most N items per subtask (the first N)"))
     parser.add_argument("--data-dir", default=None, help="real data in original formats (default FLANLAB_DATA_DIR)")
     parser.add_argument("-o", "--out", dest="out_dir", help="output folder for results.json and samples.jsonl")
-    parser.add_argument("--scoring", **_flag("scoring", "auto: rank classification for direct modes with choices, "
-                                                         "generation otherwise; rank; generate"))
+    parser.add_argument("--scoring", metavar="{" + ",".join(typing.get_args(field_type(EvalConfig, "scoring"))) + "}",
+                        **_flag("scoring", "auto: rank classification for direct modes with choices, generation "
+                                           "otherwise"))
     parser.add_argument("--zero-shot-cot", action="store_true", help="cot mode without exemplars + \"Let's think step by step.\"")
     parser.add_argument("--self-consistency", metavar="K", **_flag("self_consistency", "K samples per CoT item, majority vote"))
     parser.add_argument("--temperature", **_flag("temperature", "sampling temperature for self-consistency"))

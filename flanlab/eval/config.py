@@ -10,7 +10,7 @@ eval_suite evaluate, with every option's valid range declared once (flanlab.conf
     training       TrainConfig.eval_config() (its eval_suite / eval_limit / eval_modes keys)
 
 results.json's "settings" are written from it (`settings()`: every field under its own name, the keys
-results.json has had since schema 1). Where the run's outputs go (out_dir, the resume cache, the data dir, the
+results.json already had before this config existed, so older runs read the same). Where the run's outputs go (out_dir, the resume cache, the data dir, the
 progress bar) is not part of it: those are evaluate()'s own arguments.
 
 Light to import (flanlab.config and flanlab.eval.chat only): the CLI imports it while parsing, before torch is loaded.
