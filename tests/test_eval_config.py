@@ -132,6 +132,12 @@ def test_an_eval_part_is_an_eval_config():
     assert EvalPart().suite == "synthetic" and EvalPart().limit == 20  # a grid's defaults
 
 
+def test_evaluate_refuses_a_part_whose_mode_limits_it_would_ignore(tmp_path):
+    with pytest.raises(TypeError, match=r"not EvalPart \(evaluate each mode's part.for_mode"):
+        runner.evaluate("no-such-model", EvalPart(mode_limits={"cot": 1}), out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "scale").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_scale_configs_still_load(path):
     assert load_scale_config(path).eval

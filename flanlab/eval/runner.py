@@ -240,8 +240,10 @@ def _config_and_benchmarks(config: EvalConfig | None, options: dict) -> tuple[Ev
         if options:
             raise TypeError(f"evaluate(): give config=EvalConfig(...) or its fields as keywords, not both "
                             f"(got config and {', '.join(sorted(options))})")
-        if not isinstance(config, EvalConfig):
-            raise TypeError(f"evaluate(): config must be an EvalConfig, not {type(config).__name__}")
+        if type(config) is not EvalConfig:  # a subclass (scale's EvalPart) has fields evaluate() would not apply
+            raise TypeError(f"evaluate(): config must be an EvalConfig, not {type(config).__name__}"
+                            + (" (evaluate each mode's part.for_mode(mode), or use flanlab.scale.evaluate_cell)"
+                               if hasattr(config, "for_mode") else ""))
         return config, None
     wanted = options.get("benchmarks")
     if isinstance(wanted, (str, Benchmark)):
