@@ -137,14 +137,37 @@ def stage(name: str, times: dict | None = None, log=print):
 
 
 def build_mixture_once(mixture_config: Path, out_dir: Path, data_dir, overrides=None, progress=True) -> int | None:
-    """Build the mixture into out_dir unless its stats.json exists; return its number of tasks."""
+    """Build the mixture into out_dir unless it was built there already; return its number of tasks.
+
+    A mixture built before from another config (the YAML edited, other mixture_overrides) is refused, naming the
+    settings that differ: reusing it would train new cells on the old mixture under the new config's name."""
     from flanlab.data.mixture import build_mixture, load_mixture_config
     from flanlab.report.load import mixture_num_tasks
 
-    if not (out_dir / "stats.json").is_file():
-        config = load_mixture_config(mixture_config, overrides=list(overrides or []))
+    config = load_mixture_config(mixture_config, overrides=list(overrides or []))
+    stats_path = out_dir / "stats.json"
+    if not stats_path.is_file():
         build_mixture(config, out_dir, data_dir=data_dir, progress=progress)
+    else:
+        built = json.loads(stats_path.read_text(encoding="utf-8")).get("config")
+        wanted = json.loads(json.dumps(to_dict(config)))
+        if built != wanted:
+            built = built if isinstance(built, dict) else {}
+            changed = [f"{k} ({built.get(k)!r} -> {wanted.get(k)!r})" for k in sorted(set(built) | set(wanted))
+                       if built.get(k) != wanted.get(k)]
+            raise ValueError(f"{out_dir} was built from other mixture settings than {mixture_config} gives now: "
+                             f"{', '.join(changed) or 'unknown (no config in its stats.json)'}; use another output "
+                             f"folder, or remove {out_dir} and the cells trained on it to redo them")
     return mixture_num_tasks(out_dir)
+
+
+def cell_train_config(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None):
+    """The TrainConfig of a cell: the train YAML as it reads now, the overrides, the cell's model, data and folder."""
+    from flanlab.train.config import load_train_config
+
+    train_yaml = resolve_path(part.config, config_path) if part.config else None
+    overrides = list(part.overrides) + list(part.per_model.get(model, []))
+    return load_train_config(train_yaml, overrides, model=model, data=str(mixture_dir), output_dir=str(out_dir))
 
 
 def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None, progress=True) -> Path:
@@ -152,14 +175,20 @@ def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, co
 
     A finished run there is returned as it is only when trained with these settings: flanlab.train.train
     checks that (quickly, before loading anything) and refuses one trained otherwise."""
-    from flanlab.train.config import load_train_config
     from flanlab.train.sft import train
 
-    train_yaml = resolve_path(part.config, config_path) if part.config else None
-    overrides = list(part.overrides) + list(part.per_model.get(model, []))
-    config = load_train_config(train_yaml, overrides, model=model, data=str(mixture_dir), output_dir=str(out_dir))
-    train(config, progress=progress)
+    train(cell_train_config(model, mixture_dir, out_dir, part, config_path), progress=progress)
     return out_dir / "model"
+
+
+def check_trained(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None) -> None:
+    """For a finished cell about to be skipped: its training run must match the train YAML as it reads now (the
+    cell's recorded settings name the YAML, not its content) and the mixture's files; else ValueError, naming
+    what differs (flanlab.train's own finished-run check)."""
+    from flanlab.train.sft import check_finished
+
+    if (out_dir / "summary.json").is_file():
+        check_finished(out_dir, cell_train_config(model, mixture_dir, out_dir, part, config_path))
 
 
 NOT_PER_MODE = {"limit", "benchmark_versions", "modes", "benchmarks"}  # merged on their own in merge_results
@@ -367,6 +396,7 @@ def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) 
         for model in config.models:
             cell = out / "cells" / slug(model) / name
             if _cell_done(cell, _cell_settings(config, name)):
+                check_trained(model, mixture_dir, cell / "train", config.train, config_path)
                 log(f"[flanlab] ✓ {model} · {name}: done (skipped)")
                 continue
             with stage(f"fine-tune {model} on {name}", times, log):

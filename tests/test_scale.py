@@ -171,3 +171,28 @@ def test_merged_settings_that_differ_between_parts_are_per_mode():
     assert settings["shots"] == {"synthetic/direct": 0, "mmlu/direct": None}
     assert settings["scoring"] == {"synthetic/direct": "generate", "mmlu/direct": "auto"}
     assert settings["seed"] == 0  # the same in every part: one value
+
+
+def test_rerun_refuses_an_edited_train_yaml_or_mixture_yaml(tmp_path, capsys):
+    """A cell records the NAMES of its train and mixture YAML files: editing their content (lr, the mixture's
+    size) must not let a rerun skip the finished cell, or reuse the old mixture for new cells."""
+    train_yaml = tmp_path / "train.yaml"
+    train_yaml.write_text("steps: 2\nbatch_size: 2\nlr: 1.0e-3\nmax_input_len: 256\nmax_target_len: 64\n"
+                          "pack_len: 512\npack_target_len: 128\nsave_every: 0\nlog_every: 1\n")
+    mixture_yaml = tmp_path / "mix.yaml"
+    mixture_yaml.write_text((REPO / "configs" / "mixtures" / "tasks-9.yaml").read_text())
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"models: [tiny-llama]\nmixtures: [{mixture_yaml}]\noutput_dir: {tmp_path / 'out'}\noffline: true\n"
+                    "mixture_overrides: [size=60, validation_size=0, max_input_tokens=256, max_target_tokens=64, fewshot=1]\n"
+                    f"train: {{config: {train_yaml}}}\neval: {{suite: synthetic, modes: [direct], limit: 1}}\nreport: false\n")
+    assert main(["scale", str(grid), "--no-progress"]) == 0
+    assert main(["scale", str(grid), "--no-progress"]) == 0  # unchanged: skipped
+    assert "done (skipped)" in capsys.readouterr().out
+    train_yaml.write_text(train_yaml.read_text().replace("lr: 1.0e-3", "lr: 2.0e-3"))
+    assert main(["scale", str(grid), "--no-progress"]) == 1
+    assert "lr (0.001 -> 0.002)" in capsys.readouterr().err
+    train_yaml.write_text(train_yaml.read_text().replace("lr: 2.0e-3", "lr: 1.0e-3"))
+    mixture_yaml.write_text(mixture_yaml.read_text().replace("seed: 0", "seed: 1"))
+    assert main(["scale", str(grid), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "built from other mixture settings" in err and "seed (0 -> 1)" in err

@@ -150,7 +150,7 @@ def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -
     config.check()
     out = Path(config.output_dir)
     if not overwrite and (out / "summary.json").is_file():
-        _check_finished(out, config)
+        check_finished(out, config)
         print(f"[flanlab train] {out} is finished (summary.json present) with these settings; not retraining",
               file=sys.stderr)
         return out
@@ -588,7 +588,7 @@ def _summary(run: Run, state: RunState, entries: list[dict], peak_rss_training: 
         "peak_rss_mb_training": peak_rss_training,
         "precision": run.precision,  # what ran: config.precision null means bf16 on CUDA, fp32 on CPU
         "device": run.accelerator.device.type,
-        "data_fingerprint": run.fingerprint,  # a rerun on changed data is refused (_check_finished)
+        "data_fingerprint": run.fingerprint,  # a rerun on changed data is refused (check_finished)
     }
 
 
@@ -602,7 +602,7 @@ def _changed_settings(saved: dict, config: TrainConfig, ignore: set[str]) -> lis
     return [f"{k} ({saved.get(k)!r} -> {now[k]!r})" for k in now if k not in ignore and saved.get(k) != now[k]]
 
 
-def _check_finished(out: Path, config: TrainConfig) -> None:
+def check_finished(out: Path, config: TrainConfig) -> None:
     """A finished run is returned as it is only for the settings it was trained with (those that change what
     is trained: RESUMABLE_CHANGES but the step count) and the same data; otherwise ValueError names them."""
     path = out / "summary.json"
