@@ -312,6 +312,11 @@ def eval_finished(folder: Path, settings: dict, redo: Path | None = None) -> boo
         return False
     info_path = folder / "run_info.json"
     recorded = json.loads(info_path.read_text(encoding="utf-8")).get("settings") if info_path.is_file() else None
+    if recorded is None:
+        redo = redo or folder
+        raise ValueError(f"{redo}: finished by an older flanlab that did not record its settings ({info_path}), so "
+                         f"whether it matches this config is unknown; use another output folder, or remove {redo} "
+                         "to redo it")
     if _as_today(recorded) != settings:
         redo = redo or folder
         raise ValueError(f"{redo}: finished with other settings than this config's ({info_path} records "

@@ -196,3 +196,12 @@ def test_rerun_refuses_an_edited_train_yaml_or_mixture_yaml(tmp_path, capsys):
     assert main(["scale", str(grid), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "built from other mixture settings" in err and "seed (0 -> 1)" in err
+
+
+def test_a_cell_without_recorded_settings_says_so(tmp_path):
+    from flanlab.scale import eval_finished
+
+    (tmp_path / "results.json").write_text("{}")
+    (tmp_path / "run_info.json").write_text('{"model": "m"}')
+    with pytest.raises(ValueError, match="older flanlab that did not record its settings"):
+        eval_finished(tmp_path, {"eval": {}})
