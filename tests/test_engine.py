@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flanlab.eval.engine import Engine, GenerationSettings, common_prefix_length, cut_at_stop
+from flanlab.eval.engine import Engine, GenerationSettings, cut_at_stop
+from flanlab.eval.kvcache import common_prefix_length
 from flanlab.eval.spec import EvalItem
 
 TOL = 1e-4  # fp32

@@ -20,8 +20,8 @@ How it is fast:
     computes exactly the batches of a single run.
   - Causal models: the KV cache of each EvalItem.prefix is computed once (the last PREFIX_STATES prefixes are
     kept) and copied into the rows of every batch that uses it; only the item's own tokens go through the model.
-  - The batch's cache is allocated once with room for every token to come (PreallocatedLayer): decoding
-    writes in place instead of re-concatenating the whole cache at each step.
+  - The batch's cache is allocated once with room for every token to come (flanlab.eval.kvcache's
+    PreallocatedLayer): decoding writes in place instead of re-concatenating the whole cache at each step.
   - Rank classification, causal: one forward over the context per item; choices of one token (" A".." D")
     are read from the last position's logits; longer choices are teacher-forced in a second forward that
     continues from the context's cache, all choices of all items of the batch as rows.
@@ -51,9 +51,7 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-from transformers.cache_utils import DynamicLayer
-
+from flanlab.eval.kvcache import batch_cache, common_prefix_length, has_sliding_layers
 from flanlab.eval.spec import EvalItem
 
 
@@ -131,64 +129,6 @@ class StopStrings:
             n *= 2
 
 
-def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-class PreallocatedLayer(DynamicLayer):
-    """A transformers cache layer whose keys/values live in one buffer allocated for the whole batch.
-
-    transformers' DynamicLayer appends with torch.cat, copying the whole cache at every decoding step (measured
-    here: 60% of a SmolLM2 step at batch 16 with a 1000-token context). This layer writes new columns in place
-    and hands attention a view of the filled part; it grows by concatenation only if its room runs out."""
-
-    def __init__(self, capacity: int):
-        super().__init__()
-        self.capacity = capacity
-        self.length = 0
-        self.buf_keys = self.buf_values = None
-
-    def prefill(self, keys, values, length: int) -> None:
-        """Start from buffers (R, H, C, D) whose first `length` columns are filled."""
-        self.buf_keys, self.buf_values, self.length = keys, values, length
-        self.device = keys.device
-        self.is_initialized = True
-        self.keys, self.values = keys[:, :, :length], values[:, :, :length]
-
-    def update(self, key_states, value_states, *args, **kwargs):  # states (R, H, t, D)
-        n = key_states.shape[-2]
-        if self.buf_keys is None:
-            shape = (*key_states.shape[:2], max(self.capacity, n), key_states.shape[3])
-            self.prefill(key_states.new_zeros(shape), value_states.new_zeros(shape), 0)
-        missing = self.length + n - self.buf_keys.shape[-2]
-        if missing > 0:  # out of room: grow (does not happen when the capacity was computed right)
-            extra = self.buf_keys.new_zeros((*self.buf_keys.shape[:2], missing, self.buf_keys.shape[3]))
-            self.buf_keys = torch.cat([self.buf_keys, extra], dim=-2)
-            self.buf_values = torch.cat([self.buf_values, extra], dim=-2)
-        self.buf_keys[:, :, self.length:self.length + n] = key_states
-        self.buf_values[:, :, self.length:self.length + n] = value_states
-        self.length += n
-        self.keys, self.values = self.buf_keys[:, :, :self.length], self.buf_values[:, :, :self.length]
-        return self.keys, self.values
-
-    def get_seq_length(self) -> int:
-        return self.length
-
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        return self.length + query_length, 0
-
-    def batch_select_indices(self, indices) -> None:
-        if self.buf_keys is not None:
-            self.prefill(self.buf_keys[indices], self.buf_values[indices], self.length)
-
-    def crop(self, tokens_to_remove: int) -> None:
-        raise NotImplementedError("PreallocatedLayer is only used for evaluation batches")
-
-
 class Engine:
     """Runs EvalItems through one loaded model (flanlab.models.LoadedModel).
 
@@ -215,14 +155,15 @@ class Engine:
         self.eos_ids = self._eos_ids()
         # templated: prompts are chat-template renderings (flanlab.eval.chat) that write their own special tokens
         self.bos = self._bos_prefix() if self.kind == "causal" and not templated else []
-        self.prefix_cache = bool(prefix_cache) and self.kind == "causal" and not self._has_sliding_layers()
+        sliding = has_sliding_layers(self.model.config)
+        self.prefix_cache = bool(prefix_cache) and self.kind == "causal" and not sliding
         # transformers >= 5.x names the cache argument `cache` (`past_key_values` before); the cache object is
         # updated in place either way, so we keep our own reference to it
         params = inspect.signature(self.model.forward).parameters
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
         self.forward_calls = 0
         self._encoded: dict[str, list[int]] = {}
-        self.preallocate = not self._has_sliding_layers()
+        self.preallocate = not sliding
         # prefix text -> (its ids, [(k, v) per layer]); the ids say which leading specials it was computed with
         self._prefix_kv: dict[str, tuple[list[int], list]] = {}
 
@@ -249,15 +190,6 @@ class Engine:
             return []
         default = self.tokenizer("a", add_special_tokens=True)["input_ids"]
         return [int(bos)] if default and default[0] == bos else []
-
-    def _has_sliding_layers(self) -> bool:
-        from transformers import DynamicCache
-
-        try:
-            cache = DynamicCache(config=self.model.config)
-        except Exception:  # noqa: BLE001 - a config the cache cannot read: take the plain path
-            return True
-        return any(getattr(layer, "is_sliding", False) for layer in cache.layers)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text` without special tokens (memoized: prompts are encoded by plan() and again later;
@@ -404,7 +336,8 @@ class Engine:
             mask[r, :s] = 1
             mask[r, width_s + pad:] = 1
             position_ids[r, pad:] = torch.arange(s, s + len(tail))
-        cache = self._new_cache(states, shared, width_s, capacity=width_s + width + room)
+        cache = batch_cache(self.model.config, states, shared, width_s, capacity=width_s + width + room,
+                            preallocate=self.preallocate)
         dev = self.device
         with torch.inference_mode():
             out = self.model(
@@ -415,38 +348,6 @@ class Engine:
         logits = out.logits[:, -1, :].float()  # (R, V)
         next_pos = torch.tensor([len(r) for r in rows], dtype=torch.long)  # (R,)
         return logits, cache, mask, next_pos
-
-    def _new_cache(self, states, shared: list[int], width_s: int, capacity: int):
-        """A transformers DynamicCache whose layers hold row r's prefix keys/values in columns [0, shared[r]).
-
-        Its layers are PreallocatedLayers (room for `capacity` columns) unless the model has sliding-window
-        layers (self.preallocate False; the prefix cache is then off too and the cache starts empty)."""
-        from transformers import DynamicCache
-
-        n_layers = len(DynamicCache(config=self.model.config).layers)
-        prefilled = []  # per layer: (keys, values) of shape (R, H, C, D), columns [0, width_s) filled
-        if width_s:
-            for li in range(n_layers):
-                k0, v0 = next((kv[li] for _, kv in states if kv))  # shapes (1, H, Lp, D) of some row's prefix
-                keys = k0.new_zeros((len(shared), k0.shape[1], capacity, k0.shape[3]))  # (R, H, C, D)
-                values = v0.new_zeros((len(shared), v0.shape[1], capacity, v0.shape[3]))  # (R, H, C, D)
-                for r, ((_, kv), s) in enumerate(zip(states, shared)):
-                    if s:
-                        keys[r, :, :s] = kv[li][0][0, :, :s]
-                        values[r, :, :s] = kv[li][1][0, :, :s]
-                prefilled.append((keys, values))
-        if not self.preallocate:
-            data = [(k[:, :, :width_s], v[:, :, :width_s]) for k, v in prefilled] or None
-            return DynamicCache(ddp_cache_data=data, config=self.model.config)
-        cache = DynamicCache(config=self.model.config)
-        layers = []
-        for li in range(n_layers):
-            layer = PreallocatedLayer(capacity)
-            if prefilled:
-                layer.prefill(*prefilled[li], width_s)
-            layers.append(layer)
-        cache.layers = layers
-        return cache
 
     # ------------------------------------------------------------------------------------------------------
     # generation
