@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flanlab.eval.chat import ChatOptions, check_template, templated_items
 from flanlab.eval.chat import messages as chat_messages
@@ -38,6 +39,8 @@ from flanlab.eval.results import SCHEMA, ResultCache, cache_key, model_section, 
 from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
 from flanlab.runlock import locks_folder
 
+if TYPE_CHECKING:
+    from flanlab.eval.engine import Engine
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -257,6 +260,123 @@ def _config_and_benchmarks(config: EvalConfig | None, options: dict) -> tuple[Ev
     return config_from_options("evaluate()", **options), custom
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What one evaluate() call runs, resolved and checked before any model is loaded."""
+
+    config: EvalConfig
+    benches: list[Benchmark]
+    data_path: Path | None
+    item_options: EvalOptions
+    chat: ChatOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class _Runner:
+    """What runs the items of every (benchmark, mode): the engine, the resume cache, the processes."""
+
+    engine: Engine
+    cache: ResultCache
+    fingerprint: str  # the model's, part of every cache key
+    state: object  # distributed_state()
+    progress: bool
+
+
+def _plan(config: EvalConfig | None, options: dict, data_dir) -> _Plan:
+    """evaluate()'s config resolved and checked, its benchmarks, and every prompt built before any work: one a
+    benchmark cannot build stops the run now, not after an hour of others."""
+    from flanlab.settings import data_dir as resolve_data_dir
+
+    config, custom = _config_and_benchmarks(config, options)
+    config.check("evaluate()")  # the same declared ranges as the command line's flags, before any model is loaded
+    plan = _Plan(
+        config=config, benches=resolve_benchmarks(custom or config.benchmarks, config.suite),
+        data_path=resolve_data_dir(data_dir), chat=config.chat(),
+        item_options=EvalOptions(limit=config.limit, zero_shot_cot=config.zero_shot_cot, shots=config.shots),
+    )
+    for bench in plan.benches:
+        for requested in (m for m in config.modes if m in bench.modes):
+            for subtask in bench.subtasks(plan.data_path):
+                for item in bench.items(plan.data_path, subtask, requested, plan.item_options):
+                    if plan.chat.fewshot_as_multiturn:
+                        chat_messages(item, plan.chat)  # a ValueError for a prompt whose exemplars are one text
+    return plan
+
+
+def _engine(model, plan: _Plan, state):
+    """The model (a name/path loaded on this process's device, or a LoadedModel) in an Engine; torch seeded."""
+    import torch
+
+    from flanlab.eval.engine import Engine
+    from flanlab.models import LoadedModel, load
+
+    lm = model if isinstance(model, LoadedModel) else load(model, device=str(state.device) if state.device else None)
+    if plan.chat.apply_chat_template:
+        check_template(lm.tokenizer, lm.name)
+    torch.manual_seed(plan.config.seed)
+    return Engine(lm, batch_size=plan.config.batch_size, prefix_cache=plan.config.prefix_cache,
+                  templated=plan.chat.apply_chat_template)
+
+
+def _results_head(plan: _Plan, model_info: dict, engine, state) -> dict:
+    """results.json's schema, model and settings sections, its benchmarks and timings still empty."""
+    from flanlab.eval.stats import N_BOOT, SEED
+
+    return {
+        "schema": SCHEMA,
+        "model": model_info,
+        "settings": {
+            **plan.config.settings(),  # every EvalConfig field under its own name; then what the run resolved and used
+            "benchmarks": [b.name for b in plan.benches], "prefix_cache": engine.prefix_cache,
+            "processes": state.num_processes,
+            "rank_argmax": "summed log-probability of the choice tokens (lm-eval acc)",
+            "benchmark_versions": {b.name: b.version for b in plan.benches},
+            "uncertainty": {"n_boot": N_BOOT, "seed": SEED, "see": "flanlab/eval/stats.py"},
+        },
+        "benchmarks": {},
+        "timings": {},
+    }
+
+
+def _mode_items(bench: Benchmark, requested: str, plan: _Plan) -> dict[str, list[EvalItem]]:
+    """The items of one (benchmark, mode) per subtask, at most `limit` each; subtasks without items left out."""
+    limit = plan.config.limit
+    by_subtask = {s: bench.items(plan.data_path, s, requested, plan.item_options) for s in bench.subtasks(plan.data_path)}
+    by_subtask = {s: its[:limit] if limit is not None else its for s, its in by_subtask.items()}
+    return {s: its for s, its in by_subtask.items() if its}
+
+
+def _run_mode(bench: Benchmark, by_subtask: dict[str, list[EvalItem]], plan: _Plan,
+              runner: _Runner) -> tuple[str, list[dict], dict[str, str]]:
+    """One (benchmark, mode): each subtask's scoring chosen, its items run (the rank ones, then the generate
+    ones; the resume cache serves those done before) and scored. Returns the mode the items carry, the sample
+    rows in subtask order (items in their order within) and the scoring per subtask."""
+    config, chat = plan.config, plan.chat
+    mode = next(iter(by_subtask.values()))[0].mode  # "zs_cot" when zero_shot_cot turned cot into it
+    scorings = {s: choose_scoring(bench, mode, its, config.scoring) for s, its in by_subtask.items()}
+    settings = generation_settings(bench, mode, config.self_consistency, config.temperature, config.seed)
+    n_items = sum(len(its) for its in by_subtask.values())
+    bar = _progress(f"{bench.name}/{mode}", n_items, runner.progress and runner.state.is_main_process)
+    rows = []
+    for op in ("rank", "generate"):
+        op_items = [it for s, its in by_subtask.items() if scorings[s] == op for it in its]
+        if not op_items:
+            continue
+        # the engine sees the rendered prompts; scoring reads the plain items (extractors may use the query)
+        shown = templated_items(op_items, runner.engine.tokenizer, chat)
+        values = run_items(runner.engine, bench, shown, op, settings if op == "generate" else None,
+                           runner.cache, runner.fingerprint, runner.state, bar, chat)
+        for it, seen, v in zip(op_items, shown, values):
+            rows.append(score_item(bench, it, op, v))
+            if chat.apply_chat_template:
+                rows[-1]["chat_prompt"] = seen.prompt  # what the model really read
+    if bar is not None:
+        bar.close()
+    order = {s: i for i, s in enumerate(by_subtask)}
+    rows.sort(key=lambda r: order[r["subtask"]])
+    return mode, rows, scorings
+
+
 @locks_folder("eval", lambda *args, out_dir, **kwargs: out_dir)  # the main process only, under accelerate
 def evaluate(
     model,
@@ -275,97 +395,34 @@ def evaluate(
     limit=5), out_dir=d)); not both. Under `options`, `benchmarks` may also hold Benchmark objects (custom
     benchmarks, not in the registry) and `modes` a comma-separated string.
     cache_dir: the resume cache (default out_dir/cache; False disables it). See the module docstring."""
-    import torch
-
-    from flanlab.eval.engine import Engine
     from flanlab.eval.metrics import normalized_average, synthetic_average
-    from flanlab.eval.stats import N_BOOT, SEED
-    from flanlab.models import LoadedModel, load
-    from flanlab.settings import data_dir as resolve_data_dir
 
     t_start = time.time()
     state = distributed_state()
-    config, custom = _config_and_benchmarks(config, options)
-    config.check("evaluate()")  # the same declared ranges as the command line's flags, before any model is loaded
-    benches = resolve_benchmarks(custom or config.benchmarks, config.suite)
-    modes, limit, scoring, seed = config.modes, config.limit, config.scoring, config.seed
-    data_path = resolve_data_dir(data_dir)
-    item_options = EvalOptions(limit=limit, zero_shot_cot=config.zero_shot_cot, shots=config.shots)
-    chat = config.chat()
-    for bench in benches:  # every prompt built before any work: one a benchmark cannot build stops the run now
-        for requested in (m for m in modes if m in bench.modes):
-            for subtask in bench.subtasks(data_path):
-                for item in bench.items(data_path, subtask, requested, item_options):
-                    if chat.fewshot_as_multiturn:
-                        chat_messages(item, chat)  # a ValueError for a prompt whose exemplars are one text
-    lm = model if isinstance(model, LoadedModel) else load(model, device=str(state.device) if state.device else None)
-    if chat.apply_chat_template:
-        check_template(lm.tokenizer, lm.name)
-    torch.manual_seed(seed)
-    engine = Engine(lm, batch_size=config.batch_size, prefix_cache=config.prefix_cache,
-                    templated=chat.apply_chat_template)
+    plan = _plan(config, options, data_dir)
+    engine = _engine(model, plan, state)
     out = Path(out_dir)
     folder = None if cache_dir is False else Path(cache_dir) if cache_dir else out / "cache"
     cache = ResultCache(folder, rank=state.process_index)
     n_cached = cache.load()
     state.wait_for_everyone()  # every process has read the cache before any appends to it
-    model_info = model_section(lm)  # hashes the weights, tokenizer and config once
-    fingerprint = model_info["fingerprint"]
+    model_info = model_section(engine.lm)  # hashes the weights, tokenizer and config once
+    runner = _Runner(engine, cache, model_info["fingerprint"], state, progress)
 
-    results = {
-        "schema": SCHEMA,
-        "model": model_info,
-        "settings": {
-            **config.settings(),  # every EvalConfig field under its own name; then what the run resolved and used
-            "benchmarks": [b.name for b in benches], "prefix_cache": engine.prefix_cache,
-            "processes": state.num_processes,
-            "rank_argmax": "summed log-probability of the choice tokens (lm-eval acc)",
-            "benchmark_versions": {b.name: b.version for b in benches},
-            "uncertainty": {"n_boot": N_BOOT, "seed": SEED, "see": "flanlab/eval/stats.py"},
-        },
-        "benchmarks": {},
-        "timings": {},
-    }
+    results = _results_head(plan, model_info, engine, state)
     samples: list[dict] = []
     skipped = []
-    for bench in benches:
-        for requested in modes:
-            if requested not in bench.modes:
-                skipped.append(f"{bench.name}/{requested}")
-                continue
-            t0 = time.time()
-            calls0 = engine.forward_calls
-            by_subtask = {s: bench.items(data_path, s, requested, item_options) for s in bench.subtasks(data_path)}
-            by_subtask = {s: its[:limit] if limit is not None else its for s, its in by_subtask.items()}
-            by_subtask = {s: its for s, its in by_subtask.items() if its}
+    for bench in plan.benches:
+        for requested in plan.config.modes:
+            t0, calls0 = time.time(), engine.forward_calls
+            by_subtask = _mode_items(bench, requested, plan) if requested in bench.modes else {}
             if not by_subtask:
                 skipped.append(f"{bench.name}/{requested}")
                 continue
-            mode = next(iter(by_subtask.values()))[0].mode  # "zs_cot" when zero_shot_cot turned cot into it
-            scorings = {s: choose_scoring(bench, mode, its, scoring) for s, its in by_subtask.items()}
-            settings = generation_settings(bench, mode, config.self_consistency, config.temperature, seed)
-            n_items = sum(len(its) for its in by_subtask.values())
-            bar = _progress(f"{bench.name}/{mode}", n_items, progress and state.is_main_process)
-            rows = []
-            for op in ("rank", "generate"):
-                op_items = [it for s, its in by_subtask.items() if scorings[s] == op for it in its]
-                if not op_items:
-                    continue
-                # the engine sees the rendered prompts; scoring reads the plain items (extractors may use the query)
-                shown = templated_items(op_items, engine.tokenizer, chat)
-                values = run_items(engine, bench, shown, op, settings if op == "generate" else None,
-                                   cache, fingerprint, state, bar, chat)
-                for it, seen, v in zip(op_items, shown, values):
-                    rows.append(score_item(bench, it, op, v))
-                    if chat.apply_chat_template:
-                        rows[-1]["chat_prompt"] = seen.prompt  # what the model really read
-            if bar is not None:
-                bar.close()
-            order = {s: i for i, s in enumerate(by_subtask)}
-            rows.sort(key=lambda r: order[r["subtask"]])  # subtask order, items in their order within
+            mode, rows, scorings = _run_mode(bench, by_subtask, plan, runner)
             samples.extend(rows)
             results["benchmarks"].setdefault(bench.name, {})[mode] = summarize(bench, mode, rows, scorings)
-            seconds = time.time() - t0
+            seconds, n_items = time.time() - t0, sum(len(its) for its in by_subtask.values())
             results["timings"][f"{bench.name}/{mode}"] = {
                 "seconds": round(seconds, 3), "items": n_items, "items_per_s": round(n_items / seconds, 3) if seconds else None,
                 "forward_calls": engine.forward_calls - calls0,
@@ -374,7 +431,7 @@ def evaluate(
     results["normalized_average"] = normalized_average(results["benchmarks"], samples)
     results["synthetic_average"] = synthetic_average(results["benchmarks"], samples)
     results["skipped"] = skipped
-    results["provenance"] = provenance(benches, data_path)
+    results["provenance"] = provenance(plan.benches, plan.data_path)
     results["provenance"]["cache"] = {"folder": str(folder) if folder else None, "entries_at_start": n_cached}
     results["timings"]["total_s"] = round(time.time() - t_start, 3)
     if state.is_main_process:
