@@ -177,7 +177,7 @@ def test_cells_finished_before_the_new_fields_are_still_recognised(tmp_path):
     with pytest.raises(ValueError, match="finished with other settings"):
         eval_finished(eval_dir, _cell_settings(changed, None))
     unrecorded = _finished(tmp_path / "other" / "eval", None)
-    with pytest.raises(ValueError, match="finished with other settings"):
+    with pytest.raises(ValueError, match="older flanlab that did not record its settings"):
         eval_finished(unrecorded, settings)
 
 
