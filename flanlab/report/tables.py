@@ -81,10 +81,14 @@ def headline(runs: list[Run]) -> Headline:
             values=paper, keys=[f"{b}/{m}" for b, m in NORMALIZED_AVERAGE_COMPONENTS],
         ))
     values, keys = synthetic_average(runs)
+    missing = sorted({m for run in runs for m in (run.results.get("normalized_average") or {}).get("missing") or []})
+    ran = sorted({m for run in runs for m in ((run.results.get("normalized_average") or {}).get("components") or {})})
+    why = (f"its components {', '.join(missing)} were not run, only {', '.join(ran)}" if ran
+           else "the real benchmarks were not run")
     if keys:
         return _with_estimates(runs, Headline(
             name="synthetic suite average",
-            description="Not the paper's normalized average (the real benchmarks were not run): the mean "
+            description=f"Not the paper's normalized average ({why}): the mean "
             f"chance-normalized score of the synthetic held-out suite over {', '.join(keys)}.",
             values=values, keys=keys,
         ))
