@@ -116,14 +116,6 @@ def mixture_num_tasks(mixture_dir: Path) -> int | None:
         if isinstance(stats.get(key), (dict, list)):
             return len(stats[key])
     return None
-    stats = _read_json(stats_path)
-    for key in ("num_tasks", "n_tasks"):
-        if isinstance(stats.get(key), int):
-            return stats[key]
-    for key in ("tasks", "task_counts", "per_task"):
-        if isinstance(stats.get(key), (dict, list)):
-            return len(stats[key])
-    return None
 
 
 def load_train(path: Path) -> TrainInfo | None:
