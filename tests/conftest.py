@@ -50,6 +50,21 @@ def tiny_llama():
     return load("tiny-llama", device="cpu")
 
 
+@pytest.fixture(scope="module")
+def lively_tiny_llama():
+    """A fresh UNTRAINED tiny-llama per test module, its weights scaled x4 so that its outputs vary with the
+    prompt (a module may change it, e.g. give its tokenizer a chat template, without touching the others)."""
+    import torch
+
+    from flanlab.models import load
+
+    lm = load("tiny-llama", device="cpu")
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            p.mul_(4.0)
+    return lm
+
+
 @pytest.fixture(scope="session")
 def tiny_t5():
     from flanlab.models import load

@@ -255,15 +255,8 @@ def test_every_option_is_classified_for_the_cache():
 
 
 @pytest.fixture(scope="module")
-def chat_lm():
-    import torch
-
-    from flanlab.models import load
-
-    lm = load("tiny-llama", device="cpu")
-    with torch.no_grad():
-        for p in lm.model.parameters():
-            p.mul_(4.0)  # varied outputs
+def chat_lm(lively_tiny_llama):
+    lm = lively_tiny_llama
     lm.tokenizer.chat_template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
                                   "{% if add_generation_prompt %}<assistant>{% endif %}")
     return lm

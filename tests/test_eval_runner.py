@@ -53,14 +53,8 @@ SUMS = Benchmark(
 
 
 @pytest.fixture(scope="module")
-def llama():
-    from flanlab.models import load
-
-    lm = load("tiny-llama", device="cpu")
-    with torch.no_grad():
-        for p in lm.model.parameters():
-            p.mul_(4.0)  # varied outputs
-    return lm
+def llama(lively_tiny_llama):
+    return lively_tiny_llama
 
 
 def run(lm, out, **kw):
