@@ -7,7 +7,6 @@ import json
 import os
 
 import pytest
-import torch
 
 from flanlab.eval import runner
 from flanlab.eval.engine import Engine
