@@ -15,9 +15,12 @@ import os
 import sys
 import traceback
 
+from flanlab import log
 from flanlab.errors import bug_message, debug_requested, user_message
 
 DEBUG_HELP = "show the full traceback of an error (also: FLANLAB_DEBUG=1)"
+QUIET_HELP = "say only warnings and errors on stderr (the command's result on stdout is unchanged)"
+VERBOSE_HELP = "add debug lines on stderr (cache hits, resolved paths)"
 OUTPUT_ARGS = ("output", "out", "output_dir", "out_dir", "score_out", "export", "export_ratings")  # commands' -o
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -42,6 +45,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"flanlab {__version__}")
     parser.add_argument("--debug", action="store_true", dest="debug_all", help=DEBUG_HELP)
+    _add_verbosity(parser, default="normal")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -49,7 +53,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             importlib.import_module(module_name).add_arguments(p)
             with contextlib.suppress(argparse.ArgumentError):  # unless the command has its own --debug
                 p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+            _add_verbosity(p, default=argparse.SUPPRESS)  # after the command too; SUPPRESS keeps one given before
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: str) -> None:
+    """--quiet / --verbose (flanlab/log.py), into args.verbosity."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_const", const="quiet", dest="verbosity", default=default,
+                       help=QUIET_HELP)
+    group.add_argument("-v", "--verbose", action="store_const", const="verbose", dest="verbosity", default=default,
+                       help=VERBOSE_HELP)
 
 
 def _outputs(args) -> list[str]:
@@ -88,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    log.setup(args.verbosity)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)

@@ -17,7 +17,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--export", default=None, metavar="FILE",
                         help="write the results (summary .csv, or .json with summary and ratings) and exit")
     parser.add_argument("--export-ratings", default=None, metavar="FILE.csv", help="write every rating as CSV and exit")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request")
 
 
 def run(args) -> int:
@@ -31,5 +30,5 @@ def run(args) -> int:
         return 0
     from flanlab.rate.app import serve
 
-    serve(args.dir, host=args.host, port=args.port, db_path=args.db, verbose=not args.quiet)
+    serve(args.dir, host=args.host, port=args.port, db_path=args.db)  # each request logged; flanlab --quiet: not
     return 0

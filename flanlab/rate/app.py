@@ -34,9 +34,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from flanlab.log import get_logger
 from flanlab.rate import stats
 from flanlab.rate.opengen import read_answers, load_settings
 from flanlab.rate.store import CHOICES, Store
+
+log = get_logger(__name__)
 
 MAX_BODY = 16 * 1024
 MAX_NAME = 64
@@ -385,7 +388,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         if self.server.verbose:
-            sys.stderr.write(f"[rate] {self.address_string()} {format % args}\n")
+            log.info("rate: %s %s", self.address_string(), format % args)
 
     def _send(self, resp: Response) -> None:
         self.send_response(resp.status)
@@ -572,7 +575,7 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8765, db_pat
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        print("\n[rate] stopped", file=sys.stderr)
+        log.info("rate: stopped")
     finally:
         server.server_close()
         app.close()
