@@ -22,8 +22,11 @@ from pathlib import Path
 
 from flanlab.errors import FlanlabError
 from flanlab.fileio import atomic_dir
+from flanlab.log import get_logger
 from flanlab.registry import lookup
 from flanlab.settings import cache_dir, hub_offline, hub_reachable
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -220,9 +223,10 @@ def convert_gguf_preset(preset: Preset, verbose: bool = True) -> Path:
     """Convert the preset's GGUF to an fp32 safetensors folder in the cache, once; return the folder.
 
     The folder is built under a temporary name and renamed when complete, so a killed conversion never
-    leaves a folder that looks finished."""
+    leaves a folder that looks finished. `verbose`: its two status lines are logged at info, else at debug."""
     folder = preset_folder(preset)
     if (folder / "config.json").is_file():
+        log.debug("%s: converted folder cached at %s", preset.name, folder)
         return folder
     ok, why = preset_available(preset)
     if not ok:
@@ -230,8 +234,8 @@ def convert_gguf_preset(preset: Preset, verbose: bool = True) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if verbose:
-        print(f"[flanlab] converting {preset.name} from GGUF to an fp32 folder in {folder} (once)...", flush=True)
+    say = log.info if verbose else log.debug
+    say("converting %s from GGUF to an fp32 folder in %s (once)...", preset.name, folder)
     t0 = time.time()
     with atomic_dir(folder, overwrite=True) as tmp:
         if preset.gguf_parts:
@@ -253,8 +257,7 @@ def convert_gguf_preset(preset: Preset, verbose: bool = True) -> Path:
         (tmp / "flanlab_preset.json").write_text(
             json.dumps({"preset": preset.name, "source": preset.package, "license": preset.license}, indent=2) + "\n"
         )
-    if verbose:
-        print(f"[flanlab] converted in {time.time() - t0:.0f}s", flush=True)
+    say("converted in %.0fs", time.time() - t0)
     return folder
 
 
@@ -420,6 +423,7 @@ def load(
             model, tokenizer = build_tiny(preset)
             return _finish(model, tokenizer, preset.kind, name, device, dtype, True, "built in code (untrained)")
         folder = convert_gguf_preset(preset, verbose=verbose)
+        log.debug("model %s: loading %s", name, folder)
         files = folder_stamps(folder)
         model, tokenizer, kind = _load_folder(folder, trust_remote_code=False)
         return _finish(model, tokenizer, kind, name, device, dtype, False, f"{preset.package} -> {folder}", files)
@@ -429,6 +433,7 @@ def load(
         if not path.is_dir():
             raise ModelLoadError(f"{path} is a file, not a model folder (expected a Hugging Face folder with config.json)")
         check_model_folder(path)
+        log.debug("model %s: loading %s", name, path.resolve())
         files = folder_stamps(path)
         model, tokenizer, kind = _load_folder(path, trust_remote_code)
         untrained = _folder_untrained(path)

@@ -38,6 +38,9 @@ from flanlab import fileio
 from flanlab.held_locks import guard as _guard
 from flanlab.held_locks import held as _held
 from flanlab.held_locks import lock_path
+from flanlab.log import get_logger
+
+log = get_logger(__name__)
 
 
 class FolderLocked(RuntimeError):
@@ -103,8 +106,8 @@ def _acquire(path: Path, folder: Path, what: str) -> int:
     try:
         stale = _read_owner(fd)
         if stale:  # its process died holding it (a normal exit removes the file)
-            print(f"[flanlab] {folder}: taking over a stale lock left by {_describe(stale)}, which is no longer "
-                  "running", file=sys.stderr)
+            log.warning("%s: taking over a stale lock left by %s, which is no longer running", folder,
+                        _describe(stale))
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "command": _command_line(what),
                  "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
         os.ftruncate(fd, 0)
@@ -123,7 +126,7 @@ def _release(path: Path, fd: int) -> None:
 
 
 def _on_sigterm(signum, frame):
-    print("[flanlab] terminated (SIGTERM): cleaning up", file=sys.stderr)
+    log.warning("terminated (SIGTERM): cleaning up")
     raise SystemExit(128 + signal.SIGTERM)
 
 
@@ -166,6 +169,7 @@ def run_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
     if not nested:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = _acquire(path, folder, what)
+        log.debug("%s: locked (%s)", folder, path)
         with _guard:
             outermost = not _held
             _held[path] = (fd, 1)
@@ -174,7 +178,7 @@ def run_lock(folder: str | os.PathLike, what: str) -> Iterator[None]:
     try:
         if not nested:  # inside the try: a failure here (a permission error) still releases the lock
             for removed in fileio.remove_stale_temporaries(Path(folder).resolve()):
-                print(f"[flanlab] removed {removed}, left by an interrupted run", file=sys.stderr)
+                log.info("removed %s, left by an interrupted run", removed)
         yield
     finally:
         with _guard:

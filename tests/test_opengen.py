@@ -127,10 +127,10 @@ def test_generate_batch_matches_generate_one(kind):
 # the run: files, labels, resume
 
 
-def test_open_gen_writes_answers_and_settings_and_resumes(tmp_path):
+def test_open_gen_writes_answers_and_settings_and_resumes(tmp_path, capsys):
     out = tmp_path / "og"
-    logs = []
-    summary = open_gen(["tiny-llama", "tiny-t5"], out, limit=3, max_new_tokens=4, device="cpu", log=logs.append)
+    summary = open_gen(["tiny-llama", "tiny-t5"], out, limit=3, max_new_tokens=4, device="cpu")
+    logs = capsys.readouterr().err.splitlines()  # its status lines (flanlab/log.py)
     assert summary["answered"] == {"tiny-llama": 3, "tiny-t5": 3}
     rows = read_answers(out)
     assert Counter(r["model"] for r in rows) == {"tiny-llama": 3, "tiny-t5": 3}
@@ -141,7 +141,7 @@ def test_open_gen_writes_answers_and_settings_and_resumes(tmp_path):
     assert any("UNTRAINED" in line for line in logs)
 
     before = (out / "answers.jsonl").read_bytes()
-    again = open_gen(["tiny-llama", "tiny-t5"], out, limit=3, max_new_tokens=4, device="cpu", log=logs.append)
+    again = open_gen(["tiny-llama", "tiny-t5"], out, limit=3, max_new_tokens=4, device="cpu")
     assert again["answered"] == {"tiny-llama": 0, "tiny-t5": 0} and again["skipped"] == {"tiny-llama": 3, "tiny-t5": 3}
     assert (out / "answers.jsonl").read_bytes() == before
 
@@ -149,21 +149,21 @@ def test_open_gen_writes_answers_and_settings_and_resumes(tmp_path):
     # answers exactly the missing pairs.
     lines = before.decode().splitlines(keepends=True)
     (out / "answers.jsonl").write_text("".join(lines[:4]) + lines[4][:20])
-    resumed = open_gen(["tiny-llama", "tiny-t5"], out, limit=3, max_new_tokens=4, device="cpu", log=logs.append)
+    resumed = open_gen(["tiny-llama", "tiny-t5"], out, limit=3, max_new_tokens=4, device="cpu")
     assert sum(resumed["answered"].values()) == 2
     rows = read_answers(out)
     assert len(rows) == 6 and len({(r["model"], r["prompt_id"]) for r in rows}) == 6
 
     # A larger limit answers only the new prompts.
-    more = open_gen(["tiny-llama", "tiny-t5"], out, limit=4, max_new_tokens=4, device="cpu", log=logs.append)
+    more = open_gen(["tiny-llama", "tiny-t5"], out, limit=4, max_new_tokens=4, device="cpu")
     assert more["answered"] == {"tiny-llama": 1, "tiny-t5": 1}
 
 
 def test_open_gen_refuses_mixed_settings_and_bad_model_lists(tmp_path):
     out = tmp_path / "og"
-    open_gen(["tiny-llama", "tiny-t5"], out, limit=1, max_new_tokens=4, device="cpu", log=lambda *_: None)
+    open_gen(["tiny-llama", "tiny-t5"], out, limit=1, max_new_tokens=4, device="cpu")
     with pytest.raises(ValueError, match="different settings|under different settings"):
-        open_gen(["tiny-llama", "tiny-t5"], out, limit=1, max_new_tokens=5, device="cpu", log=lambda *_: None)
+        open_gen(["tiny-llama", "tiny-t5"], out, limit=1, max_new_tokens=5, device="cpu")
     with pytest.raises(ValueError, match="at least two models"):
         open_gen(["tiny-llama"], tmp_path / "x", limit=1)
     with pytest.raises(ValueError, match="more than once: tiny-llama"):

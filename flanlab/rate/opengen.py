@@ -28,7 +28,10 @@ from importlib import resources
 from pathlib import Path
 
 from flanlab.fileio import atomic_write_json, atomic_write_text
+from flanlab.log import get_logger
 from flanlab.registry import did_you_mean
+
+log = get_logger(__name__)
 
 VARIANTS = ("zero_shot", "cot", "few_shot")
 CATEGORIES = ("creativity", "contextual_reasoning", "complex_reasoning", "planning", "explanation")
@@ -225,7 +228,6 @@ def open_gen(
     use_chat_template: bool = True,
     device: str | None = None,
     trust_remote_code: bool = False,
-    log=print,
 ) -> dict:
     """Answer every selected prompt with every model (skipping pairs already in out_dir); return a summary
     {"answered": {model: n new}, "skipped": {model: n already there}, "out_dir": str}."""
@@ -283,7 +285,7 @@ def open_gen(
         summary["skipped"][name] = len(prompts) - len(todo)
         summary["answered"][name] = 0
         if not todo:
-            log(f"[open-gen] {name}: all {len(prompts)} prompts already answered")
+            log.info("open-gen %s: all %d prompts already answered", name, len(prompts))
             continue
         lm = load(name, device=device, trust_remote_code=trust_remote_code)
         engine = Engine(lm, batch_size=batch_size)
@@ -296,7 +298,8 @@ def open_gen(
         settings["updated"] = _now()
         atomic_write_json(out_dir / SETTINGS_FILE, settings)
         label = " (UNTRAINED: random weights, answers are meaningless)" if lm.untrained else ""
-        log(f"[open-gen] {name}{label}: {len(todo)} prompts to answer, {summary['skipped'][name]} already done")
+        log.info("open-gen %s%s: %d prompts to answer, %d already done", name, label, len(todo),
+                 summary["skipped"][name])
         # Longest prompts first: batches of similar length waste less padding.
         ordered = sorted(todo, key=lambda p: -len(p.prompt))
         t0 = time.time()
@@ -310,7 +313,8 @@ def open_gen(
             } for p, r in zip(batch, results)]
             _append_rows(answers_path, rows)
             summary["answered"][name] += len(rows)
-            log(f"[open-gen] {name}: {summary['answered'][name]}/{len(todo)} answered ({time.time() - t0:.0f}s)")
+            log.info("open-gen %s: %d/%d answered (%.0fs)", name, summary["answered"][name], len(todo),
+                     time.time() - t0)
         del lm
     settings["updated"] = _now()
     atomic_write_json(out_dir / SETTINGS_FILE, settings)
