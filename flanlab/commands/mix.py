@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from flanlab.log import get_logger
+
+log = get_logger(__name__)
+
 
 class _IntermixedParser(argparse.ArgumentParser):
     """Parses options and positionals intermixed, so overrides may follow options: `CONFIG -o DIR size=5000`."""
@@ -68,8 +72,8 @@ def _print_tables(stats: dict, top: int) -> None:
         names = [e["name"] for e in stats["excluded_tasks"]]
         print(f"held-out tasks excluded by name: {len(names)} ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}; "
               "see stats.json excluded_tasks)")
-    for w in stats["warnings"]:
-        print(f"warning: {w}")
+    for w in stats["warnings"]:  # on stderr, after the tables: --quiet keeps them
+        log.warning("%s", w)
 
 
 def run(args) -> int:

@@ -26,8 +26,11 @@ from pathlib import Path
 from flanlab.data import sources
 from flanlab.data.flan_collection import discover_data_dir
 from flanlab.data.task import HELD_OUT_RULES, Task, held_out_reason
+from flanlab.log import get_logger
 from flanlab.registry import did_you_mean, lookup
 from flanlab.settings import data_dir as resolve_data_dir
+
+log = get_logger(__name__)
 
 __all__ = ["CATALOG_SOURCES", "HELD_OUT_RULES", "CatalogSource", "Task", "TaskInfo", "all_tasks", "discover",
            "file_task", "get_task", "held_out_reason", "list_tasks"]
@@ -159,6 +162,7 @@ def discover(source: str, data_dir=None) -> list[Task]:
 def all_tasks(data_dir=None) -> list[Task]:
     """Every task here, in the fixed catalog order: synthetic, flan_cot, gsm8k, niv2, flan_collection."""
     d = resolve_data_dir(data_dir)
+    log.debug("data dir: %s", d if d is not None else "none (the synthetic families only)")
     return list(itertools.chain.from_iterable(src.discover(d) for src in CATALOG_SOURCES.values()))
 
 

@@ -32,7 +32,10 @@ from pathlib import Path
 
 from flanlab.data.generators import FAMILIES, generate
 from flanlab.fileio import atomic_write_npz, read_npz
+from flanlab.log import get_logger
 from flanlab.settings import cache_dir
+
+log = get_logger(__name__)
 
 DECONTAM_VERSION = 4
 SYNTHETIC_EVAL_ITEMS = 200  # per held-out family; the synthetic benchmark uses the first 50 of split "eval", seed 0
@@ -292,6 +295,7 @@ def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTH
     disk_key = _cache_key(files, Path(data_dir), n) if files else ""
     key = hashlib.sha256("\x00".join([disk_key, str(n), str(cache_dir())] + synthetic).encode("utf-8")).hexdigest()
     if use_cache and key in _BUILT:
+        log.debug("decontamination index: kept from earlier in this process (%s)", _BUILT[key][1])
         return _BUILT[key]
     how = "no benchmark files in the data dir" if data_dir is not None else "no data dir"
     index = NgramIndex(n=n)
@@ -300,7 +304,10 @@ def build_index(data_dir: Path | None, n: int = 13, synthetic_items: int = SYNTH
         if use_cache and cache.is_file():
             index = _load(cache)
             how = f"cache {cache}"
+            log.debug("decontamination index: %d-grams of %d benchmark files, cached at %s", n, len(files), cache)
         else:
+            log.info("decontamination: indexing the %d-grams of %d benchmark files (once%s)", n, len(files),
+                     f", cached in {cache}" if use_cache else "")
             vocab: dict[str, int] = {}  # word -> id, and each long item's ids: what the cache file holds
             sequences: list[tuple[int, list[int]]] = []
             for bench, path, reader in files:

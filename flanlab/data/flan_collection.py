@@ -47,8 +47,11 @@ from flanlab.data.sources import SourceFormatError, SourceUnavailableError, requ
 from flanlab.data.task import Task, held_out_reason
 from flanlab.data.templates import FORMATS
 from flanlab.fileio import atomic_write_npz, read_npz
+from flanlab.log import get_logger
 from flanlab.registry import did_you_mean
 from flanlab.settings import cache_dir, hub_offline
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -425,8 +428,10 @@ def _open(submix: str, sources: tuple, revision: str | None) -> Collection:
         label = items[0][0] if len(items) == 1 else f"{items[0][0]} (+{len(items) - 1} more files)"
     path = cache_dir() / "flan_collection" / f"index-{_index_key(segments)}.npz"
     if path.is_file():
+        log.debug("flan collection %s: row index cached at %s", submix, path)
         index = _load_index(path)
     else:
+        log.info("flan collection %s: building the per-task row index of %s (once, cached in %s)", submix, label, path)
         index = _build_index(segments)
         _save_index(path, index)
     n_types = max(1, len(index["types"]))
