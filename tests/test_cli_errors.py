@@ -231,7 +231,7 @@ def test_train_on_a_full_disk_is_one_line(private, small_disk, tmp_path, capsys)
         "lr": 1e-2, "max_input_len": 64, "max_target_len": 32, "pack_len": 128, "pack_target_len": 48,
         "save_every": 1, "threads": 1}), encoding="utf-8")  # a checkpoint (~1 MB) does not fit in 256 KB
     assert main(["train", str(config), "--no-progress"]) == 1
-    err = "\n".join(x for x in capsys.readouterr().err.splitlines() if not x.startswith("[flanlab train] "))
+    err = "\n".join(x for x in capsys.readouterr().err.splitlines() if not x.startswith("[flanlab] "))
     line = one_error_line(err, "train")  # besides train's own setup line
     assert f"no space left on device writing {small_disk / 'run'}" in line
 

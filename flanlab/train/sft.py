@@ -44,7 +44,6 @@ import dataclasses
 import json
 import math
 import resource
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ import torch
 
 from flanlab.config import to_dict
 from flanlab.fileio import atomic_dir, atomic_write_json, discard_dir
+from flanlab.log import get_logger
 from flanlab.runlock import locks_folder
 from flanlab.train.build import (add_lora, fsdp_on_cpu_requested, lr_factor, make_optimizer, set_dropout,
                                 shard_on_cpu, sliding_window_conflict)
@@ -66,6 +66,7 @@ from flanlab.train.loss import SFTLoss
 from flanlab.train.packing import Row, collate
 from flanlab.train.trackers import RunLog, close_trackers, start_trackers
 
+logger = get_logger(__name__)  # `log` is the run's RunLog here
 
 class TrainingDiverged(RuntimeError):
     """The loss or the gradient norm became NaN or infinite."""
@@ -151,8 +152,7 @@ def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -
     out = Path(config.output_dir)
     if not overwrite and (out / "summary.json").is_file():
         check_finished(out, config)
-        print(f"[flanlab train] {out} is finished (summary.json present) with these settings; not retraining",
-              file=sys.stderr)
+        logger.info("%s is finished (summary.json present) with these settings; not retraining", out)
         return out
 
     run = setup(config, overwrite)
@@ -190,7 +190,7 @@ def setup(config: TrainConfig, overwrite: bool) -> Run:
     if overwrite:
         if accelerator.is_main_process and out.exists():
             discard_dir(out)
-            print(f"[flanlab train] --overwrite: deleted the previous content of {out}", file=sys.stderr)
+            logger.info("--overwrite: deleted the previous content of %s", out)
         accelerator.wait_for_everyone()
     fsdp, cpu_fsdp = _fsdp_mode(accelerator, config)
     if config.threads:
@@ -292,7 +292,7 @@ def resume(run: Run) -> RunState:
     RunState; a fresh RunState when there is none. A checkpoint of other settings or data is refused."""
     def warn(message: str) -> None:
         if run.main:
-            print(f"[flanlab train] warning: {message}", file=sys.stderr)
+            logger.warning("%s", message)
 
     usable = load_latest_usable(run.out / "checkpoints", warn)
     if usable is None:
@@ -310,15 +310,14 @@ def resume(run: Run) -> RunState:
     restore_rng(*checkpoint["rng"][run.accelerator.process_index])
     state = RunState.from_checkpoint(checkpoint["state"])
     if run.main:
-        print(f"[flanlab train] resuming from {path} (step {state.step})", file=sys.stderr)
+        logger.info("resuming from %s (step %d)", path, state.step)
         if state.step >= run.config.steps:
-            print(f"[flanlab train] checkpoint is at step {state.step} >= steps {run.config.steps}; exporting",
-                  file=sys.stderr)
+            logger.info("checkpoint is at step %d >= steps %d; exporting", state.step, run.config.steps)
     return state
 
 
 def open_log(run: Run, state: RunState) -> RunLog:
-    """The run folder's log (cut back to the resumed step) and the trackers of report_to; prints the setup line."""
+    """The run folder's log (cut back to the resumed step) and the trackers of report_to; logs the setup line."""
     if run.main:
         run.out.mkdir(parents=True, exist_ok=True)
     log = RunLog(run.out, state.step, run.accelerator)
@@ -326,11 +325,11 @@ def open_log(run: Run, state: RunState) -> RunLog:
     if run.main:
         config = run.config
         trainable = sum(p.numel() for _, p in run.trainable)
-        print(f"[flanlab train] {config.model} ({run.kind}, {run.total_params / 1e6:.1f}M params, "
-              f"{trainable / 1e6:.2f}M trainable), {len(run.train_data)} examples -> "
-              f"{len(run.stream.epoch_rows(0))} rows/epoch ({'packed' if config.packing else 'unpacked'}), "
-              f"{run.world} process(es) ({run.parallelism}), {run.per_forward} rows per forward, {run.precision} "
-              f"on {run.accelerator.device.type}; setup {time.time() - run.started:.1f}s", file=sys.stderr)
+        logger.info(f"training {config.model} ({run.kind}, {run.total_params / 1e6:.1f}M params, "
+                    f"{trainable / 1e6:.2f}M trainable), {len(run.train_data)} examples -> "
+                    f"{len(run.stream.epoch_rows(0))} rows/epoch ({'packed' if config.packing else 'unpacked'}), "
+                    f"{run.world} process(es) ({run.parallelism}), {run.per_forward} rows per forward, "
+                    f"{run.precision} on {run.accelerator.device.type}; setup {time.time() - run.started:.1f}s")
     return log
 
 
@@ -518,8 +517,8 @@ def finish(run: Run, state: RunState, log: RunLog, peak_rss_training: float) -> 
     _export(run, state_dict)
     summary = _summary(run, state, log.entries(), peak_rss_training)
     atomic_write_json(run.out / "summary.json", summary)
-    print(f"[flanlab train] done: {run.config.steps} steps, {state.tokens} tokens, loss {summary['first_loss']} -> "
-          f"{summary['final_loss']}, {state.elapsed_s:.0f}s; model in {run.out / 'model'}", file=sys.stderr)
+    logger.info(f"training done: {run.config.steps} steps, {state.tokens} tokens, loss {summary['first_loss']} -> "
+                f"{summary['final_loss']}, {state.elapsed_s:.0f}s; model in {run.out / 'model'}")
 
 
 def _export(run: Run, state_dict: dict | None) -> None:
