@@ -62,7 +62,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--apply-chat-template", action="store_true",
                         help="prompts as a user turn through the model's chat template (default: the paper's plain prompts)")
     parser.add_argument("--fewshot-as-multiturn", action="store_true",
-                        help="with --apply-chat-template: exemplars as user/assistant turns (zero-shot prompts only)")
+                        help="with --apply-chat-template: each exemplar as a user/assistant turn pair, the task "
+                             "description in the system turn (lm-eval's --fewshot_as_multiturn)")
     parser.add_argument("--system-instruction", type=arg_type(EvalConfig, "system_instruction"), default=None, metavar="TEXT",
                         help="with --apply-chat-template: a system turn with TEXT")
     # `eval score --mode` must reach the score parser: with abbreviations on, this parser would take "--mode"

@@ -45,7 +45,7 @@ class EvalConfig:
     seed: Seed = 0  # sampling seed
     prefix_cache: bool = True  # reuse the few-shot prefix's KV cache (outputs identical; off: recompute per item)
     apply_chat_template: bool = False  # prompts as a user turn through the model's chat template
-    fewshot_as_multiturn: bool = False  # with apply_chat_template: exemplars as turns (zero-shot prompts only)
+    fewshot_as_multiturn: bool = False  # with apply_chat_template: exemplars as user/assistant turns (lm-eval's)
     system_instruction: Text | None = None  # with apply_chat_template: a system turn with this text
 
     def check(self, where: str = "config") -> None:
