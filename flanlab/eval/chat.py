@@ -6,15 +6,32 @@ add_generation_prompt=True, and the engine reads the rendered text as it is (a c
 the template writes its own special tokens, see Engine(templated=True)).
 
   messages   [system: the instruction, if given] + [user: prefix + query]    (the whole few-shot prompt, one turn)
-  multiturn  the exemplars as alternating user/assistant turns. EvalItem gives its few-shot part as one prefix
-             string, not exemplar by exemplar, so this is offered only for prompts without exemplars (shots == 0,
-             where it is the single-turn form); a prompt with exemplars is a ValueError naming the benchmark.
+  multiturn  lm-eval's --fewshot_as_multiturn layout (its Task.fewshot_context and ContextSampler.get_chat_context,
+             as we read lm-eval 0.4), from the prompt's parts (EvalItem.parts, flanlab/eval/fewshot.py):
+               system     the --system-instruction and the task description, joined by a blank line (lm-eval's
+                          fewshot delimiter); no system turn when both are absent
+               user       exemplar i's question, ending with the answer prefix ("Q: ...\nA:")
+               assistant  exemplar i's answer (" (D)" -> "(D)"; a CoT rationale ending "So the answer is (D).")
+               ...        one user/assistant pair per exemplar
+               user       the item's query ("Q: ...\nA:"), then the template's assistant header
+             Where it departs from the plain prompt, the plain text's blank-line separators are template
+             formatting, so the description and the answers are stripped of surrounding whitespace; the answer
+             prefix stays at the end of each user turn, as lm-eval's doc_to_text ends with it (lm-eval's BBH CoT
+             user turn ends "A: Let's think step by step.", its assistant turn is the rationale; so here).
+             A zero-shot prompt with parts is [system: instruction + description] + [user: query].
+             A prompt without parts (a custom Benchmark that gives none, an exemplar of another shape) is the
+             single-turn form when it has no exemplars, else a ValueError naming the benchmark, subtask and mode
+             (evaluate() checks every prompt before loading the model).
+  refused    --fewshot-as-multiturn or --system-instruction without --apply-chat-template (ChatOptions), a
+             model whose tokenizer has no chat template (check_template), and a template that refuses the
+             messages (e.g. one without a system role): one ValueError line each.
 
 Prefix KV cache: the rendered prompts of a group (the items sharing one plain prefix) get as their new prefix
 the longest common string prefix of their rendered texts, so the prefix is a true text prefix of every rendered
-prompt by construction (the engine then reuses the common token run, as for plain prompts); a group of one item
-gets no prefix. Scoring still reads the plain items (extractors may look at the query); only the engine and the
-resume cache key see the rendered prompt.
+prompt by construction (the engine then reuses the common token run, as for plain prompts; under multiturn it
+covers the system turn, every exemplar turn and the last user turn's header); a group of one item gets no
+prefix. Scoring still reads the plain items (extractors may look at the query); only the engine and the resume
+cache key see the rendered prompt (the cache key also holds ChatOptions.settings(), fewshot_as_multiturn with it).
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from flanlab.eval.fewshot import PromptParts
 from flanlab.eval.spec import EvalItem
 
 
@@ -54,19 +72,41 @@ def check_template(tokenizer, model_name: str) -> None:
 
 def messages(item: EvalItem, options: ChatOptions) -> list[dict[str, str]]:
     """The chat messages of one item's prompt (see the module docstring)."""
+    if options.fewshot_as_multiturn and item.parts is not None:
+        return multiturn_messages(item.parts, item.query, options.system_instruction)
     no_exemplars = item.shots == 0 or (item.shots is None and not item.prefix)  # None: unknown
     if options.fewshot_as_multiturn and not no_exemplars:
         have = "unknown number of" if item.shots is None else str(item.shots)
         raise ValueError(f"--fewshot-as-multiturn: {item.benchmark}/{item.subtask}/{item.mode} prompts have "
-                         f"{have} exemplars in one prefix text, not as separate turns; run without "
-                         f"--fewshot-as-multiturn (the exemplars then stay in the user turn) or with --shots 0")
+                         f"{have} exemplars in one prefix text, not as separate turns (the benchmark gives no "
+                         f"EvalItem.parts for them); run without --fewshot-as-multiturn (the exemplars then stay "
+                         f"in the user turn) or with --shots 0")
     system = [{"role": "system", "content": options.system_instruction}] if options.system_instruction else []
     return system + [{"role": "user", "content": item.prompt}]
 
 
+def multiturn_messages(parts: PromptParts, query: str, system_instruction: str | None) -> list[dict[str, str]]:
+    """lm-eval's --fewshot_as_multiturn messages from a prompt's parts: [system: instruction and description] +
+    a (user, assistant) pair per exemplar + [user: the query] (see the module docstring)."""
+    system = "\n\n".join(text for text in (system_instruction, parts.description.strip()) if text)
+    turns = [{"role": "system", "content": system}] if system else []
+    for user, answer in parts.shots:
+        turns += [{"role": "user", "content": user}, {"role": "assistant", "content": answer.strip()}]
+    return turns + [{"role": "user", "content": query}]
+
+
 def render(tokenizer, item: EvalItem, options: ChatOptions) -> str:
-    """The item's prompt through the chat template, ending with the assistant's header."""
-    return tokenizer.apply_chat_template(messages(item, options), tokenize=False, add_generation_prompt=True)
+    """The item's prompt through the chat template, ending with the assistant's header. A template that refuses
+    the messages (raise_exception in its Jinja, e.g. no system role) is a ValueError saying which."""
+    from jinja2.exceptions import TemplateError
+
+    turns = messages(item, options)
+    try:
+        return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    except TemplateError as e:
+        roles = ", ".join(t["role"] for t in turns)
+        raise ValueError(f"--apply-chat-template: the model's chat template refuses the messages of "
+                         f"{item.benchmark}/{item.subtask}/{item.mode} ({roles}): {e}") from None
 
 
 def common_text_prefix(texts: Sequence[str]) -> str:
@@ -90,5 +130,5 @@ def templated_items(items: Sequence[EvalItem], tokenizer, options: ChatOptions) 
     for members in groups.values():
         prefix = common_text_prefix([rendered[i] for i in members]) if len(members) > 1 else ""
         for i in members:
-            out[i] = replace(items[i], prefix=prefix, query=rendered[i][len(prefix):])
+            out[i] = replace(items[i], prefix=prefix, query=rendered[i][len(prefix):], parts=None)
     return out  # type: ignore[return-value]

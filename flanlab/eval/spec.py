@@ -48,6 +48,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flanlab.eval.fewshot import PromptParts
+
 MODES = ("direct", "cot")
 
 
@@ -66,6 +68,9 @@ class EvalItem:
     aliases: tuple[str, ...] = ()  # further accepted answers (TyDiQA lists several)
     chance: float = 0.0  # random-guess accuracy in percent, for the normalized score
     shots: int | None = None  # worked exemplars in the prompt (None: not known, e.g. rebuilt from predictions)
+    # the prefix as description and (user, answer) exemplars, for --fewshot-as-multiturn (flanlab/eval/fewshot.py;
+    # parts.text == prefix); None: not given (a custom benchmark, an exemplar in another shape)
+    parts: PromptParts | None = None
 
     @property
     def prompt(self) -> str:

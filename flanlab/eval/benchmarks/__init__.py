@@ -15,6 +15,9 @@ Conventions every benchmark file follows (what the engine may rely on):
   choices, choices[i].strip() is the answer text of option i: extract(choice, item) == choice.strip() and
   score(choice.strip(), item) scores it, so rank and generate results go through the same score().
 - All items of (subtask, mode) share one prefix, except TyDiQA's exemplar item (see tydiqa.py).
+- Every item gives its prefix in parts (EvalItem.parts: description, (user, answer) per exemplar, the answer
+  prefix its query ends with; flanlab/eval/fewshot.py), from which the plain prefix is built, for
+  --fewshot-as-multiturn; tests/test_fewshot_parts.py checks them for every benchmark and mode.
 - Benchmark.max_new_tokens has keys "direct", "cot" and "zs_cot" for every mode the benchmark supports.
 """
 

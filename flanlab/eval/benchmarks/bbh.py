@@ -35,6 +35,7 @@ import re
 from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import need_data_dir
+from flanlab.eval.fewshot import split
 from flanlab.eval.metrics import exact_match
 from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions, take_shots
 
@@ -196,16 +197,17 @@ def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> lis
     description, published = cot_prompt(data_dir, task)
     source = str(Path(data_dir) / "bbh" / "cot-prompts" / f"{task}.txt")
     if mode == "cot":
-        exemplars = [f"Q: {q}\nA: {a}" for q, a in take_shots(published, opts.shots_or(SHOTS), source)]
-        suffix = "A: Let's think step by step."
+        suffix, shots = "A: Let's think step by step.", take_shots(published, opts.shots_or(SHOTS), source)
     elif mode == "direct":
-        exemplars = [f"Q: {q}\nA: {answer_phrase(a)}" for q, a in take_shots(published, opts.shots_or(SHOTS), source)]
         suffix = "A:"
+        shots = [(q, answer_phrase(a)) for q, a in take_shots(published, opts.shots_or(SHOTS), source)]
     elif mode == "zs_cot":
-        exemplars, suffix = [], "A: Let's think step by step."
+        suffix, shots = "A: Let's think step by step.", []
     else:
         raise ValueError(f"bbh has no mode {mode!r} (direct, cot, zs_cot)")
-    prefix = description + "\n\n" + "".join(e + "\n\n" for e in exemplars)
+    # each exemplar as (its plain text, its user part: the question and the item's answer prefix; fewshot.py)
+    exemplars = [(f"Q: {q}\nA: {a}\n\n", f"Q: {q}\n{suffix}") for q, a in shots]
+    prefix, parts = split(description + "\n\n", exemplars, suffix)
     rows = examples(data_dir, task)
     if opts.limit is not None:
         rows = rows[: opts.limit]
@@ -213,7 +215,7 @@ def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> lis
         EvalItem(benchmark="bbh", subtask=task, mode=mode, item_id=str(i), prefix=prefix,
                  query=f"Q: {question}\n{suffix}", target=target,
                  choices=choices(task, question) if mode == "direct" else (), chance=CHANCE[task],
-                 shots=len(exemplars))
+                 shots=len(exemplars), parts=parts)
         for i, (question, target) in enumerate(rows)
     ]
 

@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import load_hub
+from flanlab.eval.fewshot import split
 from flanlab.eval.metrics import find_numbers, numeric_match, parse_number
 from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions, take_shots
 
@@ -127,24 +128,25 @@ def items(data_dir: Path | None, lang: str, mode: str, options: EvalOptions) -> 
     q_prefix, cot_prefix, direct_prefix = PREFIXES[lang]
     source = (f"{Path(data_dir) / 'mgsm' / 'exemplars.json'} ({lang})" if data_dir is not None
               else f"hub dataset juletxara/mgsm ({lang}, train split)")
-    if mode == "cot":
+    if mode == "cot":  # a native answer starts with the CoT answer prefix: "Schritt-für-Schritt-Antwort: ..."
         shots = take_shots(exemplars(data_dir, lang), options.shots_or(SHOTS), source)
-        prefix = "".join(f"{q}\n{a}\n\n" for q, a in shots)
         suffix = cot_prefix
     elif mode == "direct":
-        shots = take_shots(exemplars(data_dir, lang), options.shots_or(SHOTS), source)
-        prefix = "".join(f"{q}\n{direct_prefix} {extract_number(a, lang, 'cot')}\n\n" for q, a in shots)
+        shots = [(q, f"{direct_prefix} {extract_number(a, lang, 'cot')}")
+                 for q, a in take_shots(exemplars(data_dir, lang), options.shots_or(SHOTS), source)]
         suffix = direct_prefix
     elif mode == "zs_cot":
-        prefix, suffix, shots = "", cot_prefix + " Let's think step by step.", []
+        suffix, shots = cot_prefix + " Let's think step by step.", []
     else:
         raise ValueError(f"mgsm has no mode {mode!r} (direct, cot, zs_cot)")
+    # each exemplar as (its plain text, its user part: the question and the item's answer prefix; fewshot.py)
+    prefix, parts = split("", [(f"{q}\n{a}\n\n", f"{q}\n{suffix}") for q, a in shots], suffix)
     rows = problems(data_dir, lang)
     if options.limit is not None:
         rows = rows[: options.limit]
     return [
         EvalItem(benchmark="mgsm", subtask=lang, mode=mode, item_id=str(i), prefix=prefix,
-                 query=f"{q_prefix}{question}\n{suffix}", target=answer, chance=0.0, shots=len(shots))
+                 query=f"{q_prefix}{question}\n{suffix}", target=answer, chance=0.0, shots=len(shots), parts=parts)
         for i, (question, answer) in enumerate(rows)
     ]
 

@@ -31,6 +31,7 @@ import re
 from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import load_hub, need_data_dir
+from flanlab.eval.fewshot import split
 from flanlab.eval.metrics import exact_match
 from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions, take_shots
 
@@ -134,9 +135,18 @@ def format_direct(question: str, options: tuple[str, ...], answer: str | None = 
     return text if answer is None else f"{text} {answer}\n\n"
 
 
+COT_ANSWER = "A: Let's think step by step."  # the answer prefix of the CoT prompts (exemplars and items)
+
+
 def format_cot_query(question: str, options: tuple[str, ...]) -> str:
     opts = " ".join(f"({letter}) {opt}" for letter, opt in zip(LETTERS, options))
-    return f"Q: {question.strip()}\n{opts}\nA: Let's think step by step."
+    return f"Q: {question.strip()}\n{opts}\n{COT_ANSWER}"
+
+
+def cot_user_part(exemplar: str) -> str:
+    """A Flan CoT exemplar up to its answer prefix ("Q: ...\\nA: Let's think step by step."); "" without one."""
+    cut = exemplar.find("\n" + COT_ANSWER)
+    return exemplar[: cut + 1 + len(COT_ANSWER)] if cut >= 0 else ""
 
 
 def items(data_dir: Path | None, subject: str, mode: str, options: EvalOptions) -> list[EvalItem]:
@@ -149,24 +159,28 @@ def items(data_dir: Path | None, subject: str, mode: str, options: EvalOptions) 
     test = _rows(data_dir, subject, "test")
     if options.limit is not None:
         test = test[: options.limit]
+    # each exemplar as (its plain text, its user part: up to the answer prefix the item's query ends with; fewshot.py)
     if mode == "direct":
         dev = take_shots(_rows(data_dir, subject, "dev"), options.shots_or(SHOTS), _source(data_dir, subject, "dev"))
-        prefix = header(subject) + "".join(format_direct(q, o, a) for q, o, a in dev)
-        query, shots = format_direct, len(dev)
+        exemplars = [(format_direct(q, o, a), format_direct(q, o)) for q, o, a in dev]
+        prefix, parts = split(header(subject), exemplars, "Answer:")
+        query = format_direct
     elif mode == "cot":
         head, published = cot_exemplars(_cot_prompts(data_dir)[subject])
         source = f"{Path(data_dir) / 'mmlu' / 'flan_cot_prompts.json'} ({subject})"
-        exemplars = take_shots(published, options.shots_or(len(published)), source)
-        prefix = head + "\n\n" + "".join(e + "\n\n" for e in exemplars)
-        query, shots = format_cot_query, len(exemplars)
+        exemplars = [(e + "\n\n", cot_user_part(e))
+                     for e in take_shots(published, options.shots_or(len(published)), source)]
+        prefix, parts = split(head + "\n\n", exemplars, COT_ANSWER)
+        query = format_cot_query
     elif mode == "zs_cot":
-        prefix, query, shots = header(subject), format_cot_query, 0
+        exemplars, query = [], format_cot_query
+        prefix, parts = split(header(subject), exemplars, COT_ANSWER)
     else:
         raise ValueError(f"mmlu has no mode {mode!r} (direct, cot, zs_cot)")
     choices = tuple(" " + letter for letter in LETTERS) if mode == "direct" else ()
     return [
         EvalItem(benchmark="mmlu", subtask=subject, mode=mode, item_id=str(i), prefix=prefix,
-                 query=query(q, o), target=a, choices=choices, chance=CHANCE, shots=shots)
+                 query=query(q, o), target=a, choices=choices, chance=CHANCE, shots=len(exemplars), parts=parts)
         for i, (q, o, a) in enumerate(test)
     ]
 

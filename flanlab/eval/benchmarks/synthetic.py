@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from flanlab.eval.benchmarks.bbh import clean, extract_answer
+from flanlab.eval.fewshot import split
 from flanlab.eval.metrics import exact_match
 from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions, take_shots
 
@@ -66,22 +67,23 @@ def items(data_dir: Path | None, family: str, mode: str, options: EvalOptions) -
     k = options.shots_or(SHOTS)
     shots = take_shots(generate(fam, k, seed=SEED, split="train"), k, f"synthetic family {family} (train split)")
     if mode == "cot":
-        exemplars = [f"Q: {format_question(r)}\nA: {format_cot_answer(r)}" for r in shots]
-        suffix = "A: Let's think step by step."
+        suffix, answers = "A: Let's think step by step.", [format_cot_answer(r) for r in shots]
     elif mode == "direct":
-        exemplars = [f"Q: {format_question(r)}\nA: {r['answer']}" for r in shots]
-        suffix = "A:"
+        suffix, answers = "A:", [str(r["answer"]) for r in shots]
     elif mode == "zs_cot":
-        exemplars, suffix = [], "A: Let's think step by step."
+        suffix, answers = "A: Let's think step by step.", []
     else:
         raise ValueError(f"synthetic has no mode {mode!r} (direct, cot, zs_cot)")
-    prefix = fam.instruction.strip() + "\n\n" + "".join(e + "\n\n" for e in exemplars)
+    # each exemplar as (its plain text, its user part: the question and the item's answer prefix; fewshot.py)
+    exemplars = [(f"Q: {format_question(r)}\nA: {a}\n\n", f"Q: {format_question(r)}\n{suffix}")
+                 for r, a in zip(shots, answers)]
+    prefix, parts = split(fam.instruction.strip() + "\n\n", exemplars, suffix)
     n = ITEMS if options.limit is None else min(ITEMS, options.limit)
     return [
         EvalItem(benchmark="synthetic", subtask=family, mode=mode, item_id=str(i), prefix=prefix,
                  query=f"Q: {format_question(r)}\n{suffix}", target=str(r["answer"]),
                  choices=tuple(" " + str(o) for o in r.get("options") or ()) if mode == "direct" else (),
-                 chance=float(fam.chance), shots=len(exemplars))
+                 chance=float(fam.chance), shots=len(exemplars), parts=parts)
         for i, r in enumerate(generate(fam, n, seed=SEED, split="eval"))
     ]
 

@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 from flanlab.eval.benchmarks.hub import load_hub
+from flanlab.eval.fewshot import PromptParts, split
 from flanlab.eval.metrics import squad_em, squad_f1
 from flanlab.eval.spec import Aggregation, Benchmark, EvalItem, EvalOptions
 
@@ -103,19 +104,22 @@ def items(data_dir: Path | None, lang: str, mode: str, options: EvalOptions) -> 
     by_id = {r[0]: r for r in rows}
     first, second = exemplar_ids(rows) if k == 1 else (None, None)
 
-    def prefix_for(item_id: str) -> str:
+    def prefix_for(item_id: str) -> tuple[str, PromptParts | None]:
+        """The item's prefix and its parts (fewshot.py): the exemplar as (its plain text, its user part)."""
         if k == 0:
-            return ""
+            return split("", [], "Answer:")
         _, context, question, golds = by_id[second if item_id == first else first]
-        return format_qa(context, question, golds[0])
+        return split("", [(format_qa(context, question, golds[0]), format_qa(context, question))], "Answer:")
 
     if options.limit is not None:
         rows = rows[: options.limit]
-    return [
-        EvalItem(benchmark="tydiqa", subtask=lang, mode=mode, item_id=item_id, prefix=prefix_for(item_id),
-                 query=format_qa(context, question), target=golds[0], aliases=golds[1:], chance=0.0, shots=k)
-        for item_id, context, question, golds in rows
-    ]
+    built = []
+    for item_id, context, question, golds in rows:
+        prefix, parts = prefix_for(item_id)
+        built.append(EvalItem(benchmark="tydiqa", subtask=lang, mode=mode, item_id=item_id, prefix=prefix,
+                              query=format_qa(context, question), target=golds[0], aliases=golds[1:], chance=0.0,
+                              shots=k, parts=parts))
+    return built
 
 
 # --- answers ---------------------------------------------------------------------------------------------
