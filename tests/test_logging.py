@@ -6,6 +6,8 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -66,17 +68,28 @@ def test_info_from_the_main_process_only(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
 
 
-def test_propagate_hands_records_to_the_program(caplog, capsys):
-    logger = log.get_logger("flanlab.t")
-    log.propagate(True)
+def test_propagate_hands_records_to_the_program(capsys):
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    logger, program, keep = log.get_logger("flanlab.t"), logging.getLogger(), Keep()
+    program.addHandler(keep)
     try:
-        with caplog.at_level(logging.INFO):
-            logger.info("to the program's handlers")
-        assert "to the program's handlers" in caplog.text and capsys.readouterr().err == ""
-    finally:
+        logger.info("flanlab's own handler")
+        log.propagate(True)
+        logger.info("to the program's handlers")
         log.propagate(False)
-    logger.info("back on stderr")
-    assert capsys.readouterr().err == "[flanlab] back on stderr\n"
+        logger.info("back on stderr")
+    finally:
+        program.removeHandler(keep)
+        log.propagate(False)
+    assert keep.messages == ["to the program's handlers"]
+    assert capsys.readouterr().err == "[flanlab] flanlab's own handler\n[flanlab] back on stderr\n"
 
 
 def test_the_flags_before_or_after_the_command(capsys):
@@ -91,3 +104,118 @@ def test_the_flags_before_or_after_the_command(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["tasks", "--quiet", "--verbose"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a command: its result on stdout whatever the verbosity, its status lines on stderr by level
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mix_args(out: Path) -> list[str]:
+    """`flanlab mix` on the demo config, small: offline its cot submixture finds no tasks (a warning)."""
+    return ["mix", str(REPO / "configs" / "mixtures" / "demo.yaml"), "size=60", "validation_size=10",
+            "-o", str(out), "--no-progress"]
+
+
+def run_mix(tmp_path: Path, name: str, flags: list[str], capsys) -> tuple[str, str]:
+    out = tmp_path / name
+    stale = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=tmp_path)  # left by a "killed" build
+    assert main(flags + mix_args(out)) == 0
+    assert not Path(stale).exists()
+    captured = capsys.readouterr()
+    result = [line for line in captured.out.splitlines() if not line.startswith("wrote ")]  # its time varies
+    return "\n".join(result), captured.err
+
+
+def test_mix_quiet_and_verbose(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("FLANLAB_DATA_DIR", raising=False)
+    for variable in log.RANK_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    out, err = run_mix(tmp_path, "normal", [], capsys)
+    assert "60 training examples from" in out and "submixture" in out  # the tables: the result
+    assert "warning" not in out
+    assert "[flanlab] warning: submixture cot" in err  # a warning: on stderr
+    assert "[flanlab] removed " in err and "left by an interrupted run" in err  # info
+    assert "data dir:" not in err and "locked" not in err  # debug: not by default
+
+    quiet_out, quiet_err = run_mix(tmp_path, "quiet", ["--quiet"], capsys)
+    assert quiet_out == out  # the same result
+    assert [line.split(":")[0] for line in quiet_err.splitlines()] == ["[flanlab] warning"] * len(quiet_err.splitlines())
+    assert "[flanlab] warning: submixture cot" in quiet_err and "removed" not in quiet_err
+
+    verbose_out, verbose_err = run_mix(tmp_path, "verbose", ["--verbose"], capsys)
+    assert verbose_out == out
+    assert "[flanlab] mixture demo: data dir none" in verbose_err and f"{tmp_path / 'verbose'}: locked" in verbose_err
+    assert "[flanlab] warning: submixture cot" in verbose_err and "left by an interrupted run" in verbose_err
+
+    # the flag after the command; and a level does not outlive its command (main called again in this process)
+    stale = tempfile.mkdtemp(prefix=".quiet-after.", suffix=".tmp", dir=tmp_path)
+    assert main(mix_args(tmp_path / "quiet-after") + ["-q"]) == 0
+    assert not Path(stale).exists() and "removed" not in capsys.readouterr().err
+    assert "left by an interrupted run" in run_mix(tmp_path, "normal-again", [], capsys)[1]
+
+
+def test_quiet_never_silences_an_error(tmp_path, capsys):
+    assert main(["--quiet", "mix", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "x")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("flanlab mix: error: ") and "missing.yaml" in captured.err
+
+
+def test_console_script_streams(tmp_path):
+    """The real process: `flanlab tasks` prints its listing on stdout, with or without its debug lines."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FLANLAB_DATA_DIR", *log.RANK_VARIABLES)}
+    env["HF_HUB_OFFLINE"] = "1"
+
+    def tasks(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "flanlab.cli", *flags, "tasks"], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    normal, quiet, verbose = tasks(), tasks("--quiet"), tasks("--verbose")
+    assert normal.returncode == quiet.returncode == verbose.returncode == 0
+    assert "anagram_check" in normal.stdout and normal.stdout == quiet.stdout == verbose.stdout
+    assert normal.stderr == quiet.stderr == ""
+    assert verbose.stderr.splitlines() == ["[flanlab] data dir: none (the synthetic families only)"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# several processes: accelerate's ranks and ours agree; info once, warnings from each rank
+
+PROCESSES = """
+import torch
+from accelerate import PartialState
+from flanlab import log
+from flanlab.cli import main
+
+state = PartialState(cpu=not torch.cuda.is_available())  # as flanlab.eval.runner.distributed_state starts it
+assert state.num_processes == 2
+assert log.process_rank() == state.process_index, (log.process_rank(), state.process_index)
+logger = log.get_logger("flanlab.test")
+logger.info("info from process %d", state.process_index)
+logger.warning("warning from process %d", state.process_index)
+state.wait_for_everyone()
+main(["--verbose", "tasks", "--json"])
+"""
+
+
+def test_info_once_under_accelerate_launch(tmp_path):
+    accelerate = Path(sys.executable).parent / "accelerate"
+    if not accelerate.is_file():
+        pytest.skip(f"no accelerate launcher next to {sys.executable}")
+    script = tmp_path / "processes.py"
+    script.write_text(PROCESSES, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "FLANLAB_DATA_DIR"}
+    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
+    # --multi_gpu starts the processes through torch.distributed.run; without CUDA they use gloo on the CPU
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", str(script)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("[flanlab")]
+    assert lines.count("[flanlab] info from process 0") == 1
+    assert not any("info from process 1" in line for line in lines)
+    assert lines.count("[flanlab] warning: warning from process 0") == 1
+    assert lines.count("[flanlab rank 1] warning: warning from process 1") == 1
+    assert lines.count("[flanlab] data dir: none (the synthetic families only)") == 1  # debug: the main process
+    assert proc.stdout.count('"name": "anagram_check"') == 2  # each process's result is its own

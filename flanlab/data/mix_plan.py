@@ -21,7 +21,10 @@ from flanlab.data import catalog
 from flanlab.data.flan_collection import spec_tasks
 from flanlab.data.mix_config import MixtureConfig, SubmixtureConfig, check_config, load_mixture_config, resolve_path
 from flanlab.data.templates import TEMPLATE_SETS, TemplateSet, load_template_file
+from flanlab.log import get_logger
 from flanlab.registry import did_you_mean
+
+log = get_logger(__name__)
 
 VALIDATION_OVERSAMPLE = 3
 
@@ -294,6 +297,7 @@ def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
 
     check_config(config, config.source_path or "mixture config")  # also for configs built in code
     d = resolve_data_dir(data_dir)
+    log.debug("mixture %s: data dir %s", config.name, d if d else "none (the synthetic families only)")
     sets = load_template_file(resolve_path(config, config.template_file)) if config.template_file else TEMPLATE_SETS
     leaves = mixture_leaves(config)
     selection = select_tasks(config, leaves, d)
