@@ -33,30 +33,26 @@ def private_cache(tmp_path, monkeypatch):
 # a model folder and a small benchmark
 
 
-MIDDLE = "model.layers.2.mlp.down_proj.weight"  # neither among the first nor the last tensors of the state dict
+MIDDLE = "model.layers.1.mlp.down_proj.weight"  # neither among the first nor the last tensors of the state dict
 
 
-def save_tiny_llama(folder: Path, seed: int = 0, middle_scale: float | None = None) -> None:
-    """A 4-layer tiny Llama (ByT5 byte tokenizer) saved as a Hugging Face folder with safetensors weights;
-    middle_scale multiplies only the MIDDLE tensor (what a LoRA on one middle layer changes)."""
-    from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+@pytest.fixture
+def save_tiny_llama(lively_tiny_llama):
+    """save(folder, middle_scale=None): the module's lively tiny Llama (tests/conftest.py; ByT5 byte tokenizer)
+    saved as a Hugging Face folder with safetensors weights; middle_scale multiplies only the MIDDLE tensor of
+    the saved copy (what a LoRA on one middle layer changes)."""
+    import copy
 
-    tokenizer = ByT5Tokenizer()
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(4.0)  # varied outputs
+    def save(folder: Path, middle_scale: float | None = None) -> None:
+        model = lively_tiny_llama.model
         if middle_scale is not None:
-            dict(model.named_parameters())[MIDDLE].mul_(middle_scale)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+            model = copy.deepcopy(model)
+            with torch.no_grad():
+                dict(model.named_parameters())[MIDDLE].mul_(middle_scale)
+        model.save_pretrained(folder, safe_serialization=True)
+        lively_tiny_llama.tokenizer.save_pretrained(folder)
+
+    return save
 
 
 def _age(folder: Path, seconds: int = 3600) -> None:
@@ -110,7 +106,7 @@ def _logprobs(out: Path) -> list:
 # item 1: the fingerprint and the resume cache
 
 
-def test_a_retrained_middle_layer_is_never_served_from_the_cache(tmp_path, computed):
+def test_a_retrained_middle_layer_is_never_served_from_the_cache(tmp_path, computed, save_tiny_llama):
     from flanlab.models import load
 
     folder, out = tmp_path / "model", tmp_path / "eval"
@@ -142,7 +138,7 @@ def test_a_retrained_middle_layer_is_never_served_from_the_cache(tmp_path, compu
         "model.safetensors"]
 
 
-def test_same_files_give_the_same_fingerprint_and_are_read_once(tmp_path, monkeypatch):
+def test_same_files_give_the_same_fingerprint_and_are_read_once(tmp_path, monkeypatch, save_tiny_llama):
     from flanlab.models import load
 
     folder = tmp_path / "model"
@@ -169,7 +165,7 @@ def test_same_files_give_the_same_fingerprint_and_are_read_once(tmp_path, monkey
     assert folder_reads() == sorted(p.name for p in folder.iterdir())
 
 
-def test_a_file_written_just_now_is_hashed_again_next_time(tmp_path, monkeypatch):
+def test_a_file_written_just_now_is_hashed_again_next_time(tmp_path, monkeypatch, save_tiny_llama):
     """Within the filesystem's timestamp tick a rewrite could keep size, mtime and inode: such a file's hash is
     not remembered."""
     from flanlab.models import load
@@ -185,7 +181,7 @@ def test_a_file_written_just_now_is_hashed_again_next_time(tmp_path, monkeypatch
     assert reads.count("model.safetensors") == 2
 
 
-def test_a_changed_tokenizer_file_changes_the_fingerprint(tmp_path):
+def test_a_changed_tokenizer_file_changes_the_fingerprint(tmp_path, save_tiny_llama):
     from flanlab.models import load
 
     folder = tmp_path / "model"
@@ -203,7 +199,7 @@ def test_a_changed_tokenizer_file_changes_the_fingerprint(tmp_path):
     assert basis["tokenizer"] != results_mod.fingerprint_with_basis(before)[1]["tokenizer"]
 
 
-def test_weights_changed_after_loading_are_hashed_in_memory(tmp_path):
+def test_weights_changed_after_loading_are_hashed_in_memory(tmp_path, save_tiny_llama):
     from flanlab.models import load
 
     folder = tmp_path / "model"
