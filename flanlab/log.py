@@ -11,9 +11,10 @@ result. Errors are never silenced: the CLI prints them itself, one line on stder
     log.debug("cache hit: %s", key)
 
 `setup(verbosity)` sets the level: "quiet" (warnings and errors only), "normal" (info, the default) or
-"verbose" (debug). The CLI calls it from --quiet / --verbose; a Python caller gets the default without calling
-it, so `flanlab.eval.runner.evaluate()` says what it does as the CLI does. A program that wants flanlab's records
-in its own logging setup calls `propagate(True)`, which removes flanlab's handler.
+"verbose" (debug). The CLI calls it from --quiet / --verbose (each time, so a level never outlives its command);
+a Python caller gets the default without calling it, so `flanlab.train.train()` says what it does as the CLI
+does. A program that wants flanlab's records in its own logging setup calls `propagate(True)`, which removes
+flanlab's handler.
 
 Several processes (accelerate launch, torchrun, mpirun): the handler shows info and debug lines from the main
 process only, as accelerate's `get_logger(..., main_process_only=True)` does; warnings and errors come from every
@@ -81,6 +82,16 @@ class StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; the property always reads sys.stderr
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """A line written while progress bars are on screen clears them first and redraws them after, so it
+        starts its own line instead of trailing a bar (tqdm's write mode; its bars share one registry)."""
+        bars = sys.modules.get("tqdm.std")  # a bar can be on screen only where tqdm is imported already
+        if bars is None or not getattr(bars.tqdm, "_instances", None):
+            super().emit(record)
+            return
+        with bars.tqdm.external_write_mode(file=self.stream):
+            super().emit(record)
 
 
 def _handler() -> StderrHandler:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,19 @@ def test_info_from_the_main_process_only(capsys, monkeypatch):
     monkeypatch.setenv("PMI_RANK", "2")  # an MPI launcher's rank, as accelerate reads it
     logger.info("not shown")
     assert capsys.readouterr().err == ""
+
+
+def test_a_line_under_a_progress_bar_starts_its_own_line(capsys):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=4, desc="working", file=sys.stderr, mininterval=0)
+    bar.update(1)
+    log.get_logger("flanlab.t").info("a status line")
+    bar.update(1)
+    bar.close()
+    segments = re.split(r"[\r\n]", capsys.readouterr().err)
+    assert "[flanlab] a status line" in segments  # not "working:  25%|...|[flanlab] a status line"
+    assert any(s.startswith("working:  50%") for s in segments)  # the bar carried on
 
 
 def test_propagate_hands_records_to_the_program(capsys):
