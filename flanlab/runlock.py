@@ -38,7 +38,7 @@ from flanlab import fileio
 from flanlab.held_locks import guard as _guard
 from flanlab.held_locks import held as _held
 from flanlab.held_locks import lock_path
-from flanlab.log import get_logger
+from flanlab.log import get_logger, process_rank
 
 log = get_logger(__name__)
 
@@ -147,7 +147,7 @@ def _restore_sigterm() -> None:
 
 def takes_lock() -> bool:
     """Whether this process takes run locks: yes, except the processes of RANK > 0 of a multi-process launch."""
-    return os.environ.get("RANK", "0") in ("", "0")
+    return process_rank() == 0  # RANK, or an MPI launcher's rank variable (flanlab.log, as accelerate reads them)
 
 
 @contextlib.contextmanager

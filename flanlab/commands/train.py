@@ -13,7 +13,8 @@ it (or an unfinished one) and trains from the start. A second run on a folder in
 from __future__ import annotations
 
 import json
-import os
+
+from flanlab.log import process_rank
 
 
 def add_arguments(parser) -> None:
@@ -35,7 +36,7 @@ def run(args) -> int:
     config = load_train_config(args.config, args.overrides)
     out = train(config, progress=not args.no_progress, overwrite=args.overwrite)
     summary_path = out / "summary.json"
-    if summary_path.is_file() and os.environ.get("RANK", "0") == "0":  # one report per run
+    if summary_path.is_file() and process_rank() == 0:  # one report per run
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         keys = ("model", "steps", "tokens", "first_loss", "final_loss", "train_flops", "percent_of_pretraining",
                 "wall_time_s", "tokens_per_s")
