@@ -3,7 +3,9 @@
 Both are settings, never hard-coded paths:
 - the data dir (``--data-dir`` or env ``FLANLAB_DATA_DIR``) holds real benchmark and task data in their original
   formats (MMLU CSV, BBH JSON, NIV2 task JSON, ...). Nothing requires it: without it flanlab runs on its built-in
-  synthetic task families.
+  synthetic task families. The environment is read once, at an entry point (a command, run_demo, run_scale:
+  `data_dir`); the library below them takes the folder, or None for none, as an argument (`given_data_dir`).
+  NO_DATA_DIR says "none" explicitly to a function that still falls back on the environment (evaluate()).
 - the cache dir (env ``FLANLAB_CACHE``, default ``~/.cache/flanlab``) holds converted model folders and
   evaluation caches.
 """
@@ -16,8 +18,21 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 
-def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The data dir from an explicit value, else FLANLAB_DATA_DIR, else None. Raises if set but missing."""
+class NoDataDir:
+    """An explicit "no data dir": the built-in data only, whatever FLANLAB_DATA_DIR says (an offline scale grid)."""
+
+    def __repr__(self) -> str:
+        return "NO_DATA_DIR"
+
+
+NO_DATA_DIR = NoDataDir()
+
+
+def data_dir(explicit: str | os.PathLike | NoDataDir | None = None) -> Path | None:
+    """At an entry point: the data dir from an explicit value, else FLANLAB_DATA_DIR, else None; None for
+    NO_DATA_DIR. Raises if set but missing."""
+    if isinstance(explicit, NoDataDir):
+        return None
     value = explicit if explicit not in (None, "") else os.environ.get("FLANLAB_DATA_DIR") or None
     if value is None:
         return None
@@ -25,6 +40,17 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     if not path.is_dir():
         source = "--data-dir" if explicit not in (None, "") else "FLANLAB_DATA_DIR"
         raise FileNotFoundError(f"data dir {path} (from {source}) does not exist or is not a folder")
+    return path
+
+
+def given_data_dir(value: str | os.PathLike | NoDataDir | None) -> Path | None:
+    """In the library: the data dir an entry point passed down, None (or NO_DATA_DIR) for none; the environment is
+    not read. Raises if the folder is missing."""
+    if value is None or value == "" or isinstance(value, NoDataDir):
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"data dir {path} does not exist or is not a folder")
     return path
 
 

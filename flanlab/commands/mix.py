@@ -80,10 +80,12 @@ def run(args) -> int:
     import sys
 
     from flanlab.data.mixture import build_mixture, load_mixture_config, preview_mixture
+    from flanlab.settings import data_dir
 
     config = load_mixture_config(args.config, args.overrides)
+    data = data_dir(args.data_dir)  # --data-dir, else FLANLAB_DATA_DIR: read here, passed down
     if args.preview is not None:
-        _print_preview(preview_mixture(config, args.preview, data_dir=args.data_dir))
+        _print_preview(preview_mixture(config, args.preview, data_dir=data))
         return 0
     if not args.output:
         print("flanlab mix: error: give an output folder with -o DIR (or --preview N)", file=sys.stderr)
@@ -92,7 +94,7 @@ def run(args) -> int:
 
     start = time.perf_counter()
     try:
-        stats = build_mixture(config, args.output, data_dir=args.data_dir, progress=not args.no_progress,
+        stats = build_mixture(config, args.output, data_dir=data, progress=not args.no_progress,
                               overwrite=args.overwrite)
     except FileExistsError as e:
         print(f"flanlab mix: error: {e}", file=sys.stderr)

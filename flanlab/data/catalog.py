@@ -28,7 +28,7 @@ from flanlab.data.flan_collection import discover_data_dir
 from flanlab.data.task import HELD_OUT_RULES, Task, held_out_reason
 from flanlab.log import get_logger
 from flanlab.registry import did_you_mean, lookup
-from flanlab.settings import data_dir as resolve_data_dir
+from flanlab.settings import given_data_dir
 
 log = get_logger(__name__)
 
@@ -156,12 +156,12 @@ CATALOG_SOURCES: dict[str, CatalogSource] = {
 
 def discover(source: str, data_dir=None) -> list[Task]:
     """The tasks of one source kind (in its fixed order); [] when the data dir lacks that source."""
-    return lookup(CATALOG_SOURCES, source, "task source").discover(resolve_data_dir(data_dir))
+    return lookup(CATALOG_SOURCES, source, "task source").discover(given_data_dir(data_dir))
 
 
 def all_tasks(data_dir=None) -> list[Task]:
     """Every task here, in the fixed catalog order: synthetic, flan_cot, gsm8k, niv2, flan_collection."""
-    d = resolve_data_dir(data_dir)
+    d = given_data_dir(data_dir)
     log.debug("data dir: %s", d if d is not None else "none (the synthetic families only)")
     return list(itertools.chain.from_iterable(src.discover(d) for src in CATALOG_SOURCES.values()))
 
@@ -171,7 +171,7 @@ def get_task(name: str, data_dir=None) -> Task:
     tasks = {t.name: t for t in all_tasks(data_dir)}
     if name not in tasks:
         hint = did_you_mean(name, tasks)
-        where = "" if resolve_data_dir(data_dir) else " (no data dir: only the synthetic families; pass --data-dir)"
+        where = "" if given_data_dir(data_dir) else " (no data dir: only the synthetic families; pass --data-dir)"
         raise KeyError(f"unknown task {name!r}.{hint} {len(tasks)} tasks known here{where}; see `flanlab tasks`.")
     return tasks[name]
 
@@ -227,7 +227,7 @@ def list_tasks(data_dir=None, category: str | None = None, include_unavailable: 
     """The catalog as TaskInfo rows (catalog order), then extra_tasks (e.g. a mixture config's own) not listed yet.
     include_unavailable adds the NIV2 metadata's tasks whose instances are not in the data dir, with
     available=False and their upstream counts."""
-    d = resolve_data_dir(data_dir)
+    d = given_data_dir(data_dir)
     tasks = all_tasks(d)
     listed = {t.name for t in tasks}
     for t in extra_tasks:

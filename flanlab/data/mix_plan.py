@@ -23,6 +23,7 @@ from flanlab.data.mix_config import MixtureConfig, SubmixtureConfig, check_confi
 from flanlab.data.templates import TEMPLATE_SETS, TemplateSet, load_template_file
 from flanlab.log import get_logger
 from flanlab.registry import did_you_mean
+from flanlab.settings import given_data_dir
 
 log = get_logger(__name__)
 
@@ -293,10 +294,8 @@ def _submixture_rates(leaves: list[Leaf], planned: list[PlannedTask], warnings: 
 
 def plan_mixture(config: MixtureConfig, data_dir=None) -> Plan:
     """Resolve tasks, weights, shares, exact example counts and templates; fails before reading any record."""
-    from flanlab.settings import data_dir as resolve_data_dir
-
     check_config(config, config.source_path or "mixture config")  # also for configs built in code
-    d = resolve_data_dir(data_dir)
+    d = given_data_dir(data_dir)
     log.debug("mixture %s: data dir %s", config.name, d if d else "none (the synthetic families only)")
     sets = load_template_file(resolve_path(config, config.template_file)) if config.template_file else TEMPLATE_SETS
     leaves = mixture_leaves(config)

@@ -58,6 +58,7 @@ from flanlab.data.mix_stream import Interleave, StreamParts
 from flanlab.data.mix_write import OUTPUT_FIELDS, ShardWriter, json_line
 from flanlab.data.templates import FORMATS
 from flanlab.runlock import locks_folder
+from flanlab.settings import given_data_dir
 
 _ShardWriter = ShardWriter  # the name tests/test_run_safety.py patches (to hold a build at its first row)
 
@@ -84,9 +85,7 @@ def _stream_parts(plan: Plan) -> tuple[StreamParts, dict]:
 
 def flan_collection_tasks(config: MixtureConfig, data_dir=None) -> list[catalog.Task]:
     """The tasks of the config's flan_collection entries, nested mixtures included (for `flanlab tasks --mixture`)."""
-    from flanlab.settings import data_dir as resolve_data_dir
-
-    d = resolve_data_dir(data_dir)
+    d = given_data_dir(data_dir)
     tasks: list[catalog.Task] = []
     for leaf in mixture_leaves(config):
         for spec in leaf.sub.flan_collection:
