@@ -567,9 +567,9 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8765, db_pat
               f"{bar}", file=sys.stderr, flush=True)
     server = make_server(app, host, port, verbose=verbose)
     untrained = [m for m in app.models if app.untrained.get(m)]
-    print(f"[rate] {len(app.pairs)} pairs from {len(app.models)} models: {', '.join(app.models)}"
-          + (f" (UNTRAINED: {', '.join(untrained)})" if untrained else ""))
-    print(f"[rate] ratings database: {app.store.path}")
+    log.info("rate: %d pairs from %d models: %s%s", len(app.pairs), len(app.models), ", ".join(app.models),
+             f" (UNTRAINED: {', '.join(untrained)})" if untrained else "")
+    log.info("rate: ratings database %s", app.store.path)
     print(f"[rate] open {server.url} in a browser (Ctrl-C stops the server; ratings are saved as they are made)",
           flush=True)
     try:
