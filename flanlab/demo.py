@@ -1,7 +1,8 @@
 """The end-to-end demo behind `make demo` / `flanlab demo`: the paper's method, small enough for a laptop CPU.
 
-Stages, each printed with its wall time; a rerun skips the finished ones (an evaluation only when it ran with
-the same eval settings, else it stops naming the folder; a killed training resumes):
+Stages, each printed with its wall time; a rerun skips the finished ones only when they ran with the settings
+they would run with now, else it stops naming the folder and what differs; a killed stage resumes (the rule of
+flanlab/stages.py, which `flanlab scale` follows too):
   1. mixture  build a small instruction-tuning mixture from the built-in task families
               (configs/mixtures/demo.yaml; with --data-dir, configs/mixtures/real.yaml cut to the same size:
               the real training sources found there beside the built-in families)
@@ -26,18 +27,23 @@ e.g. `model=tiny-llama` for a smoke test.
 
 from __future__ import annotations
 
-import gc
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flanlab.config import ConfigError, Text, apply_overrides, from_dict, read_yaml, to_dict
 from flanlab.fileio import atomic_write_json
+from flanlab.report import write_report
+from flanlab.report.load import load_runs, mixture_num_tasks
+from flanlab.report.tables import comparisons, fmt_ci, fmt_p, fmt_pm, fmt_score, headline, results_rows
 from flanlab.runlock import run_lock
 from flanlab.scale import (
-    EvalPart, TrainPart, build_mixture_once, eval_finished, evaluate_cell, resolve_path, stage, train_cell,
+    EVALUATED, EvalPart, TrainPart, evaluate_model, evaluation_check, mixture_stage, resolve_path, training_stage,
 )
+from flanlab.settings import data_dir as resolve_data_dir
+from flanlab.stages import Stage, Stages, normalised
 
 HERE = Path(__file__)  # configs/ paths below are found from here (the repo) when not found from the current folder
 
@@ -88,41 +94,36 @@ def load_demo_config(path=None, overrides: list[str] | None = None) -> DemoConfi
     return config
 
 
-def _eval_parts(config: DemoConfig, data_dir) -> list[EvalPart]:
+def _eval_parts(config: DemoConfig, data_dir: Path | None) -> list[EvalPart]:
     return [config.synthetic] + ([config.real] if data_dir is not None else [])
 
 
-def _eval_settings(config: DemoConfig, data_dir) -> dict:
+def _eval_settings(config: DemoConfig, data_dir: Path | None) -> dict:
     """What the before/after numbers depend on beyond the model: the eval parts (JSON-normalised, as run_info.json
-    stores them). A finished stage is skipped only when it recorded these (flanlab.scale.eval_finished)."""
-    return json.loads(json.dumps({"eval": [to_dict(p) for p in _eval_parts(config, data_dir)]}))
+    stores them). A finished stage is skipped only when it recorded these (flanlab.scale.evaluation_check)."""
+    return normalised({"eval": [to_dict(p) for p in _eval_parts(config, data_dir)]})
 
 
-def _evaluate(model_name: str, out_dir: Path, config: DemoConfig, data_dir, info: dict, progress: bool) -> dict:
-    from flanlab.models import load
-
-    lm = load(model_name, verbose=progress)
-    results = evaluate_cell(lm, out_dir, _eval_parts(config, data_dir), data_dir, info, progress)
-    del lm
-    gc.collect()
-    return results
+def _evaluation(name: str, action: str, model: str, out_dir: Path, config: DemoConfig, data_dir: Path | None,
+                info: dict, progress: bool, inputs: tuple[str, ...] = ()) -> Stage:
+    """The before or after stage: `model` evaluated into out_dir on the demo's eval parts."""
+    return Stage(name, action, out_dir, EVALUATED, check=evaluation_check(out_dir, info["settings"]),
+                 work=lambda: evaluate_model(model, out_dir, _eval_parts(config, data_dir), data_dir, info, progress),
+                 inputs=inputs)
 
 
-def run_demo(config: DemoConfig, data_dir=None, progress: bool = True, log=print) -> Path:
-    """Run (or finish) the demo; return the path of the report's index.html."""
-    from flanlab.settings import data_dir as resolve_data_dir
-
+def run_demo(config: DemoConfig, data_dir=None, progress: bool = True, log: Callable[[str], None] = print) -> Path:
+    """Run (or finish) the demo; return the path of the report's index.html. The data dir is read here, once:
+    data_dir (--data-dir), else FLANLAB_DATA_DIR, else none."""
     data = resolve_data_dir(data_dir)
     out = Path(config.output_dir or ("runs/demo-data" if data else "runs/demo"))
     with run_lock(out, "demo"):  # a second demo on the same folder stops at once
         return _run_demo(config, out, data, progress, log)
 
 
-def _run_demo(config: DemoConfig, out: Path, data, progress: bool, log) -> Path:
-    from flanlab.report import write_report
-
+def _run_demo(config: DemoConfig, out: Path, data: Path | None, progress: bool, log: Callable[[str], None]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    times: dict[str, float] = {}
+    stages = Stages(log)
     t0 = time.time()
     log(f"[flanlab] demo: {config.model}, output in {out.resolve()}"
         + (f", real data from {data}" if data else ", offline on the built-in task families"))
@@ -131,41 +132,31 @@ def _run_demo(config: DemoConfig, out: Path, data, progress: bool, log) -> Path:
         mixture_yaml, mixture_overrides = resolve_path(config.mixture, HERE), config.mixture_overrides
     else:
         mixture_yaml, mixture_overrides = resolve_path(config.mixture_with_data, HERE), config.mixture_with_data_overrides
-    with stage(f"1/5 mixture: build {mixture_yaml.name}", times, log):
-        num_tasks = build_mixture_once(mixture_yaml, out / "mixture", data, mixture_overrides, progress)
+    stages.run(mixture_stage("1/5 mixture", mixture_yaml, out / "mixture", data, mixture_overrides, progress))
+    num_tasks = mixture_num_tasks(out / "mixture")
     log(f"[flanlab]   {num_tasks if num_tasks is not None else '?'} tasks in {out / 'mixture'}")
 
     settings = _eval_settings(config, data)
     before_info = {"label": f"{config.model} · before fine-tuning", "model": config.model, "num_tasks": 0,
                    "mixture": None, "train_dir": None, "stage": "before", "settings": settings}
-    if eval_finished(out / "before", settings):
-        log("[flanlab] ✓ 2/5 before: done (skipped)")
-    else:
-        with stage(f"2/5 before: evaluate {config.model}", times, log):
-            _evaluate(config.model, out / "before", config, data, before_info, progress)
+    stages.run(_evaluation("2/5 before", f"evaluate {config.model}", config.model, out / "before", config, data,
+                           before_info, progress))
 
     train_part = config.train
     if train_part.config:
         train_part = TrainPart(config=str(resolve_path(train_part.config, HERE)), overrides=train_part.overrides,
                                per_model=train_part.per_model)
-    if (out / "train" / "summary.json").is_file() and (out / "train" / "model" / "config.json").is_file():
-        # returns the finished run, or refuses it when it was trained with other settings than these
-        folder = train_cell(config.model, out / "mixture", out / "train", train_part, progress=progress)
-        log("[flanlab] ✓ 3/5 train: done (skipped)")
-    else:
-        with stage("3/5 train: fine-tune briefly", times, log):
-            folder = train_cell(config.model, out / "mixture", out / "train", train_part, progress=progress)
+    stages.run(training_stage("3/5 train", "fine-tune briefly", config.model, out / "mixture", out / "train",
+                              train_part, progress=progress))
 
     after_info = {"label": f"{config.model} · after fine-tuning", "model": config.model, "num_tasks": num_tasks,
                   "mixture": "demo", "train_dir": "../train", "stage": "after", "settings": settings}
-    if eval_finished(out / "after", settings):
-        log("[flanlab] ✓ 4/5 after: done (skipped)")
-    else:
-        with stage("4/5 after: evaluate the fine-tuned model", times, log):
-            _evaluate(str(folder), out / "after", config, data, after_info, progress)
+    stages.run(_evaluation("4/5 after", "evaluate the fine-tuned model", str(out / "train" / "model"),
+                           out / "after", config, data, after_info, progress, inputs=("3/5 train",)))
 
-    with stage("5/5 report", times, log):
+    with stages.timed("5/5 report"):
         index = write_report([out / "before", out / "after"], out / "report", title=f"flanlab demo: {config.model}")
+    times = stages.times
 
     previous = json.loads((out / "stages.json").read_text()).get("stages_s", {}) if (out / "stages.json").is_file() else {}
     atomic_write_json(out / "stages.json", {"stages_s": {**previous, **times}, "this_invocation_s": round(time.time() - t0, 1)})
@@ -179,9 +170,6 @@ def _run_demo(config: DemoConfig, out: Path, data, progress: bool, log) -> Path:
 def summary_text(out: Path) -> str:
     """Before/after per benchmark and mode (score ± SE), the headline, and which changes are significant: each
     change is a paired comparison over the items both evaluations scored (flanlab.report.tables.comparisons)."""
-    from flanlab.report.load import load_runs
-    from flanlab.report.tables import comparisons, fmt_ci, fmt_p, fmt_pm, fmt_score, headline, results_rows
-
     runs = load_runs([out / "before", out / "after"])
     head = headline(runs)
     labels = [r.label for r in runs]

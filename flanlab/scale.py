@@ -5,9 +5,12 @@ one line per model size). For every model of the config:
   - the model before fine-tuning is evaluated once: the "0 tasks" column;
   - for every mixture (a task-count preset, built once and shared by all rows) the model is fine-tuned on it
     and the result evaluated.
-A cell is finished when its eval/results.json exists; a rerun skips a finished cell when its run_info.json
-records the settings the config gives it (else it stops, naming the cell), and a killed training run resumes
-from its last checkpoint (flanlab.train does that itself).
+Mixtures and cells are stages (flanlab/stages.py, the rule the demo's stages follow too): a cell is finished when
+its eval/results.json exists, and a rerun skips it only when its run_info.json records the settings the config
+gives it and its training run matches the train YAML as it reads now (else it stops, naming the cell and what
+differs); a killed cell runs again, its training resuming from the last checkpoint, its evaluation from its cache.
+The data dir is read once, by run_scale (the config's data_dir, --data-dir, else FLANLAB_DATA_DIR; none with
+offline: true), and passed down to every step.
 
 Layout of the output folder:
   scale.yaml                        the resolved config, as run
@@ -21,21 +24,34 @@ Layout of the output folder:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import json
 import os
 import re
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 from flanlab.config import ConfigError, Count, NonEmpty, Text, load_config, to_dict
+from flanlab.data.mixture import build_mixture, load_mixture_config
 from flanlab.eval.config import EvalConfig, Mode
-from flanlab.fileio import atomic_write_json, atomic_write_text
+from flanlab.eval.metrics import normalized_average, synthetic_average
+from flanlab.eval.runner import evaluate, resolve_benchmarks
+from flanlab.fileio import atomic_write_json, atomic_write_text, read_jsonl
+from flanlab.models import load
+from flanlab.report import write_report
+from flanlab.report.load import load_runs, mixture_num_tasks
+from flanlab.report.tables import fmt_p, fmt_pm, headline, headline_paired
 from flanlab.runlock import locks_folder
+from flanlab.settings import NO_DATA_DIR
+from flanlab.settings import data_dir as resolve_data_dir
+from flanlab.stages import SameSettings, Stage, Stages, normalised
+
+EVALUATED = "results.json"  # an evaluation's completion record (evaluate() and merge write it last)
+TRAINED = "summary.json"  # a training run's (flanlab.train writes it last)
+BUILT = "stats.json"  # a mixture's (the build writes it aside and renames the folder into place)
 
 
 @dataclass
@@ -117,53 +133,12 @@ def slug(name: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# stages: printed with their wall time
-
-
-@contextlib.contextmanager
-def stage(name: str, times: dict | None = None, log=print):
-    """Print the start and the wall time of a stage; record it in `times` (name -> seconds)."""
-    log(f"[flanlab] ▶ {name}")
-    t0 = time.time()
-    yield
-    seconds = time.time() - t0
-    if times is not None:
-        times[name] = round(seconds, 1)
-    log(f"[flanlab] ✓ {name} ({seconds:.1f} s)")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# the three steps of a cell
-
-
-def build_mixture_once(mixture_config: Path, out_dir: Path, data_dir, overrides=None, progress=True) -> int | None:
-    """Build the mixture into out_dir unless it was built there already; return its number of tasks.
-
-    A mixture built before from another config (the YAML edited, other mixture_overrides) is refused, naming the
-    settings that differ: reusing it would train new cells on the old mixture under the new config's name."""
-    from flanlab.data.mixture import build_mixture, load_mixture_config
-    from flanlab.report.load import mixture_num_tasks
-
-    config = load_mixture_config(mixture_config, overrides=list(overrides or []))
-    stats_path = out_dir / "stats.json"
-    if not stats_path.is_file():
-        build_mixture(config, out_dir, data_dir=data_dir, progress=progress)
-    else:
-        built = json.loads(stats_path.read_text(encoding="utf-8")).get("config")
-        wanted = json.loads(json.dumps(to_dict(config)))
-        if built != wanted:
-            built = built if isinstance(built, dict) else {}
-            changed = [f"{k} ({built.get(k)!r} -> {wanted.get(k)!r})" for k in sorted(set(built) | set(wanted))
-                       if built.get(k) != wanted.get(k)]
-            raise ValueError(f"{out_dir} was built from other mixture settings than {mixture_config} gives now: "
-                             f"{', '.join(changed) or 'unknown (no config in its stats.json)'}; use another output "
-                             f"folder, or remove {out_dir} and the cells trained on it to redo them")
-    return mixture_num_tasks(out_dir)
+# the steps of a cell
 
 
 def cell_train_config(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None):
     """The TrainConfig of a cell: the train YAML as it reads now, the overrides, the cell's model, data and folder."""
-    from flanlab.train.config import load_train_config
+    from flanlab.train.config import load_train_config  # imports torch: kept out of `flanlab scale --help`
 
     train_yaml = resolve_path(part.config, config_path) if part.config else None
     overrides = list(part.overrides) + list(part.per_model.get(model, []))
@@ -175,19 +150,20 @@ def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, co
 
     A finished run there is returned as it is only when trained with these settings: flanlab.train.train
     checks that (quickly, before loading anything) and refuses one trained otherwise."""
-    from flanlab.train.sft import train
+    from flanlab.train.sft import train  # imports torch: kept out of `flanlab scale --help`
 
     train(cell_train_config(model, mixture_dir, out_dir, part, config_path), progress=progress)
     return out_dir / "model"
 
 
 def check_trained(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None) -> None:
-    """For a finished cell about to be skipped: its training run must match the train YAML as it reads now (the
-    cell's recorded settings name the YAML, not its content) and the mixture's files; else ValueError, naming
-    what differs (flanlab.train's own finished-run check)."""
-    from flanlab.train.sft import check_finished
+    """For a finished training run (or a finished cell) about to be skipped: the run must match the train YAML as
+    it reads now (a cell's recorded settings name the YAML, not its content) and the mixture's files; else
+    ValueError, naming what differs (flanlab.train's own finished-run check: it knows which settings a finished
+    run may differ in). Nothing to check where out_dir holds no finished run."""
+    from flanlab.train.sft import check_finished  # imports torch: kept out of `flanlab scale --help`
 
-    if (out_dir / "summary.json").is_file():
+    if (out_dir / TRAINED).is_file():
         check_finished(out_dir, cell_train_config(model, mixture_dir, out_dir, part, config_path))
 
 
@@ -197,8 +173,6 @@ NOT_PER_MODE = {"limit", "benchmark_versions", "modes", "benchmarks"}  # merged 
 def merge_results(parts: list[dict], samples: list[dict] | None = None) -> dict:
     """One results.json from evaluations of the same model in different modes (each with its own limit); the
     parts' samples.jsonl rows give the averages their intervals."""
-    from flanlab.eval.metrics import normalized_average, synthetic_average
-
     merged = dict(parts[0])
     merged["benchmarks"] = {}
     merged["settings"] = dict(parts[0].get("settings") or {})
@@ -238,10 +212,8 @@ def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=Tr
 
     `parts` is one EvalPart or a list of them (e.g. the synthetic suite and the real benchmarks). Modes that
     share a suite and a limit are evaluated in one call; when there are several such groups, each goes to
-    out_dir/parts/<n>-<suite>-limit-<limit>/ and they are merged into one results.json (samples concatenated)."""
-    from flanlab.eval.runner import evaluate, resolve_benchmarks
-    from flanlab.fileio import read_jsonl
-
+    out_dir/parts/<n>-<suite>-limit-<limit>/ and they are merged into one results.json (samples concatenated).
+    data_dir is the folder an entry point resolved, or None: no data dir (FLANLAB_DATA_DIR is not read here)."""
     parts = [parts] if isinstance(parts, EvalPart) else list(parts)
     seen: dict[tuple[str, str], int] = {}  # (benchmark, mode as recorded) -> the part that evaluates it
     for i, part in enumerate(parts):
@@ -265,7 +237,9 @@ def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=Tr
                 groups[key] = config
 
     def run_group(config: EvalConfig, where: Path) -> dict:
-        return evaluate(model, config, out_dir=where, data_dir=data_dir, progress=progress)
+        # evaluate() is an entry point too (the Python API): given None it would read FLANLAB_DATA_DIR
+        return evaluate(model, config, out_dir=where, data_dir=NO_DATA_DIR if data_dir is None else data_dir,
+                        progress=progress)
 
     def folder_name(i: int, config: EvalConfig) -> str:
         limit = config.limit if config.limit is not None else "all"
@@ -284,8 +258,57 @@ def evaluate_cell(model, out_dir: Path, parts, data_dir, info: dict, progress=Tr
             samples.extend(read_jsonl(sub / "samples.jsonl"))
     merged = merge_results(results, samples)
     atomic_write_text(out_dir / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
-    atomic_write_json(out_dir / "results.json", merged)  # written last: it marks the cell finished
+    atomic_write_json(out_dir / EVALUATED, merged)  # written last: it marks the cell finished
     return merged
+
+
+def evaluate_model(model: str, out_dir: Path, parts, data_dir: Path | None, info: dict, progress=True) -> dict:
+    """Load `model` (a preset, folder or hub id), evaluate it into out_dir (evaluate_cell), and free it."""
+    lm = load(model, verbose=progress)
+    results = evaluate_cell(lm, out_dir, parts, data_dir, info, progress)
+    del lm
+    gc.collect()
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the stages of a run: the kinds that flanlab/stages.py's rule skips, refuses or runs (the demo's too)
+
+
+def mixture_stage(name: str, mixture_yaml: Path, out_dir: Path, data_dir: Path | None, overrides=(),
+                  progress=True) -> Stage:
+    """Build the mixture of `mixture_yaml` (with overrides) into out_dir. One built there before from other settings
+    (the YAML edited, other overrides) is refused, naming them: reusing it would train new cells on the old mixture
+    under the new config's name."""
+    config = load_mixture_config(mixture_yaml, overrides=list(overrides))
+    check = SameSettings(out_dir / BUILT, "config", normalised(to_dict(config)), redo=out_dir,
+                         refused=f"built from other mixture settings than {mixture_yaml} gives now",
+                         remove=" and what was trained on it")
+    return Stage(name, f"build {mixture_yaml.name}", out_dir, BUILT, check,
+                 lambda: build_mixture(config, out_dir, data_dir=data_dir, progress=progress),
+                 skipped="built before (reused)")
+
+
+def evaluation_check(folder: Path, settings: dict, redo: Path | None = None) -> SameSettings:
+    """An evaluation (results.json) is finished with `settings` when its run_info.json records them; refused
+    otherwise, naming `redo` (default: the folder) as what to remove to redo it."""
+    return SameSettings(folder / "run_info.json", "settings", settings, redo=redo or folder, as_today=_as_today)
+
+
+def eval_finished(folder: Path, settings: dict, redo: Path | None = None) -> bool:
+    """True when `folder` holds an evaluation finished with `settings`; False when it holds none; ValueError,
+    naming what differs, when it finished with other settings (flanlab.stages)."""
+    check = evaluation_check(folder, settings, redo)
+    return Stage(str(folder), "evaluate", folder, EVALUATED, check, work=lambda: None).finished()
+
+
+def training_stage(name: str, action: str, model: str, mixture_dir: Path, out_dir: Path, part: TrainPart,
+                   config_path=None, progress=True) -> Stage:
+    """Fine-tune `model` on the mixture into out_dir: finished when its summary.json exists and it was trained
+    with these settings (check_trained); a killed run resumes from its last checkpoint."""
+    return Stage(name, action, out_dir, TRAINED,
+                 check=lambda: check_trained(model, mixture_dir, out_dir, part, config_path),
+                 work=lambda: train_cell(model, mixture_dir, out_dir, part, config_path, progress))
 
 
 def _cell_settings(config: ScaleConfig, mixture: str | None) -> dict:
@@ -295,33 +318,7 @@ def _cell_settings(config: ScaleConfig, mixture: str | None) -> dict:
     settings = {"eval": to_dict(parts[0]) if isinstance(config.eval, EvalPart) else [to_dict(p) for p in parts]}
     if mixture is not None:
         settings.update(mixture=mixture, train=to_dict(config.train), mixture_overrides=config.mixture_overrides)
-    return json.loads(json.dumps(settings))
-
-
-def _cell_done(cell: Path, settings: dict) -> bool:
-    """True when the cell finished with these settings; a cell finished with other ones is refused, naming it,
-    so that a rerun never reports numbers computed under settings the config no longer holds."""
-    return eval_finished(cell / "eval", settings, redo=cell)
-
-
-def eval_finished(folder: Path, settings: dict, redo: Path | None = None) -> bool:
-    """True when `folder` holds an evaluation (results.json) finished with `settings` (as its run_info.json records
-    them); one finished with other settings is a ValueError naming both, and `redo` (default `folder`) as the
-    folder to remove to redo it. The scale grid's cells and the demo's stages both check with it."""
-    if not (folder / "results.json").is_file():
-        return False
-    info_path = folder / "run_info.json"
-    recorded = json.loads(info_path.read_text(encoding="utf-8")).get("settings") if info_path.is_file() else None
-    if recorded is None:
-        redo = redo or folder
-        raise ValueError(f"{redo}: finished by an older flanlab that did not record its settings ({info_path}), so "
-                         f"whether it matches this config is unknown; use another output folder, or remove {redo} "
-                         "to redo it")
-    if _as_today(recorded) != settings:
-        redo = redo or folder
-        raise ValueError(f"{redo}: finished with other settings than this config's ({info_path} records "
-                         f"{json.dumps(recorded)}); use another output folder, or remove {redo} to redo it")
-    return True
+    return normalised(settings)
 
 
 def _as_today(recorded):
@@ -330,7 +327,7 @@ def _as_today(recorded):
     the plain prompts, ...), so a finished cell of an earlier version is still recognised."""
     if not isinstance(recorded, dict) or "eval" not in recorded:
         return recorded
-    defaults = json.loads(json.dumps(to_dict(EvalPart())))
+    defaults = normalised(to_dict(EvalPart()))
 
     def fill(part):
         return {**defaults, **part} if isinstance(part, dict) else part
@@ -339,86 +336,75 @@ def _as_today(recorded):
     return {**recorded, "eval": [fill(p) for p in parts] if isinstance(parts, list) else fill(parts)}
 
 
-def _free():
-    gc.collect()
+def base_cell(config: ScaleConfig, out: Path, model: str, data_dir: Path | None, progress=True) -> Stage:
+    """A row's model before fine-tuning, evaluated into cells/<model>/base/eval: the "0 tasks" column."""
+    cell = out / "cells" / slug(model) / "base"
+    settings = _cell_settings(config, None)
+    info = {"model": model, "num_tasks": 0, "mixture": None, "train_dir": None, "stage": "before",
+            "settings": settings}
+    return Stage(f"{model} · not fine-tuned", "evaluate", cell / "eval", EVALUATED,
+                 check=evaluation_check(cell / "eval", settings, redo=cell),
+                 work=lambda: evaluate_model(model, cell / "eval", eval_parts(config.eval), data_dir, info, progress))
+
+
+def fine_tuned_cell(config: ScaleConfig, config_path, out: Path, model: str, mixture: str, mixture_dir: Path,
+                    num_tasks: int | None, data_dir: Path | None, progress=True) -> Stage:
+    """`model` fine-tuned on a mixture (cells/<model>/<mixture>/train) and evaluated (…/eval). The cell is one
+    stage: finished when its evaluation ran with the config's settings and its training run with the train YAML
+    as it reads now (a training run alone may have finished: it is then returned as it is, by flanlab.train)."""
+    cell = out / "cells" / slug(model) / mixture
+    settings = _cell_settings(config, mixture)
+    same_eval = evaluation_check(cell / "eval", settings, redo=cell)
+
+    def check() -> None:
+        same_eval()
+        check_trained(model, mixture_dir, cell / "train", config.train, config_path)
+
+    def work() -> None:
+        folder = train_cell(model, mixture_dir, cell / "train", config.train, config_path, progress)
+        info = {"model": model, "num_tasks": num_tasks, "mixture": mixture, "train_dir": "../train",
+                "stage": "after", "settings": settings}
+        evaluate_model(str(folder), cell / "eval", eval_parts(config.eval), data_dir, info, progress)
+
+    return Stage(f"{model} · {mixture}", "fine-tune and evaluate", cell / "eval", EVALUATED, check, work)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # the grid
 
 
-@contextlib.contextmanager
-def no_data_dir_env(active: bool):
-    """With active=True, hide FLANLAB_DATA_DIR for the duration, so every step falls back to the built-in data."""
-    saved = os.environ.pop("FLANLAB_DATA_DIR", None) if active else None
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ["FLANLAB_DATA_DIR"] = saved
-
-
 @locks_folder("scale", lambda config, *args, **kwargs: config.output_dir)
-def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bool = True, log=print) -> dict:
-    """Run (or finish) the grid; return grid.json's content. See the module docstring for the layout."""
-    with no_data_dir_env(config.offline):
-        return _run_scale(config, config_path, data_dir, progress, log)
+def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bool = True,
+              log: Callable[[str], None] = print) -> dict:
+    """Run (or finish) the grid; return grid.json's content. See the module docstring for the layout.
 
-
-def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) -> dict:
-    from flanlab.models import load
-    from flanlab.settings import data_dir as resolve_data_dir
-
+    The data dir is read here, once: data_dir (--data-dir), else the config's, else FLANLAB_DATA_DIR; none at all
+    with offline: true, whatever the environment says (the environment is neither read nor changed then)."""
+    data = None if config.offline else resolve_data_dir(data_dir or config.data_dir)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "scale.json", to_dict(config))
-    data = None if config.offline else resolve_data_dir(data_dir or config.data_dir)
-    times: dict[str, float] = {}
+    stages = Stages(log)
 
     mixtures: dict[str, tuple[Path, int | None]] = {}
     for m in config.mixtures:
         path = resolve_path(m, config_path)
         name = slug(path.stem)
-        with stage(f"mixture {name}", times, log):
-            n = build_mixture_once(path, out / "mixtures" / name, data, config.mixture_overrides, progress)
+        stages.run(mixture_stage(f"mixture {name}", path, out / "mixtures" / name, data, config.mixture_overrides,
+                                 progress))
+        n = mixture_num_tasks(out / "mixtures" / name)
         mixtures[name] = (out / "mixtures" / name, n)
         log(f"[flanlab]   {name}: {n if n is not None else '?'} tasks")
 
     for model in config.models:
-        cell = out / "cells" / slug(model) / "base"
-        if _cell_done(cell, _cell_settings(config, None)):
-            log(f"[flanlab] ✓ {model} · not fine-tuned: done (skipped)")
-            continue
-        with stage(f"evaluate {model} · not fine-tuned", times, log):
-            lm = load(model, verbose=progress)
-            info = {"model": model, "num_tasks": 0, "mixture": None, "train_dir": None, "stage": "before",
-                    "settings": _cell_settings(config, None)}
-            evaluate_cell(lm, cell / "eval", eval_parts(config.eval), data, info, progress)
-            del lm
-            _free()
-
+        stages.run(base_cell(config, out, model, data, progress))
     for name, (mixture_dir, n) in mixtures.items():
         for model in config.models:
-            cell = out / "cells" / slug(model) / name
-            if _cell_done(cell, _cell_settings(config, name)):
-                check_trained(model, mixture_dir, cell / "train", config.train, config_path)
-                log(f"[flanlab] ✓ {model} · {name}: done (skipped)")
-                continue
-            with stage(f"fine-tune {model} on {name}", times, log):
-                folder = train_cell(model, mixture_dir, cell / "train", config.train, config_path, progress)
-            with stage(f"evaluate {model} · {name}", times, log):
-                lm = load(str(folder), verbose=progress)
-                info = {"model": model, "num_tasks": n, "mixture": name, "train_dir": "../train", "stage": "after",
-                        "settings": _cell_settings(config, name)}
-                evaluate_cell(lm, cell / "eval", eval_parts(config.eval), data, info, progress)
-                del lm
-                _free()
+            stages.run(fine_tuned_cell(config, config_path, out, model, name, mixture_dir, n, data, progress))
 
-    grid = aggregate(out, times)
+    grid = aggregate(out, stages.times)
     log(format_table(grid))
     if config.report:
-        from flanlab.report import write_report
-
         index = write_report([out / "cells"], out / "report", title=f"flanlab scale: {out.name}")
         grid["report"] = str(index)
         log(f"[flanlab] report: {index.resolve()}")
@@ -428,9 +414,6 @@ def _run_scale(config: ScaleConfig, config_path, data_dir, progress: bool, log) 
 def aggregate(out: Path, times: dict | None = None) -> dict:
     """grid.json: one entry per finished cell, with the report's headline score, its standard error and 95%
     interval, and "vs_base": its paired comparison with the row's un-fine-tuned cell (flanlab/eval/stats.py)."""
-    from flanlab.report.load import load_runs
-    from flanlab.report.tables import headline, headline_paired
-
     runs = load_runs([out / "cells"])
     head = headline(runs)
     paired = headline_paired(runs, head)
@@ -460,8 +443,6 @@ def aggregate(out: Path, times: dict | None = None) -> dict:
 def format_table(grid: dict) -> str:
     """Rows: models; columns: number of fine-tuning tasks; cells: the headline score (± one standard error where
     known); below, each fine-tuned cell's paired change against the row's un-fine-tuned one and its verdict."""
-    from flanlab.report.tables import fmt_p, fmt_pm
-
     cells = grid["cells"]
     models = list(dict.fromkeys(c["model"] for c in cells))
     counts = sorted({c["num_tasks"] for c in cells if c["num_tasks"] is not None})
