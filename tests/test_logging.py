@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -11,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from flanlab import log
 from flanlab.cli import main
@@ -168,6 +170,37 @@ def test_mix_quiet_and_verbose(tmp_path, capsys, monkeypatch):
     assert main(mix_args(tmp_path / "quiet-after") + ["-q"]) == 0
     assert not Path(stale).exists() and "removed" not in capsys.readouterr().err
     assert "left by an interrupted run" in run_mix(tmp_path, "normal-again", [], capsys)[1]
+
+
+def test_train_quiet_and_verbose(tmp_path, capsys):
+    data = tmp_path / "mix"
+    data.mkdir()
+    rows = [{"inputs": f"Reverse: {i} {i + 1}", "targets": f"{i + 1} {i}", "task": "r", "category": "s",
+             "template_id": "t0", "format": "zs_noopt", "source": "s"} for i in range(32)]
+    (data / "train-00000-of-00001.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (data / "validation.jsonl").write_text("", encoding="utf-8")
+
+    def train(name: str, *flags: str) -> tuple[dict, str]:
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump({
+            "model": "tiny-llama", "data": str(data), "output_dir": str(tmp_path / name), "steps": 2, "batch_size": 8,
+            "lr": 1e-2, "max_input_len": 64, "max_target_len": 32, "pack_len": 128, "pack_target_len": 48,
+            "save_every": 1, "threads": 1}), encoding="utf-8")
+        assert main(["train", str(config), "--no-progress", *flags]) == 0
+        captured = capsys.readouterr()
+        summary, folder_line = captured.out.rstrip("\n").rsplit("\n", 1)  # the summary (JSON), then the folder
+        assert folder_line.startswith("model folder: ")
+        # transformers' own bar while the model is written ("Writing model shards"), shown despite --no-progress
+        return json.loads(summary), re.sub(r"[^\r\n]*?\d+%\|[^|\r\n]*\|[^\]\r\n]*\][\r\n]*", "", captured.err)
+
+    summary, err = train("normal")
+    assert summary["steps"] == 2 and "[flanlab] training tiny-llama" in err and "[flanlab] training done: 2 steps" in err
+    assert "checkpoint of step" not in err
+    summary, err = train("quiet", "--quiet")
+    assert summary["steps"] == 2 and err.strip() == ""
+    summary, err = train("verbose", "-v")
+    assert summary["steps"] == 2 and "[flanlab] data: " in err and "[flanlab] checkpoint of step 2 saved in" in err
+    assert "[flanlab] training done: 2 steps" in err
 
 
 def test_quiet_never_silences_an_error(tmp_path, capsys):

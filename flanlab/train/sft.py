@@ -213,6 +213,8 @@ def setup(config: TrainConfig, overwrite: bool) -> Run:
     model.train()
 
     train_files, val_files = find_data_files(config.data)
+    logger.debug("data: %s (%d training file(s), first %s; %d validation file(s))", Path(config.data).resolve(),
+                 len(train_files), train_files[0] if train_files else "none", len(val_files))
     train_data, stream, val_rows = _read_data(config, lm, train_files, val_files)
 
     loss_model = SFTLoss(model, lm.kind)
@@ -506,6 +508,7 @@ def _save(run: Run, state: RunState) -> None:
         save_checkpoint(run.out / "checkpoints", state.step, weights=weights, optimizer_state=optimizer_state,
                         scheduler_state=run.scheduler.state_dict(), rng=rng, state=record,
                         keep=run.config.keep_checkpoints)
+        logger.debug("checkpoint of step %d saved in %s", state.step, run.out / "checkpoints")
     accelerator.wait_for_everyone()
 
 
