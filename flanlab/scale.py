@@ -278,12 +278,23 @@ def evaluate_model(model: str, out_dir: Path, parts, data_dir: Path | None, info
 def mixture_stage(name: str, mixture_yaml: Path, out_dir: Path, data_dir: Path | None, overrides=(),
                   progress=True) -> Stage:
     """Build the mixture of `mixture_yaml` (with overrides) into out_dir. One built there before from other settings
-    (the YAML edited, other overrides) is refused, naming them: reusing it would train new cells on the old mixture
-    under the new config's name."""
+    (the YAML edited, other overrides), or with a data dir where this run has none or the reverse (offline: true
+    turned on or off), is refused, naming them: reusing it would train new cells on the old mixture under the new
+    config's name."""
     config = load_mixture_config(mixture_yaml, overrides=list(overrides))
-    check = SameSettings(out_dir / BUILT, "config", normalised(to_dict(config)), redo=out_dir,
-                         refused=f"built from other mixture settings than {mixture_yaml} gives now",
-                         remove=" and what was trained on it")
+    same_config = SameSettings(out_dir / BUILT, "config", normalised(to_dict(config)), redo=out_dir,
+                               refused=f"built from other mixture settings than {mixture_yaml} gives now",
+                               remove=" and what was trained on it")
+
+    def check() -> None:
+        same_config()
+        built_with = json.loads((out_dir / BUILT).read_text(encoding="utf-8")).get("data_dir")
+        if (built_with is None) != (data_dir is None):  # the same data dir elsewhere is not told apart
+            raise ValueError(
+                f"{out_dir}: built {f'from the data dir {built_with}' if built_with else 'without a data dir'}, "
+                f"but this run has {f'the data dir {data_dir}' if data_dir else 'none (offline: true, or no --data-dir)'}"
+                f"; use another output folder, or remove {out_dir} and what was trained on it to redo it")
+
     return Stage(name, f"build {mixture_yaml.name}", out_dir, BUILT, check,
                  lambda: build_mixture(config, out_dir, data_dir=data_dir, progress=progress),
                  skipped="built before (reused)")

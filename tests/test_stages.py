@@ -83,6 +83,22 @@ def test_differences_name_each_setting_by_its_path():
     assert differences({"c": [1]}, {"c": [1, 2]}) == ["c ([1] -> [1, 2])"]  # lists of other lengths: whole
 
 
+def test_a_mixture_built_with_a_data_dir_is_not_reused_without_one(tmp_path):
+    """Turning offline: true on (or off) over an output folder must not reuse a mixture built the other way: its
+    tasks and decontamination came from the data dir."""
+    from flanlab.scale import mixture_stage
+
+    mixture_yaml = REPO / "configs" / "mixtures" / "tasks-9.yaml"
+    overrides = ["size=40", "validation_size=0", "max_input_tokens=256", "max_target_tokens=64", "fewshot=1"]
+    out = tmp_path / "mixture"
+    assert Stages(lambda line: None).run(mixture_stage("m", mixture_yaml, out, None, overrides, progress=False))
+    assert mixture_stage("m", mixture_yaml, out, None, overrides).finished()
+    with pytest.raises(ValueError, match=r"built without a data dir, but this run has the data dir"):
+        mixture_stage("m", mixture_yaml, out, tmp_path, overrides).finished()
+    with pytest.raises(ValueError, match=r"built from other mixture settings .*size \(40 -> 41\)"):
+        mixture_stage("m", mixture_yaml, out, None, overrides + ["size=41"]).finished()
+
+
 # --- the data dir ---------------------------------------------------------------------------------------------
 
 
