@@ -138,7 +138,7 @@ def slug(name: str) -> str:
 
 def cell_train_config(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None):
     """The TrainConfig of a cell: the train YAML as it reads now, the overrides, the cell's model, data and folder."""
-    from flanlab.train.config import load_train_config  # imports torch: kept out of `flanlab scale --help`
+    from flanlab.train.config import load_train_config  # imports torch: kept out of `flanlab scale|demo --help`
 
     train_yaml = resolve_path(part.config, config_path) if part.config else None
     overrides = list(part.overrides) + list(part.per_model.get(model, []))
@@ -150,7 +150,7 @@ def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, co
 
     A finished run there is returned as it is only when trained with these settings: flanlab.train.train
     checks that (quickly, before loading anything) and refuses one trained otherwise."""
-    from flanlab.train.sft import train  # imports torch: kept out of `flanlab scale --help`
+    from flanlab.train.sft import train  # imports torch: kept out of `flanlab scale|demo --help`
 
     train(cell_train_config(model, mixture_dir, out_dir, part, config_path), progress=progress)
     return out_dir / "model"
@@ -161,7 +161,7 @@ def check_trained(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart,
     it reads now (a cell's recorded settings name the YAML, not its content) and the mixture's files; else
     ValueError, naming what differs (flanlab.train's own finished-run check: it knows which settings a finished
     run may differ in). Nothing to check where out_dir holds no finished run."""
-    from flanlab.train.sft import check_finished  # imports torch: kept out of `flanlab scale --help`
+    from flanlab.train.sft import check_finished  # imports torch: kept out of `flanlab scale|demo --help`
 
     if (out_dir / TRAINED).is_file():
         check_finished(out_dir, cell_train_config(model, mixture_dir, out_dir, part, config_path))
