@@ -147,7 +147,7 @@ def _run_demo(config: DemoConfig, out: Path, data: Path | None, progress: bool, 
         train_part = TrainPart(config=str(resolve_path(train_part.config, HERE)), overrides=train_part.overrides,
                                per_model=train_part.per_model)
     stages.run(training_stage("3/5 train", "fine-tune briefly", config.model, out / "mixture", out / "train",
-                              train_part, progress=progress))
+                              train_part, progress=progress, data_dir=data))
 
     after_info = {"label": f"{config.model} · after fine-tuning", "model": config.model, "num_tasks": num_tasks,
                   "mixture": "demo", "train_dir": "../train", "stage": "after", "settings": settings}

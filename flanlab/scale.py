@@ -145,14 +145,17 @@ def cell_train_config(model: str, mixture_dir: Path, out_dir: Path, part: TrainP
     return load_train_config(train_yaml, overrides, model=model, data=str(mixture_dir), output_dir=str(out_dir))
 
 
-def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None, progress=True) -> Path:
-    """Fine-tune `model` on the mixture into out_dir (resuming a killed run); return the model folder.
+def train_cell(model: str, mixture_dir: Path, out_dir: Path, part: TrainPart, config_path=None, progress=True,
+               data_dir: Path | None = None) -> Path:
+    """Fine-tune `model` on the mixture into out_dir (resuming a killed run); return the model folder. data_dir
+    (None: none) is what the train YAML's eval_suite evaluates on, if it has one.
 
     A finished run there is returned as it is only when trained with these settings: flanlab.train.train
     checks that (quickly, before loading anything) and refuses one trained otherwise."""
     from flanlab.train.sft import train  # imports torch: kept out of `flanlab scale|demo --help`
 
-    train(cell_train_config(model, mixture_dir, out_dir, part, config_path), progress=progress)
+    train(cell_train_config(model, mixture_dir, out_dir, part, config_path), progress=progress,
+          data_dir=NO_DATA_DIR if data_dir is None else data_dir)  # train() given None would read the environment
     return out_dir / "model"
 
 
@@ -314,12 +317,12 @@ def eval_finished(folder: Path, settings: dict, redo: Path | None = None) -> boo
 
 
 def training_stage(name: str, action: str, model: str, mixture_dir: Path, out_dir: Path, part: TrainPart,
-                   config_path=None, progress=True) -> Stage:
+                   config_path=None, progress=True, data_dir: Path | None = None) -> Stage:
     """Fine-tune `model` on the mixture into out_dir: finished when its summary.json exists and it was trained
     with these settings (check_trained); a killed run resumes from its last checkpoint."""
     return Stage(name, action, out_dir, TRAINED,
                  check=lambda: check_trained(model, mixture_dir, out_dir, part, config_path),
-                 work=lambda: train_cell(model, mixture_dir, out_dir, part, config_path, progress))
+                 work=lambda: train_cell(model, mixture_dir, out_dir, part, config_path, progress, data_dir))
 
 
 def _cell_settings(config: ScaleConfig, mixture: str | None) -> dict:
@@ -372,7 +375,7 @@ def fine_tuned_cell(config: ScaleConfig, config_path, out: Path, model: str, mix
         check_trained(model, mixture_dir, cell / "train", config.train, config_path)
 
     def work() -> None:
-        folder = train_cell(model, mixture_dir, cell / "train", config.train, config_path, progress)
+        folder = train_cell(model, mixture_dir, cell / "train", config.train, config_path, progress, data_dir)
         info = {"model": model, "num_tasks": num_tasks, "mixture": mixture, "train_dir": "../train",
                 "stage": "after", "settings": settings}
         evaluate_model(str(folder), cell / "eval", eval_parts(config.eval), data_dir, info, progress)

@@ -156,8 +156,9 @@ class _WatchedEnviron(MutableMapping):
 
 
 def test_an_offline_grid_uses_no_data_dir_and_leaves_the_environment_alone(tmp_path, monkeypatch):
-    """offline: true with FLANLAB_DATA_DIR set: no step uses the data dir (the mixture and every evaluation record
-    none), and os.environ is never changed (scale used to pop FLANLAB_DATA_DIR for the run)."""
+    """offline: true with FLANLAB_DATA_DIR set: no step uses the data dir (the mixture, every evaluation and the
+    training run's own eval_suite evaluation record none), and os.environ is never changed (scale used to pop
+    FLANLAB_DATA_DIR for the run)."""
     from flanlab.cli import main
 
     sentinel = tmp_path / "sentinel-data"
@@ -171,7 +172,8 @@ def test_an_offline_grid_uses_no_data_dir_and_leaves_the_environment_alone(tmp_p
                     f"output_dir: {out}\noffline: true\n"
                     "mixture_overrides: [size=60, validation_size=0, max_input_tokens=256, max_target_tokens=64, "
                     "fewshot=1]\ntrain: {overrides: [steps=2, batch_size=2, max_input_len=256, max_target_len=64, "
-                    "pack_len=512, save_every=0]}\neval: {suite: synthetic, modes: [direct], limit: 1}\nreport: false\n")
+                    "pack_len=512, save_every=0, eval_suite=synthetic, eval_limit=1]}\n"
+                    "eval: {suite: synthetic, modes: [direct], limit: 1}\nreport: false\n")
     assert main(["scale", str(grid), "--no-progress"]) == 0
     assert [w for w in watched.changed_by_flanlab if w[0] == "FLANLAB_DATA_DIR"] == []
     assert os.environ["FLANLAB_DATA_DIR"] == str(sentinel)
@@ -179,5 +181,8 @@ def test_an_offline_grid_uses_no_data_dir_and_leaves_the_environment_alone(tmp_p
     assert stats["data_dir"] is None
     results = sorted(out.glob("cells/*/*/eval/**/results.json"))
     assert len(results) >= 2  # the base cell and the fine-tuned one
+    during_training = sorted(out.glob("cells/*/*/train/evals/**/results.json"))  # the train YAML's eval_suite
+    assert during_training
+    results += during_training
     for path in results:
         assert json.loads(path.read_text())["provenance"]["data_dir"] is None, path

@@ -117,6 +117,7 @@ class Run:
     total_params: int  # the base model's, before any LoRA matrices
     encoder_params: int  # seq2seq: the encoder's part of total_params
     started: float  # time.time() when setup began
+    data_dir: object = None  # eval_suite's data dir, as train() was given it (None: evaluate() reads FLANLAB_DATA_DIR)
 
     @property
     def main(self) -> bool:
@@ -144,10 +145,11 @@ class Run:
 
 
 @locks_folder("train", lambda config, *args, **kwargs: config.output_dir)
-def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -> Path:
+def train(config: TrainConfig, progress: bool = True, overwrite: bool = False, data_dir=None) -> Path:
     """Fine-tune per `config`; return the run folder (see the module docstring). Resumes an unfinished run;
     returns a finished one trained the same way, refuses one trained otherwise. overwrite=True deletes what
-    output_dir holds, finished or not, and trains from the start."""
+    output_dir holds, finished or not, and trains from the start. data_dir goes to eval_suite's evaluations: a
+    folder, settings.NO_DATA_DIR for none (an offline scale grid), or None for evaluate()'s own default."""
     config.check()
     out = Path(config.output_dir)
     if not overwrite and (out / "summary.json").is_file():
@@ -156,6 +158,7 @@ def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -
         return out
 
     run = setup(config, overwrite)
+    run.data_dir = data_dir
     state = resume(run)
     log = open_log(run, state)
     try:
@@ -426,7 +429,7 @@ def validate(run: Run, log: RunLog, step: int) -> None:
                                        run.accelerator)
     if config.eval_suite:
         record["benchmark"] = benchmark_eval(run.model, run.lm.tokenizer, run.kind, config, run.lm.untrained,
-                                             run.out / "evals" / f"step-{step:06d}")
+                                             run.out / "evals" / f"step-{step:06d}", run.data_dir)
     if record:
         log.write({"step": step, "eval": record})
     run.accelerator.wait_for_everyone()
@@ -456,7 +459,8 @@ def held_out_loss(loss_model: SFTLoss, rows: list[Row], kind: str, pad_id: int, 
     return float(total[0] / total[1]) if total[1] > 0 else None
 
 
-def benchmark_eval(model, tokenizer, kind: str, config: TrainConfig, untrained: bool, out_dir: Path) -> dict:
+def benchmark_eval(model, tokenizer, kind: str, config: TrainConfig, untrained: bool, out_dir: Path,
+                   data_dir=None) -> dict:
     """flanlab.eval on the model being trained (optional; skipped with a note when the harness is missing).
 
     Called in every process: under several processes the harness shares the items out and gathers them."""
@@ -472,7 +476,7 @@ def benchmark_eval(model, tokenizer, kind: str, config: TrainConfig, untrained: 
     model.eval()
     try:
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            results = evaluate(lm, config.eval_config(), out_dir=out_dir, progress=False)
+            results = evaluate(lm, config.eval_config(), out_dir=out_dir, data_dir=data_dir, progress=False)
     finally:
         model.train(was_training)
     record = {"suite": config.eval_suite, "out_dir": str(out_dir)}
