@@ -215,6 +215,10 @@ def test_multiturn_renders_each_exemplar_as_a_turn_pair(chat_llama):
     assert render(chat_llama.tokenizer, zero, MULTITURN) == "<|system|>\nAdd the numbers.\n<|user|>\nQ: 3 + 2?\nA:\n<|assistant|>\n"
     # the single-turn form is unchanged: the whole plain prompt in one user turn
     assert render(chat_llama.tokenizer, items[0], ChatOptions(True)) == f"<|user|>\n{items[0].prompt}\n<|assistant|>\n"
+    # rank choices open the assistant's turn as the exemplars' answers do: without the plain prompt's space
+    assert items[0].choices == (" 5", " 6", " 7")
+    for options in (MULTITURN, ChatOptions(True)):
+        assert templated_items(items, chat_llama.tokenizer, options)[0].choices == ("5", "6", "7")
 
 
 def test_multiturn_results_and_cache_are_its_own(chat_llama, tmp_path, monkeypatch):

@@ -22,6 +22,9 @@ the template writes its own special tokens, see Engine(templated=True)).
              A prompt without parts (a custom Benchmark that gives none, an exemplar of another shape) is the
              single-turn form when it has no exemplars, else a ValueError naming the benchmark, subtask and mode
              (evaluate() checks every prompt before loading the model).
+  rank       a direct item's choices are scored right after the assistant's header without their leading
+             space ("A", not " A"; lm-eval sets target_delimiter "" under a chat template); samples.jsonl keeps
+             the plain choices, its chat_prompt the rendered prompt.
   refused    --fewshot-as-multiturn or --system-instruction without --apply-chat-template (ChatOptions), a
              model whose tokenizer has no chat template (check_template), and a template that refuses the
              messages (e.g. one without a system role): one ValueError line each.
@@ -119,7 +122,10 @@ def common_text_prefix(texts: Sequence[str]) -> str:
 
 
 def templated_items(items: Sequence[EvalItem], tokenizer, options: ChatOptions) -> list[EvalItem]:
-    """The items with their prompts rendered (prefix + query == the rendered text); plain options: unchanged."""
+    """The items with their prompts rendered (prefix + query == the rendered text) and their rank choices without
+    the leading space that joins them to a plain prompt (" A" -> "A": the answer opens the assistant's turn, as
+    the exemplar turns' answers do; lm-eval drops its target_delimiter under a chat template too); plain options:
+    the items unchanged."""
     if not options.apply_chat_template:
         return list(items)
     rendered = [render(tokenizer, it, options) for it in items]
@@ -130,5 +136,6 @@ def templated_items(items: Sequence[EvalItem], tokenizer, options: ChatOptions) 
     for members in groups.values():
         prefix = common_text_prefix([rendered[i] for i in members]) if len(members) > 1 else ""
         for i in members:
-            out[i] = replace(items[i], prefix=prefix, query=rendered[i][len(prefix):], parts=None)
+            out[i] = replace(items[i], prefix=prefix, query=rendered[i][len(prefix):], parts=None,
+                             choices=tuple(c.lstrip() for c in items[i].choices))
     return out  # type: ignore[return-value]
