@@ -4,8 +4,9 @@
         --configs "batch=8" "batch=8,prefix_cache=0" "batch=16" "batch=8,drop=0" "batch=8,drop=2"
 
 Items as in bench/generate_vs_lmeval.py (BBH 3-shot CoT subtasks, MGSM native CoT and zero-shot CoT). Each
-config is an Engine setting: batch (items per batch), prefix_cache (0/1), drop (the share of a batch's rows
-that must have ended before they leave the batch: 0 at the first, 2 never). For every group of items the
+config is an Engine setting: batch (items per batch), prefix_cache (0/1), shared (0/1: shared-prefix
+attention, flanlab.eval.prefix_attention), drop (the share of a batch's rows that must have ended before they
+leave the batch: 0 at the first, 2 never). For every group of items the
 configs run in turn, their order rotating from group to group, so that all see the same machine load.
 Printed: items/s and generated tokens/s per config, its speed relative to the first config, and whether its
 outputs are identical to the first config's (greedy: they must be).
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def parse_config(text: str) -> dict:
-    keys = {"batch": int, "prefix_cache": lambda v: bool(int(v)), "drop": float}
+    keys = {"batch": int, "prefix_cache": lambda v: bool(int(v)), "drop": float, "shared": lambda v: bool(int(v))}
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, _, value = part.partition("=")
@@ -59,7 +60,8 @@ def main(argv=None) -> int:
     configs = [parse_config(c) for c in args.configs]
     engines = []
     for c in configs:
-        e = Engine(lm, batch_size=c.get("batch", 8), prefix_cache=c.get("prefix_cache", True))
+        e = Engine(lm, batch_size=c.get("batch", 8), prefix_cache=c.get("prefix_cache", True),
+                   shared_attention=c.get("shared", True))
         e.drop_fraction = c.get("drop", Engine.drop_fraction)
         engines.append(e)
     seconds = [0.0] * len(configs)
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
             tokens[c] += sum(o.new_tokens for o in out)
             outputs[c] += [o.text for o in out]
             line.append(f"{args.configs[c]}: {time.perf_counter() - t:.1f}s")
-        print(f"  {bench.name}/{items[0].subtask}/{items[0].mode}: " + "  ".join(line), flush=True)
+        print(f"  {bench.name}/{items[0].mode} ({len(items)} items): " + "  ".join(line), flush=True)
     for c, name in enumerate(args.configs):
         same = sum(a == b for a, b in zip(outputs[c], outputs[0]))
         print(f"{name:<32} {n_items / seconds[c]:7.3f} items/s  {tokens[c] / seconds[c]:7.1f} tokens/s  "

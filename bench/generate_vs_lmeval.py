@@ -5,13 +5,13 @@
 
 Both tools generate with the same model object (loaded once by flanlab.models.load) for the same prompt strings:
 BBH 3-shot CoT items of a few subtasks, MGSM native-exemplar CoT and zero-shot CoT items, read from the data
-dir by flanlab's benchmark files. Greedy decoding, each benchmark's own stop sequences and max new tokens
+dir by flanlab's benchmark files, --limit per subtask. Greedy decoding, each benchmark's own stop sequences and max new tokens
 (flanlab.eval.runner.generation_settings). lm-eval gets `generate_until` requests (context = the prompt string,
 until = the stop sequences, max_gen_toks, do_sample False) through its Python API, an HFLM wrapping the loaded
 model (BOS as flanlab adds it); flanlab gets the EvalItems through Engine.generate_detailed, batch by batch as
 flanlab eval runs them (plan(): prefix groups, longest first).
 
-The groups (benchmark, subtask, mode) alternate: flanlab then lm-eval on one, lm-eval then flanlab on the
+The groups (benchmark, mode; each holding its subtasks' items, as flanlab eval runs them) alternate: flanlab then lm-eval on one, lm-eval then flanlab on the
 next, so that both see the same machine load. Printed: items/s and generated tokens/s of each (tokens of the
 outputs cut at the stop sequence, counted by the same tokenizer for both), the ratio; the share of outputs
 identical after the cut, and for each mismatch the place where the two diverge with the model's top-2 logits
@@ -35,23 +35,28 @@ def parse_args(argv=None):
     p.add_argument("--mgsm", default="en", help="comma-separated MGSM languages (native CoT and zero-shot CoT)")
     p.add_argument("--limit", type=int, default=8, help="items per (subtask, mode)")
     p.add_argument("--batch-size", type=int, default=8, help="lm-eval's batch size")
-    p.add_argument("--engine-batch-size", type=int, default=None, help="flanlab's (default: --batch-size)")
+    p.add_argument("--engine-batch-size", type=int, default=None,
+                   help="flanlab's (default: flanlab eval's default batch size)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     p.add_argument("--data-dir", default=None, help="the data dir holding bbh/ and mgsm/ (default FLANLAB_DATA_DIR)")
     return p.parse_args(argv)
 
 
 def groups(data_dir, args) -> list[tuple[object, list]]:
-    """(benchmark, items) for each (benchmark, subtask, mode) of the bench."""
+    """(benchmark, items) for each (benchmark, mode) of the bench, its subtasks' items together, as `flanlab
+    eval` hands them to the engine (one run_items call per benchmark and mode: batches may span subtasks)."""
     from flanlab.eval.benchmarks import bbh, mgsm
     from flanlab.eval.spec import EvalOptions
 
-    out = []
-    for task in [t.strip() for t in args.bbh.split(",") if t.strip()]:
-        out.append((bbh.BENCHMARK, bbh.items(data_dir, task, "cot", EvalOptions(limit=args.limit))))
-    for lang in [t.strip() for t in args.mgsm.split(",") if t.strip()]:
-        for mode in ("cot", "zs_cot"):
-            out.append((mgsm.BENCHMARK, mgsm.items(data_dir, lang, mode, EvalOptions(limit=args.limit))))
+    options = EvalOptions(limit=args.limit)
+    bbh_items = [it for task in [t.strip() for t in args.bbh.split(",") if t.strip()]
+                 for it in bbh.items(data_dir, task, "cot", options)[:args.limit]]
+    out = [(bbh.BENCHMARK, bbh_items)] if bbh_items else []
+    langs = [t.strip() for t in args.mgsm.split(",") if t.strip()]
+    for mode in ("cot", "zs_cot"):
+        items = [it for lang in langs for it in mgsm.items(data_dir, lang, mode, options)[:args.limit]]
+        if items:
+            out.append((mgsm.BENCHMARK, items))
     return out
 
 
@@ -85,6 +90,7 @@ def main(argv=None) -> int:
     except ImportError:
         print("lm_eval is not installed: pip install 'flanlab[bench]' (or pip install lm_eval)", file=sys.stderr)
         return 2
+    from flanlab.eval.config import EvalConfig
     from flanlab.eval.engine import Engine
     from flanlab.eval.runner import generation_settings
     from flanlab.models import load
@@ -92,7 +98,7 @@ def main(argv=None) -> int:
 
     data_dir = require_data_dir(args.data_dir, "bench/generate_vs_lmeval.py (BBH and MGSM files)")
     lm = load(args.model, device="cpu", verbose=False)
-    engine = Engine(lm, batch_size=args.engine_batch_size or args.batch_size)
+    engine = Engine(lm, batch_size=args.engine_batch_size or EvalConfig().batch_size)
     hflm = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=args.batch_size, device="cpu",
                 add_bos_token=bool(engine.bos))
     count = lm.tokenizer
@@ -144,7 +150,7 @@ def main(argv=None) -> int:
             else:
                 mismatches.append(f"{it.benchmark}/{it.subtask}/{it.mode}#{it.item_id}: "
                                   + divergence(engine, it.prompt, a, b))
-        print(f"  {bench.name}/{items[0].subtask}/{items[0].mode:<7} {len(items):3d} items  "
+        print(f"  {bench.name}/{items[0].mode:<7} {len(items):3d} items  "
               f"flanlab {len(items) / dt_ours:6.3f} items/s  lm-eval {len(items) / dt_theirs:6.3f} items/s  "
               f"(x{dt_theirs / dt_ours:.2f})  identical {sum(a == b for a, b in zip(texts, theirs))}/{len(items)}",
               flush=True)

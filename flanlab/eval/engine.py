@@ -51,7 +51,10 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flanlab.eval.kvcache import batch_cache, common_prefix_length, has_sliding_layers
+from flanlab.eval import prefix_attention
+from flanlab.eval.kvcache import (
+    SharedPrefixLayer, batch_cache, common_prefix_length, has_sliding_layers, shared_prefix_cache,
+)
 from flanlab.eval.spec import EvalItem
 
 
@@ -139,7 +142,8 @@ class Engine:
     # rows that have ended leave the decoding batch (one copy of its cache) once they are this share of it
     drop_fraction = 0.25
 
-    def __init__(self, lm, batch_size: int = 8, prefix_cache: bool = True, templated: bool = False):
+    def __init__(self, lm, batch_size: int = 8, prefix_cache: bool = True, templated: bool = False,
+                 shared_attention: bool = True):
         import torch
 
         self.lm = lm
@@ -164,6 +168,12 @@ class Engine:
         self.forward_calls = 0
         self._encoded: dict[str, list[int]] = {}
         self.preallocate = not sliding
+        # generation batches read their shared prefix once a step (flanlab.eval.prefix_attention) where the model
+        # is known to have plain attention; else the prefix's keys/values are copied into every row
+        self.shared_attention = (bool(shared_attention) and self.prefix_cache and self.preallocate
+                                 and prefix_attention.eligible(self.model))
+        if self.shared_attention:
+            prefix_attention.register()
         # prefix text -> (its ids, [(k, v) per layer]); the ids say which leading specials it was computed with
         self._prefix_kv: dict[str, tuple[list[int], list]] = {}
 
@@ -309,7 +319,8 @@ class Engine:
         self._prefix_kv[prefix] = (ids, kv)
         return ids, kv
 
-    def _causal_context(self, prefixes: list[str], rows: list[list[int]], room: int = 0, lead: list[int] | None = None):
+    def _causal_context(self, prefixes: list[str], rows: list[list[int]], room: int = 0, lead: list[int] | None = None,
+                        shared_block: bool = False):
         """Run the context rows (row r: the full token list of an item whose prefix text is prefixes[r]; a
         prefix is encoded as lead + tokens(prefix), lead being the engine's BOS unless given).
 
@@ -319,6 +330,11 @@ class Engine:
         gap and pad masked out, position ids continuing from s_r. `room`: columns to reserve for tokens that
         will be appended (generation, continuations), so that appending writes in place.
 
+        With `shared_block` (generation, where self.shared_attention) the prefixes are not copied into the rows:
+        columns [shared block P | left pad | row[s_r:]], the shared block holding each prefix the batch uses
+        once (its first max s_r tokens), row r's mask opening its own prefix's first s_r columns there (see
+        flanlab.eval.prefix_attention).
+
         Returns (last-position logits (R, V), the cache, attention mask (R, T), next position per row (R,))."""
         torch = self.torch
         lead = self.bos if lead is None else lead
@@ -327,6 +343,8 @@ class Engine:
         n_rows, width_s = len(rows), max(shared)
         tails = [r[s:] for r, s in zip(rows, shared)]
         width = max(len(t) for t in tails)
+        if shared_block and self.shared_attention and width_s:
+            return self._shared_context(prefixes, states, shared, tails, room)
         input_ids = torch.full((n_rows, width), self.pad_id, dtype=torch.long)  # (R, W) left-padded tails
         mask = torch.zeros((n_rows, width_s + width), dtype=torch.long)  # (R, S+W)
         position_ids = torch.ones((n_rows, width), dtype=torch.long)  # (R, W); padding positions are masked
@@ -338,16 +356,58 @@ class Engine:
             position_ids[r, pad:] = torch.arange(s, s + len(tail))
         cache = batch_cache(self.model.config, states, shared, width_s, capacity=width_s + width + room,
                             preallocate=self.preallocate)
-        dev = self.device
-        with torch.inference_mode():
-            out = self.model(
-                input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=position_ids.to(dev),
-                use_cache=True, logits_to_keep=1, **{self.cache_kw: cache},
-            )
-        self.forward_calls += 1
+        out = self._forward(cache, input_ids, mask, position_ids)
         logits = out.logits[:, -1, :].float()  # (R, V)
         next_pos = torch.tensor([len(r) for r in rows], dtype=torch.long)  # (R,)
         return logits, cache, mask, next_pos
+
+    def _shared_context(self, prefixes: list[str], states: list, shared: list[int], tails: list[list[int]], room: int):
+        """_causal_context's shared-block layout (see there); same returns."""
+        torch = self.torch
+        used: dict[str, int] = {}  # prefix text -> the most of its tokens a row reuses
+        kv_of: dict[str, list] = {}
+        for p, (_, kv), s in zip(prefixes, states, shared):
+            if s:
+                used[p] = max(used.get(p, 0), s)
+                kv_of[p] = kv
+        offsets, blocks, width_p = {}, [], 0
+        for p, n in used.items():
+            offsets[p] = width_p
+            blocks.append([(k[:, :, :n], v[:, :, :n]) for k, v in kv_of[p]])  # per layer (1, H, n, D)
+            width_p += n
+        n_rows, width = len(tails), max(len(t) for t in tails)
+        input_ids = torch.full((n_rows, width), self.pad_id, dtype=torch.long)  # (R, W) left-padded tails
+        mask = torch.zeros((n_rows, width_p + width), dtype=torch.long)  # (R, P+W)
+        position_ids = torch.ones((n_rows, width), dtype=torch.long)  # (R, W); padding positions are masked
+        for r, (tail, s, p) in enumerate(zip(tails, shared, prefixes)):
+            pad = width - len(tail)
+            input_ids[r, pad:] = torch.tensor(tail)
+            if s:
+                mask[r, offsets[p]:offsets[p] + s] = 1
+            mask[r, width_p + pad:] = 1
+            position_ids[r, pad:] = torch.arange(s, s + len(tail))
+        cache = shared_prefix_cache(self.model.config, blocks, capacity=width + room)
+        out = self._forward(cache, input_ids, mask, position_ids)
+        logits = out.logits[:, -1, :].float()  # (R, V)
+        next_pos = torch.tensor([s + len(t) for s, t in zip(shared, tails)], dtype=torch.long)  # (R,)
+        return logits, cache, mask, next_pos
+
+    def _forward(self, cache, input_ids, mask, position_ids, last_only: bool = True):
+        """One causal forward on a batch cache (updated in place); through shared-prefix attention when the
+        cache's layers hold a shared block. input_ids/position_ids (R, t), mask (R, cache columns + t)."""
+        dev, torch = self.device, self.torch
+        inputs = dict(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=position_ids.to(dev),
+                      use_cache=True, **{self.cache_kw: cache})
+        if last_only:
+            inputs["logits_to_keep"] = 1
+        with torch.inference_mode():
+            if cache.layers and isinstance(cache.layers[0], SharedPrefixLayer):
+                with prefix_attention.attention_as(self.model, prefix_attention.NAME):
+                    out = self.model(**inputs, shared_prefix=prefix_attention.SharedPrefix(cache))
+            else:
+                out = self.model(**inputs)
+        self.forward_calls += 1
+        return out
 
     # ------------------------------------------------------------------------------------------------------
     # generation
@@ -434,7 +494,8 @@ class Engine:
         with the shared-prefix cache. A row ends at EOS, at a stop string or at max_new_tokens, and then stays
         ended: it is fed padding until it is dropped from the batch, and nothing it predicts is kept."""
         torch = self.torch
-        logits, cache, mask, pos = self._causal_context(prefixes, rows, room=settings.max_new_tokens, lead=lead)
+        logits, cache, mask, pos = self._causal_context(prefixes, rows, room=settings.max_new_tokens, lead=lead,
+                                                        shared_block=True)
         n_rows = len(rows)
         generated: list[list[int]] = [[] for _ in range(n_rows)]
         stopped: list[str | None] = [None] * n_rows
@@ -468,12 +529,7 @@ class Engine:
             ended = torch.tensor([stopped[r] is not None for r in active], device=nxt.device)  # (A,)
             feed = torch.where(ended, torch.full_like(nxt, self.pad_id), nxt)  # (A,)
             mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype)], dim=1)  # (A, T+1)
-            with torch.inference_mode():
-                out = self.model(
-                    input_ids=feed[:, None].to(dev), attention_mask=mask.to(dev), position_ids=pos[:, None].to(dev),
-                    use_cache=True, logits_to_keep=1, **{self.cache_kw: cache},
-                )
-            self.forward_calls += 1
+            out = self._forward(cache, feed[:, None], mask, pos[:, None])
             logits = out.logits[:, -1, :].float()  # (A, V)
             pos = pos + 1
         return [self._generation(g, s or "max_new_tokens", settings.stop) for g, s in zip(generated, stopped)]
@@ -573,13 +629,7 @@ class Engine:
         index = torch.tensor([b for b, _ in rows], device=self.device)  # (R,)
         cache.batch_select_indices(index)  # (B, ...) -> (R, ...)
         ext_mask = torch.cat([mask[index.cpu()], torch.ones((len(rows), width), dtype=mask.dtype)], dim=1)  # (R, T+M)
-        dev = self.device
-        with torch.inference_mode():
-            out = self.model(
-                input_ids=feed.to(dev), attention_mask=ext_mask.to(dev), position_ids=position_ids.to(dev),
-                use_cache=True, **{self.cache_kw: cache},
-            )
-        self.forward_calls += 1
+        out = self._forward(cache, feed, ext_mask, position_ids, last_only=False)
         logp = torch.log_softmax(out.logits.float(), dim=-1).cpu()  # (R, M, V): position t predicts c[t+1]
         for r, (b, j) in enumerate(rows):
             c = pairs[b][1][j]

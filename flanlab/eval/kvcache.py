@@ -4,6 +4,8 @@
     agrees with (the boundary up to which the prefix's cache is reused; see flanlab.eval.engine's docstring).
   - `PreallocatedLayer`: a cache layer allocated once with room for every token to come, written in place.
   - `batch_cache`: the cache of one batch, each row's reused prefix keys/values copied into its first columns.
+  - `SharedPrefixLayer` / `shared_prefix_cache`: the cache of one batch whose rows read their prefixes from one
+    shared block instead (flanlab.eval.prefix_attention computes attention on that layout).
   - `has_sliding_layers`: whether a model has sliding-window attention layers (their cache layers drop old
     positions, so neither the prefix cache nor preallocated layers are used for it).
 """
@@ -82,6 +84,40 @@ class PreallocatedLayer(DynamicLayer):
 
     def crop(self, tokens_to_remove: int) -> None:
         raise NotImplementedError("PreallocatedLayer is only used for evaluation batches")
+
+
+class SharedPrefixLayer(PreallocatedLayer):
+    """A PreallocatedLayer for the rows' own columns, behind a block of prefix keys/values that all rows share.
+
+    Columns, as the attention mask and position bookkeeping see them: [shared block P | rows' own columns].
+    shared_keys/shared_values (1, H, P, D) are read by flanlab.eval.prefix_attention, never copied per row;
+    `update` and the returned keys/values concern the rows' own columns only."""
+
+    def __init__(self, capacity: int, shared_keys, shared_values):
+        super().__init__(capacity)
+        self.shared_keys, self.shared_values = shared_keys, shared_values  # (1, H, P, D)
+        self.shared_length = shared_keys.shape[-2]
+
+    def get_seq_length(self) -> int:
+        return self.shared_length + self.length
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.shared_length + self.length + query_length, 0
+
+
+def shared_prefix_cache(model_config, blocks: list[list], capacity: int):
+    """A DynamicCache of SharedPrefixLayers: blocks[b] = per-layer (keys, values) of shape (1, H, Lb, D), laid
+    side by side as the shared block (P = sum of Lb columns); each row's own columns have room for `capacity`."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model_config)
+    layers = []
+    for li in range(len(cache.layers)):
+        keys = torch.cat([kv[li][0] for kv in blocks], dim=2)  # (1, H, P, D)
+        values = torch.cat([kv[li][1] for kv in blocks], dim=2)  # (1, H, P, D)
+        layers.append(SharedPrefixLayer(capacity, keys, values))
+    cache.layers = layers
+    return cache
 
 
 def batch_cache(model_config, states, shared: list[int], width_s: int, capacity: int, preallocate: bool):

@@ -1,0 +1,175 @@
+"""Shared-prefix attention (flanlab.eval.prefix_attention): the rows of a generation batch read their common
+prefix's keys/values from one block instead of a copy each. It must give the copied-cache path's outputs.
+
+Tiny random models with weights scaled up (lively, see tests/test_engine.py), the real SmolLM2 tokenizer on a
+tiny Llama for BPE merges across the prefix boundary, and the attention function against SDPA on random
+tensors.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flanlab.eval import kvcache, prefix_attention
+from flanlab.eval.kvcache import common_prefix_length
+from flanlab.eval.engine import Engine, GenerationSettings
+from flanlab.eval.spec import EvalItem
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PREFIX = "Answer the questions.\n\nQ: 1 + 1?\nA: 2\n\nQ: 2 + 2?\nA: 4\n\n"
+OTHER = "Other few-shot prefix, longer than the first one.\n\nQ: a\nA: b\n\n"
+QUERIES = ["Q: 3 + 3?\nA:", "Q: what is ten plus twenty, and a longer question?\nA:", "Q: x\nA:",
+           "Q: hello there\nA:", "Question: an item whose start merges with the prefix's newlines\nA:"]
+
+
+def items(prefix=PREFIX, mode="cot"):
+    return [EvalItem("test", "sub", mode, f"{prefix[:5]}{i}", prefix, q, "A") for i, q in enumerate(QUERIES)]
+
+
+def spy_layouts(monkeypatch) -> list:
+    """Record the cache layout of every generation batch ("shared" or "copied")."""
+    seen = []
+    real_shared, real_copied = kvcache.shared_prefix_cache, kvcache.batch_cache
+    import flanlab.eval.engine as engine_module
+
+    def shared(*a, **k):
+        seen.append("shared")
+        return real_shared(*a, **k)
+
+    def copied(*a, **k):
+        seen.append("copied")
+        return real_copied(*a, **k)
+
+    monkeypatch.setattr(engine_module, "shared_prefix_cache", shared)
+    monkeypatch.setattr(engine_module, "batch_cache", copied)
+    return seen
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_shared_block_greedy_equals_copied_cache_and_plain(lively_tiny_llama, monkeypatch, batch_size):
+    lm = lively_tiny_llama
+    mixed = items() + items(OTHER) + items("")[:2]  # batches that span two prefixes, and rows without one
+    settings = GenerationSettings(max_new_tokens=20, stop=("\n\n",))
+    seen = spy_layouts(monkeypatch)
+    shared = Engine(lm, batch_size=batch_size).generate(mixed, settings)
+    assert "shared" in seen
+    seen.clear()
+    copied = Engine(lm, batch_size=batch_size, shared_attention=False).generate(mixed, settings)
+    assert "shared" not in seen and "copied" in seen
+    plain = Engine(lm, batch_size=batch_size, prefix_cache=False).generate(mixed, settings)
+    assert shared == copied == plain
+    assert len({o[0] for o in plain}) > 3  # outputs vary: the comparison means something
+    assert lm.model.config._attn_implementation == "sdpa"  # switched back after every forward
+
+
+def test_shared_block_sampling_equals_copied_cache(lively_tiny_llama):
+    settings = GenerationSettings(max_new_tokens=12, num_samples=3, temperature=0.8, seed=5)
+    its = items() + items(OTHER)
+    assert Engine(lively_tiny_llama, batch_size=4).generate(its, settings) == \
+        Engine(lively_tiny_llama, batch_size=4, shared_attention=False).generate(its, settings)
+
+
+def test_rows_ending_early_leave_the_shared_batch_and_others_go_on(lively_tiny_llama):
+    settings = GenerationSettings(max_new_tokens=30, stop=("Q",))
+    engine = Engine(lively_tiny_llama, batch_size=5)
+    engine.drop_fraction = 0.0  # drop every ended row at once
+    ref = Engine(lively_tiny_llama, batch_size=5, prefix_cache=False)
+    ref.drop_fraction = 2.0  # never
+    assert engine.generate(items(), settings) == ref.generate(items(), settings)
+
+
+def test_bpe_boundary_shared_block_equals_plain(monkeypatch):
+    """BPE merges "\\n\\n" + "Question": rows reuse different lengths of the same prefix block."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from flanlab.models import PRESETS, LoadedModel, preset_folder
+
+    folder = preset_folder(PRESETS["smollm2-135m-instruct"])
+    if not (folder / "tokenizer.json").is_file():
+        pytest.skip("SmolLM2 preset not converted here (tests/test_engine.py's bpe_llama converts it)")
+    tok = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, pad_token_id=tok.pad_token_id,
+                         eos_token_id=tok.eos_token_id, tie_word_embeddings=True, initializer_range=0.2)
+    lm = LoadedModel(model=LlamaForCausalLM(config).eval(), tokenizer=tok, kind="causal", name="tiny-bpe-llama",
+                     untrained=True)
+    engine = Engine(lm, batch_size=5)
+    p_ids = engine.bos + engine.encode(PREFIX)
+    rows = items()[:3] + [EvalItem("test", "sub", "cot", "space", PREFIX, " a query after a space\nA:", "A")]
+    reuse = {common_prefix_length(p_ids, engine.prompt_ids(it)) for it in rows}
+    assert len(reuse) > 1, "the test needs rows that reuse different lengths of the prefix"
+    settings = GenerationSettings(max_new_tokens=12)
+    seen = spy_layouts(monkeypatch)
+    assert engine.generate(rows, settings) == Engine(lm, batch_size=5, prefix_cache=False).generate(rows, settings)
+    assert seen[0] == "shared"  # the cached engine (the plain one after it builds a copied, empty cache)
+
+
+@pytest.mark.parametrize("n_heads,n_kv", [(4, 2), (6, 6), (8, 1)])
+def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv):
+    """One query a row against [shared block | rows' columns] with a padding mask: the two-part softmax equals
+    SDPA over each row's concatenated keys."""
+    g = torch.Generator().manual_seed(0)
+    rows, p, t, d = 5, 11, 7, 16
+    q = torch.randn(rows, n_heads, 1, d, generator=g)
+    ks, vs = torch.randn(1, n_kv, p, d, generator=g), torch.randn(1, n_kv, p, d, generator=g)
+    kr, vr = torch.randn(rows, n_kv, t, d, generator=g), torch.randn(rows, n_kv, t, d, generator=g)
+    mask = torch.rand(rows, 1, 1, p + t, generator=g) > 0.3
+    mask[:, :, :, -1] = True  # every row sees its newest token
+
+    class Module:
+        layer_idx = 0
+        num_key_value_groups = n_heads // n_kv
+        is_causal = True
+
+    class Layer:
+        shared_keys, shared_values = ks, vs
+
+    class Cache:
+        layers = [Layer()]
+
+    out, _ = prefix_attention.shared_prefix_attention(Module(), q, kr, vr, mask, scaling=0.25,
+                                                      shared_prefix=prefix_attention.SharedPrefix(Cache()))
+    k = torch.cat([ks.expand(rows, -1, -1, -1), kr], 2).repeat_interleave(n_heads // n_kv, dim=1)
+    v = torch.cat([vs.expand(rows, -1, -1, -1), vr], 2).repeat_interleave(n_heads // n_kv, dim=1)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.25)  # (R, H, 1, D)
+    assert out.shape == (rows, 1, n_heads, d)
+    assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
+
+
+def test_only_models_known_to_have_plain_attention_use_it(lively_tiny_llama, tiny_t5):
+    assert Engine(lively_tiny_llama).shared_attention
+    assert not Engine(lively_tiny_llama, prefix_cache=False).shared_attention
+    assert not Engine(tiny_t5).shared_attention
+    config = lively_tiny_llama.model.config
+    before = config._attn_implementation
+    try:
+        config._attn_implementation = "eager"
+        assert not Engine(lively_tiny_llama).shared_attention  # eager (or flash) attention chosen: left alone
+    finally:
+        config._attn_implementation = before
+
+
+def test_attention_implementation_restored_after_a_failed_forward(lively_tiny_llama):
+    engine = Engine(lively_tiny_llama, batch_size=2)
+
+    class Boom(Exception):
+        pass
+
+    model = lively_tiny_llama.model
+    real = model.forward
+
+    def failing(*a, **k):
+        if "shared_prefix" in k:
+            raise Boom
+        return real(*a, **k)
+
+    model.forward = failing
+    try:
+        with pytest.raises(Boom):
+            engine.generate(items()[:2], GenerationSettings(max_new_tokens=3))
+    finally:
+        del model.forward
+    assert model.config._attn_implementation == "sdpa"
