@@ -190,3 +190,14 @@ def test_open_gen_cli_with_a_user_prompt_file(tmp_path, capsys):
                      "-o", str(tmp_path / "og2")]) == 1
     assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
     assert not Path(tmp_path / "og2" / "answers.jsonl").exists()
+
+
+def test_quiet_keeps_the_untrained_note(tmp_path, capsys):
+    """--quiet drops open-gen's info lines but not the note that a model is UNTRAINED (its answers are noise)."""
+    out = tmp_path / "og"
+    assert cli_main(["open-gen", "--model", "tiny-llama", "--model", "tiny-t5", "--limit", "1",
+                     "--max-new-tokens", "2", "--device", "cpu", "-o", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    for name in ("tiny-llama", "tiny-t5"):
+        assert f"[flanlab] warning: open-gen {name} is UNTRAINED: random weights, answers are meaningless" in err
+    assert "prompts to answer" not in err  # the info line: dropped by --quiet

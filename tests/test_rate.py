@@ -410,6 +410,31 @@ def test_serve_warns_loudly_for_a_non_loopback_host(run_dir, monkeypatch, capsys
     assert "WARNING" not in capsys.readouterr().err
 
 
+def test_quiet_keeps_the_untrained_note(run_dir, monkeypatch, capsys):
+    """--quiet drops the start-up info lines but not the note that a model is UNTRAINED (random weights)."""
+    import flanlab.rate.app as app_module
+    from flanlab import log
+
+    class Stub:  # stands in for the server
+        url = "http://127.0.0.1:1/"
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+        def server_close(self):
+            pass
+
+    monkeypatch.setattr(app_module, "make_server", lambda *a, **k: Stub())
+    log.setup("quiet")
+    try:
+        app_module.serve(run_dir, host="127.0.0.1", port=1)
+    finally:
+        log.setup("normal")
+    err = capsys.readouterr().err
+    assert "[flanlab] warning: rate: UNTRAINED (random weights, answers are meaningless): model-y" in err
+    assert "pairs from" not in err and "ratings database" not in err  # the info lines: dropped by --quiet
+
+
 # ----------------------------------------------------------------------------------------------------------
 # statistics
 

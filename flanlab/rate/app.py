@@ -567,8 +567,9 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8765, db_pat
               f"{bar}", file=sys.stderr, flush=True)
     server = make_server(app, host, port, verbose=verbose)
     untrained = [m for m in app.models if app.untrained.get(m)]
-    log.info("rate: %d pairs from %d models: %s%s", len(app.pairs), len(app.models), ", ".join(app.models),
-             f" (UNTRAINED: {', '.join(untrained)})" if untrained else "")
+    log.info("rate: %d pairs from %d models: %s", len(app.pairs), len(app.models), ", ".join(app.models))
+    if untrained:  # a warning: --quiet keeps it
+        log.warning("rate: UNTRAINED (random weights, answers are meaningless): %s", ", ".join(untrained))
     log.info("rate: ratings database %s", app.store.path)
     print(f"[rate] open {server.url} in a browser (Ctrl-C stops the server; ratings are saved as they are made)",
           flush=True)

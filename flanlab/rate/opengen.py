@@ -297,9 +297,9 @@ def open_gen(
         }
         settings["updated"] = _now()
         atomic_write_json(out_dir / SETTINGS_FILE, settings)
-        label = " (UNTRAINED: random weights, answers are meaningless)" if lm.untrained else ""
-        log.info("open-gen %s%s: %d prompts to answer, %d already done", name, label, len(todo),
-                 summary["skipped"][name])
+        if lm.untrained:  # a warning: --quiet keeps it
+            log.warning("open-gen %s is UNTRAINED: random weights, answers are meaningless", name)
+        log.info("open-gen %s: %d prompts to answer, %d already done", name, len(todo), summary["skipped"][name])
         # Longest prompts first: batches of similar length waste less padding.
         ordered = sorted(todo, key=lambda p: -len(p.prompt))
         t0 = time.time()
