@@ -102,7 +102,9 @@ def main() -> int:
     args = p.parse_args()
 
     from flanlab.data.mixture import build_mixture, load_mixture_config
+    from flanlab.settings import data_dir as resolve_data_dir
 
+    data_dir = resolve_data_dir(args.data_dir)  # --data-dir, else FLANLAB_DATA_DIR (build_mixture reads neither)
     overrides = [f"size={args.size}", "validation_size=0", f"output=[{args.output_kinds}]"] + args.overrides
     cfg = load_mixture_config(args.config, overrides)
     tmp = None
@@ -115,7 +117,7 @@ def main() -> int:
     try:
         for _ in range(max(1, args.repeat)):
             wall0, cpu0 = time.perf_counter(), cpu_seconds()
-            stats = build_mixture(cfg, out, data_dir=args.data_dir, progress=sys.stderr.isatty(), overwrite=True)
+            stats = build_mixture(cfg, out, data_dir=data_dir, progress=sys.stderr.isatty(), overwrite=True)
             runs.append((time.perf_counter() - wall0, cpu_seconds() - cpu0))
             written = stats["size"]["written"]
             size_on_disk = sum(f.stat().st_size for f in out.iterdir())

@@ -120,6 +120,34 @@ def test_library_functions_do_not_read_the_environment(tmp_path, monkeypatch):
         given_data_dir(tmp_path / "missing")  # a folder passed down is still checked
 
 
+def test_the_mixture_bench_resolves_the_data_dir_at_its_entry_point(tmp_path, monkeypatch):
+    """bench/mix_throughput.py is an entry point: FLANLAB_DATA_DIR reaches build_mixture through it (build_mixture
+    no longer reads the environment). build_mixture is replaced by a stub that stops the bench: nothing is built
+    or timed."""
+    import importlib.util
+
+    import flanlab.data.mixture as mixture
+
+    class Stop(Exception):
+        pass
+
+    given = []
+
+    def build_mixture(config, out, data_dir=None, **kwargs):
+        given.append(data_dir)
+        raise Stop
+
+    spec = importlib.util.spec_from_file_location("mix_throughput", REPO / "bench" / "mix_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(mixture, "build_mixture", build_mixture)
+    monkeypatch.setenv("FLANLAB_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["mix_throughput.py", "--size", "10", "--repeat", "1", "--peer-size", "0"])
+    with pytest.raises(Stop):
+        bench.main()
+    assert given == [tmp_path]
+
+
 class _WatchedEnviron(MutableMapping):
     """os.environ, recording each key that flanlab's own code writes or removes (libraries may save, clear and
     restore the whole environment, as accelerate's clear_environment does: that is not flanlab steering it)."""
