@@ -51,10 +51,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == only:
             importlib.import_module(module_name).add_arguments(p)
-            with contextlib.suppress(argparse.ArgumentError):  # unless the command has its own --debug
-                p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-            _add_verbosity(p, default=argparse.SUPPRESS)  # after the command too; SUPPRESS keeps one given before
+            _add_command_flags(p, debug_default=False)
     return parser
+
+
+def _add_command_flags(parser: argparse.ArgumentParser, debug_default) -> None:
+    """--debug, --quiet and --verbose after a command and after each of its subcommands (`flanlab eval score ...
+    -q`). A subcommand's parser copies its defaults over what the parsers before it set, so its flags default to
+    SUPPRESS: a flag given before the subcommand is kept."""
+    with contextlib.suppress(argparse.ArgumentError):  # unless the command has its own --debug
+        parser.add_argument("--debug", action="store_true", default=debug_default, help=DEBUG_HELP)
+    _add_verbosity(parser, default=argparse.SUPPRESS)  # SUPPRESS keeps one given before the command
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):  # an alias maps to the same parser
+                _add_command_flags(subparser, debug_default=argparse.SUPPRESS)
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, default: str) -> None:

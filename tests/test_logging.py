@@ -122,6 +122,26 @@ def test_the_flags_before_or_after_the_command(capsys):
     assert "not allowed with argument" in capsys.readouterr().err
 
 
+def test_the_flags_after_a_subcommand(tmp_path, capsys):
+    """-q / -v / --debug after a nested subcommand (`flanlab eval score ... -q`) as after a command; one given before
+    the subcommand is kept (the subcommand's parser does not reset it to its default)."""
+    from flanlab.cli import build_parser
+
+    parser = build_parser(only="eval")
+    score = ["eval", "score", "--benchmark", "synthetic", "--predictions", "p.jsonl"]
+    assert parser.parse_args(score).verbosity == "normal"
+    assert parser.parse_args(score + ["-q"]).verbosity == "quiet"
+    assert parser.parse_args(score + ["--verbose"]).verbosity == "verbose"
+    assert parser.parse_args(["-q"] + score).verbosity == "quiet"
+    assert parser.parse_args(["eval", "-v"] + score[1:]).verbosity == "verbose"
+    assert parser.parse_args(score + ["--debug"]).debug is True
+    assert parser.parse_args(["eval", "--debug"] + score[1:]).debug is True
+    assert parser.parse_args(score).debug is False
+    # through main: an error line (exit 1), not argparse's "unrecognized arguments" (exit 2)
+    assert main(score[:-1] + [str(tmp_path / "missing.jsonl"), "-q"]) == 1
+    assert "missing.jsonl" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------------------------------------
 # a command: its result on stdout whatever the verbosity, its status lines on stderr by level
 
