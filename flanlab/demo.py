@@ -1,6 +1,7 @@
 """The end-to-end demo behind `make demo` / `flanlab demo`: the paper's method, small enough for a laptop CPU.
 
-Stages, each printed with its wall time; a rerun skips the finished ones only when they ran with the settings
+Stages, each said with its wall time (status lines on stderr; the before/after summary and the report's path, the
+demo's result, on stdout); a rerun skips the finished ones only when they ran with the settings
 they would run with now, else it stops naming the folder and what differs; a killed stage resumes (the rule of
 flanlab/stages.py, which `flanlab scale` follows too):
   1. mixture  build a small instruction-tuning mixture from the built-in task families
@@ -29,12 +30,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flanlab.config import ConfigError, Text, apply_overrides, from_dict, read_yaml, to_dict
 from flanlab.fileio import atomic_write_json
+from flanlab.log import get_logger
 from flanlab.report import write_report
 from flanlab.report.load import load_runs, mixture_num_tasks
 from flanlab.report.tables import comparisons, fmt_ci, fmt_p, fmt_pm, fmt_score, headline, results_rows
@@ -45,6 +46,7 @@ from flanlab.scale import (
 from flanlab.settings import data_dir as resolve_data_dir
 from flanlab.stages import Stage, Stages, normalised
 
+log = get_logger(__name__)
 HERE = Path(__file__)  # configs/ paths below are found from here (the repo) when not found from the current folder
 
 
@@ -112,21 +114,21 @@ def _evaluation(name: str, action: str, model: str, out_dir: Path, config: DemoC
                  inputs=inputs)
 
 
-def run_demo(config: DemoConfig, data_dir=None, progress: bool = True, log: Callable[[str], None] = print) -> Path:
+def run_demo(config: DemoConfig, data_dir=None, progress: bool = True) -> Path:
     """Run (or finish) the demo; return the path of the report's index.html. The data dir is read here, once:
     data_dir (--data-dir), else FLANLAB_DATA_DIR, else none."""
     data = resolve_data_dir(data_dir)
     out = Path(config.output_dir or ("runs/demo-data" if data else "runs/demo"))
     with run_lock(out, "demo"):  # a second demo on the same folder stops at once
-        return _run_demo(config, out, data, progress, log)
+        return _run_demo(config, out, data, progress)
 
 
-def _run_demo(config: DemoConfig, out: Path, data: Path | None, progress: bool, log: Callable[[str], None]) -> Path:
+def _run_demo(config: DemoConfig, out: Path, data: Path | None, progress: bool) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(log)
+    stages = Stages()
     t0 = time.time()
-    log(f"[flanlab] demo: {config.model}, output in {out.resolve()}"
-        + (f", real data from {data}" if data else ", offline on the built-in task families"))
+    log.info("demo: %s, output in %s%s", config.model, out.resolve(),
+             f", real data from {data}" if data else ", offline on the built-in task families")
 
     if data is None:
         mixture_yaml, mixture_overrides = resolve_path(config.mixture, HERE), config.mixture_overrides
@@ -134,7 +136,7 @@ def _run_demo(config: DemoConfig, out: Path, data: Path | None, progress: bool, 
         mixture_yaml, mixture_overrides = resolve_path(config.mixture_with_data, HERE), config.mixture_with_data_overrides
     stages.run(mixture_stage("1/5 mixture", mixture_yaml, out / "mixture", data, mixture_overrides, progress))
     num_tasks = mixture_num_tasks(out / "mixture")
-    log(f"[flanlab]   {num_tasks if num_tasks is not None else '?'} tasks in {out / 'mixture'}")
+    log.info("  %s tasks in %s", num_tasks if num_tasks is not None else "?", out / "mixture")
 
     settings = _eval_settings(config, data)
     before_info = {"label": f"{config.model} · before fine-tuning", "model": config.model, "num_tasks": 0,
@@ -160,10 +162,11 @@ def _run_demo(config: DemoConfig, out: Path, data: Path | None, progress: bool, 
 
     previous = json.loads((out / "stages.json").read_text()).get("stages_s", {}) if (out / "stages.json").is_file() else {}
     atomic_write_json(out / "stages.json", {"stages_s": {**previous, **times}, "this_invocation_s": round(time.time() - t0, 1)})
-    log(summary_text(out))
-    log(f"[flanlab] demo finished in {time.time() - t0:.0f} s (this invocation). Stage times: "
-        + ", ".join(f"{k.split(':')[0]} {v:.0f} s" for k, v in times.items()))
-    log(f"[flanlab] report: {index.resolve()}")
+    # the demo's result, on stdout: the before/after summary and the closing lines
+    print(summary_text(out))
+    print(f"[flanlab] demo finished in {time.time() - t0:.0f} s (this invocation). Stage times: "
+          + ", ".join(f"{k.split(':')[0]} {v:.0f} s" for k, v in times.items()))
+    print(f"[flanlab] report: {index.resolve()}")
     return index
 
 

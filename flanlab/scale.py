@@ -29,7 +29,6 @@ import gc
 import json
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -40,6 +39,7 @@ from flanlab.eval.config import EvalConfig, Mode
 from flanlab.eval.metrics import normalized_average, synthetic_average
 from flanlab.eval.runner import evaluate, resolve_benchmarks
 from flanlab.fileio import atomic_write_json, atomic_write_text, read_jsonl
+from flanlab.log import get_logger
 from flanlab.models import load
 from flanlab.report import write_report
 from flanlab.report.load import load_runs, mixture_num_tasks
@@ -49,6 +49,7 @@ from flanlab.settings import NO_DATA_DIR
 from flanlab.settings import data_dir as resolve_data_dir
 from flanlab.stages import SameSettings, Stage, Stages, normalised
 
+log = get_logger(__name__)
 EVALUATED = "results.json"  # an evaluation's completion record (evaluate() and merge write it last)
 TRAINED = "summary.json"  # a training run's (flanlab.train writes it last)
 BUILT = "stats.json"  # a mixture's (the build writes it aside and renames the folder into place)
@@ -388,9 +389,9 @@ def fine_tuned_cell(config: ScaleConfig, config_path, out: Path, model: str, mix
 
 
 @locks_folder("scale", lambda config, *args, **kwargs: config.output_dir)
-def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bool = True,
-              log: Callable[[str], None] = print) -> dict:
-    """Run (or finish) the grid; return grid.json's content. See the module docstring for the layout.
+def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bool = True) -> dict:
+    """Run (or finish) the grid; return grid.json's content. See the module docstring for the layout. Its stages
+    are said on stderr (status lines); its result, the table and the report's path, is printed on stdout.
 
     The data dir is read here, once: data_dir (--data-dir), else the config's, else FLANLAB_DATA_DIR; none at all
     with offline: true, whatever the environment says (the environment is neither read nor changed then)."""
@@ -398,7 +399,7 @@ def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bo
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "scale.json", to_dict(config))
-    stages = Stages(log)
+    stages = Stages()
 
     mixtures: dict[str, tuple[Path, int | None]] = {}
     for m in config.mixtures:
@@ -408,7 +409,7 @@ def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bo
                                  progress))
         n = mixture_num_tasks(out / "mixtures" / name)
         mixtures[name] = (out / "mixtures" / name, n)
-        log(f"[flanlab]   {name}: {n if n is not None else '?'} tasks")
+        log.info("  %s: %s tasks", name, n if n is not None else "?")
 
     for model in config.models:
         stages.run(base_cell(config, out, model, data, progress))
@@ -417,11 +418,11 @@ def run_scale(config: ScaleConfig, config_path=None, data_dir=None, progress: bo
             stages.run(fine_tuned_cell(config, config_path, out, model, name, mixture_dir, n, data, progress))
 
     grid = aggregate(out, stages.times)
-    log(format_table(grid))
+    print(format_table(grid))
     if config.report:
         index = write_report([out / "cells"], out / "report", title=f"flanlab scale: {out.name}")
         grid["report"] = str(index)
-        log(f"[flanlab] report: {index.resolve()}")
+        print(f"[flanlab] report: {index.resolve()}")
     return grid
 
 

@@ -7,11 +7,14 @@ A stage writes into its folder and ends with its completion record, a file writt
     it reads from ran again in this invocation (the training it evaluated was redone): a ValueError naming the
     folder, what differs, and what to remove to redo it. A rerun never reports numbers computed under settings the
     config no longer holds, nor on an output that was replaced since.
-  - run otherwise, printed with its wall time. A killed stage left no completion record, so it runs again and
+  - run otherwise, with its wall time. A killed stage left no completion record, so it runs again and
     resumes what it wrote: a training run from its last checkpoint, an evaluation from its item cache; a mixture
     is written aside and renamed into place, so a killed build starts over.
 What a kind of stage records and how two settings compare is its check (flanlab/scale.py builds the kinds: an
 evaluation, a mixture, a training run, a grid cell); the rule itself is here and nowhere else.
+
+What a stage says ("▶ name", "✓ name (12.3 s)", "✓ name: done (skipped)") are status lines: info records of
+flanlab.log on stderr, which --quiet silences; the run's results (a table, the report's path) are its caller's.
 """
 
 from __future__ import annotations
@@ -23,18 +26,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flanlab.log import get_logger
+
+log = get_logger(__name__)
 ABSENT = "<absent>"  # how a setting one side does not have is shown in a difference
 
 
 @dataclass(frozen=True)
 class Stage:
-    name: str  # printed: "2/5 before", "tiny-llama · tasks-9"
-    action: str  # what running it does, printed after the name: "evaluate tiny-llama"
+    name: str  # said: "2/5 before", "tiny-llama · tasks-9"
+    action: str  # what running it does, said after the name: "evaluate tiny-llama"
     folder: Path  # what the stage writes
     done: str  # its completion record: a file in `folder`, written last
     check: Callable[[], None]  # once the record exists: raises ValueError when it ran with other settings
     work: Callable[[], object]  # runs the stage (and resumes a killed one)
-    skipped: str = "done (skipped)"  # printed after the name when it is finished
+    skipped: str = "done (skipped)"  # said after the name when it is finished
     inputs: tuple[str, ...] = ()  # the names of the stages whose output it reads (the evaluation of a training run)
 
     def finished(self) -> bool:
@@ -93,9 +99,9 @@ def differences(recorded, wanted, where: str = "") -> list[str]:
 
 @dataclass
 class Stages:
-    """Runs stages under the rule above, printing each one and keeping the wall time of those that ran."""
+    """Runs stages under the rule above, saying each one (info, on stderr) and keeping the wall time of those that
+    ran."""
 
-    log: Callable[[str], None] = print
     times: dict[str, float] = field(default_factory=dict)  # "name: action" -> seconds
     ran: list[str] = field(default_factory=list)  # the names of the stages run (not skipped) in this invocation
 
@@ -107,7 +113,7 @@ class Stages:
             if redone:
                 raise ValueError(f"{stage.folder}: finished on the output of {', '.join(redone)} as it was before "
                                  f"that stage ran again now; remove {stage.folder} to redo it")
-            self.log(f"[flanlab] ✓ {stage.name}: {stage.skipped}")
+            log.info("✓ %s: %s", stage.name, stage.skipped)
             return False
         with self.timed(f"{stage.name}: {stage.action}"):
             stage.work()
@@ -116,10 +122,10 @@ class Stages:
 
     @contextlib.contextmanager
     def timed(self, name: str) -> Iterator[None]:
-        """Print the start and the wall time of a step; record it in `times`."""
-        self.log(f"[flanlab] ▶ {name}")
+        """Say the start and the wall time of a step; record it in `times`."""
+        log.info("▶ %s", name)
         t0 = time.time()
         yield
         seconds = time.time() - t0
         self.times[name] = round(seconds, 1)
-        self.log(f"[flanlab] ✓ {name} ({seconds:.1f} s)")
+        log.info("✓ %s (%.1f s)", name, seconds)

@@ -21,10 +21,12 @@ def test_demo_smoke_with_tiny_model(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FLANLAB_DATA_DIR", raising=False)  # the embedded defaults: offline
     out = tmp_path / "demo"
     assert main(["demo", "-o", str(out)] + SMOKE) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed, said = captured.out, captured.err  # the result on stdout, the stage lines on stderr
     for stage in ("1/5 mixture", "2/5 before", "3/5 train", "4/5 after", "5/5 report"):
-        assert f"✓ {stage}" in printed
-    assert printed.count(" s)\n") >= 5  # every stage's time
+        assert f"[flanlab] ✓ {stage}" in said and f"✓ {stage}" not in printed
+    assert said.count(" s)\n") >= 5  # every stage's time
+    assert "significant changes after fine-tuning" in printed  # the before/after summary
     last = printed.strip().splitlines()[-1]
     assert last.startswith("[flanlab] report: ") and last.endswith("index.html")
     index = out / "report" / "index.html"
@@ -41,9 +43,17 @@ def test_demo_smoke_with_tiny_model(tmp_path, capsys, monkeypatch):
 
     # resumable: a rerun skips every finished stage (the report is rewritten)
     assert main(["demo", "-o", str(out)] + SMOKE) == 0
-    printed = capsys.readouterr().out
+    said = capsys.readouterr().err
     for stage in ("2/5 before", "3/5 train", "4/5 after"):
-        assert f"✓ {stage}: done (skipped)" in printed
+        assert f"✓ {stage}: done (skipped)" in said
+    assert "1/5 mixture: built before (reused)" in said
+
+    # --quiet: no stage line on either stream; the result on stdout unchanged
+    assert main(["demo", "-o", str(out)] + SMOKE + ["--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert "✓" not in quiet.err and "▶" not in quiet.err and "✓" not in quiet.out and "▶" not in quiet.out
+    assert "significant changes after fine-tuning" in quiet.out
+    assert quiet.out.strip().splitlines()[-1] == last
 
 
 def test_demo_config_overrides_keep_nested_defaults():

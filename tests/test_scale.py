@@ -58,11 +58,26 @@ def test_rerun_skips_finished_cells(tiny_grid, capsys):
     results = sorted(out.glob("cells/*/*/eval/results.json"))
     before = {p: p.stat().st_mtime_ns for p in results}
     assert main(["scale", str(TINY), f"output_dir={out}", "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert printed.count("done (skipped)") == len(results)
+    said = capsys.readouterr().err  # stage lines are status lines, on stderr
+    assert said.count("done (skipped)") == len(results)
     assert {p: p.stat().st_mtime_ns for p in results} == before
     assert main(["scale", str(TINY), f"output_dir={out}", "--table"]) == 0
     assert "tiny-llama" in capsys.readouterr().out
+
+
+def test_the_table_on_stdout_the_stage_lines_on_stderr(tiny_grid, capsys):
+    """flanlab scale's result (the table, the report's path) is on stdout, its stage lines on stderr; --quiet
+    silences the stage lines and leaves the result as it was."""
+    out, printed = tiny_grid
+    assert "▶" not in printed and "✓" not in printed  # the first run's stdout
+    assert main(["scale", str(TINY), f"output_dir={out}", "--no-progress"]) == 0
+    normal = capsys.readouterr()
+    assert "✓" not in normal.out and "mixture" in normal.err and "done (skipped)" in normal.err
+    assert main(["scale", str(TINY), f"output_dir={out}", "--no-progress", "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert [line for line in quiet.err.splitlines() if line.startswith("[flanlab] ")
+            and not line.startswith(("[flanlab] warning:", "[flanlab] error:"))] == []  # no info line
+    assert quiet.out == normal.out and "no FT" in quiet.out and "report:" in quiet.out
 
 
 def test_rerun_refuses_cells_finished_with_other_settings(tiny_grid, capsys):
@@ -187,7 +202,7 @@ def test_rerun_refuses_an_edited_train_yaml_or_mixture_yaml(tmp_path, capsys):
                     f"train: {{config: {train_yaml}}}\neval: {{suite: synthetic, modes: [direct], limit: 1}}\nreport: false\n")
     assert main(["scale", str(grid), "--no-progress"]) == 0
     assert main(["scale", str(grid), "--no-progress"]) == 0  # unchanged: skipped
-    assert "done (skipped)" in capsys.readouterr().out
+    assert "done (skipped)" in capsys.readouterr().err
     train_yaml.write_text(train_yaml.read_text().replace("lr: 1.0e-3", "lr: 2.0e-3"))
     assert main(["scale", str(grid), "--no-progress"]) == 1
     assert "lr (0.001 -> 0.002)" in capsys.readouterr().err

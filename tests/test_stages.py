@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -29,18 +30,35 @@ def _stage(folder: Path, wanted: dict, ran: list) -> Stage:
     return Stage("1/1 thing", "make it", folder, "done.json", check, work)
 
 
-def test_a_stage_runs_then_is_skipped_for_the_same_settings_and_refused_for_others(tmp_path):
-    printed: list[str] = []
-    stages, ran = Stages(printed.append), []
+def test_a_stage_runs_then_is_skipped_for_the_same_settings_and_refused_for_others(tmp_path, capsys):
+    stages, ran = Stages(), []
     assert stages.run(_stage(tmp_path / "a", {"limit": 1, "eval": [{"seed": 0}]}, ran)) is True
     assert ran == ["a"] and "1/1 thing: make it" in stages.times
     assert stages.run(_stage(tmp_path / "a", {"limit": 1, "eval": [{"seed": 0}]}, ran)) is False
-    assert ran == ["a"] and printed[-1] == "[flanlab] ✓ 1/1 thing: done (skipped)"
+    said = capsys.readouterr()  # status lines: on stderr (flanlab.log), none on stdout
+    assert said.out == "" and said.err.splitlines()[-1] == "[flanlab] ✓ 1/1 thing: done (skipped)"
+    assert re.fullmatch(r"\[flanlab\] ▶ 1/1 thing: make it\n\[flanlab\] ✓ 1/1 thing: make it \(\d+\.\d s\)\n.*",
+                        said.err, flags=re.S)
+    assert ran == ["a"]
     with pytest.raises(ValueError) as refused:
         stages.run(_stage(tmp_path / "a", {"limit": 2, "eval": [{"seed": 1}]}, ran))
     message = str(refused.value)
     assert message.startswith(f"{tmp_path / 'a'}: finished with other settings")
     assert "limit (1 -> 2)" in message and "eval[0].seed (0 -> 1)" in message and ran == ["a"]
+
+
+def test_quiet_silences_the_stage_lines(tmp_path, capsys):
+    """The stage lines are status lines (info): --quiet (log.setup("quiet")) leaves neither stream any of them."""
+    from flanlab import log
+
+    log.setup("quiet")
+    try:
+        stages, ran = Stages(), []
+        assert stages.run(_stage(tmp_path / "a", {"limit": 1}, ran))  # run
+        assert not stages.run(_stage(tmp_path / "a", {"limit": 1}, ran))  # skipped
+    finally:
+        log.setup("normal")
+    assert ran == ["a"] and capsys.readouterr() == ("", "")
 
 
 def test_a_killed_stage_runs_again(tmp_path):
@@ -50,21 +68,21 @@ def test_a_killed_stage_runs_again(tmp_path):
     folder.mkdir()
     (folder / "info.json").write_text(json.dumps({"settings": {"limit": 9}}))  # written first, then killed
     ran: list = []
-    assert Stages(lambda line: None).run(_stage(folder, {"limit": 1}, ran)) is True and ran == ["a"]
+    assert Stages().run(_stage(folder, {"limit": 1}, ran)) is True and ran == ["a"]
 
 
 def test_a_finished_stage_is_refused_when_a_stage_it_reads_from_ran_again(tmp_path):
     """The demo's after-evaluation reads the training run: once that was redone (its folder removed), the finished
     evaluation describes the model that was replaced and is refused, not reported."""
-    stages, ran = Stages(lambda line: None), []
+    stages, ran = Stages(), []
     train, after = _stage(tmp_path / "train", {"lr": 1}, ran), _stage(tmp_path / "after", {"limit": 1}, ran)
     after = Stage("after", after.action, after.folder, after.done, after.check, after.work, inputs=("1/1 thing",))
     assert stages.run(train) and stages.run(after)
-    again = Stages(lambda line: None)
+    again = Stages()
     assert not again.run(train) and not again.run(after)  # nothing redone: both skipped
     for name in ("done.json", "info.json"):
         (tmp_path / "train" / name).unlink()
-    again = Stages(lambda line: None)
+    again = Stages()
     assert again.run(train)
     with pytest.raises(ValueError, match=r"after: finished on the output of 1/1 thing .*remove .*after"):
         again.run(after)
@@ -91,7 +109,7 @@ def test_a_mixture_built_with_a_data_dir_is_not_reused_without_one(tmp_path):
     mixture_yaml = REPO / "configs" / "mixtures" / "tasks-9.yaml"
     overrides = ["size=40", "validation_size=0", "max_input_tokens=256", "max_target_tokens=64", "fewshot=1"]
     out = tmp_path / "mixture"
-    assert Stages(lambda line: None).run(mixture_stage("m", mixture_yaml, out, None, overrides, progress=False))
+    assert Stages().run(mixture_stage("m", mixture_yaml, out, None, overrides, progress=False))
     assert mixture_stage("m", mixture_yaml, out, None, overrides).finished()
     with pytest.raises(ValueError, match=r"built without a data dir, but this run has the data dir"):
         mixture_stage("m", mixture_yaml, out, tmp_path, overrides).finished()
