@@ -101,9 +101,10 @@ def _eval_parts(config: DemoConfig, data_dir: Path | None) -> list[EvalPart]:
 
 
 def _eval_settings(config: DemoConfig, data_dir: Path | None) -> dict:
-    """What the before/after numbers depend on beyond the model: the eval parts (JSON-normalised, as run_info.json
-    stores them). A finished stage is skipped only when it recorded these (flanlab.scale.evaluation_check)."""
-    return normalised({"eval": [to_dict(p) for p in _eval_parts(config, data_dir)]})
+    """What the before/after numbers depend on beyond the model: the eval parts (EvalConfig.recorded: their fields,
+    and the templated prompts' format; JSON-normalised, as run_info.json stores them). A finished stage is skipped
+    only when it recorded these (flanlab.scale.evaluation_check)."""
+    return normalised({"eval": [p.recorded() for p in _eval_parts(config, data_dir)]})
 
 
 def _evaluation(name: str, action: str, model: str, out_dir: Path, config: DemoConfig, data_dir: Path | None,

@@ -327,25 +327,34 @@ def training_stage(name: str, action: str, model: str, mixture_dir: Path, out_di
 
 
 def _cell_settings(config: ScaleConfig, mixture: str | None) -> dict:
-    """What a cell's numbers depend on beyond its model: the eval parts, and for a fine-tuned cell the training
-    part and the mixture overrides (JSON-normalised, as run_info.json stores it)."""
+    """What a cell's numbers depend on beyond its model: the eval parts (EvalConfig.recorded: their fields, and the
+    templated prompts' format), and for a fine-tuned cell the training part and the mixture overrides
+    (JSON-normalised, as run_info.json stores it)."""
     parts = eval_parts(config.eval)
-    settings = {"eval": to_dict(parts[0]) if isinstance(config.eval, EvalPart) else [to_dict(p) for p in parts]}
+    settings = {"eval": parts[0].recorded() if isinstance(config.eval, EvalPart) else [p.recorded() for p in parts]}
     if mixture is not None:
         settings.update(mixture=mixture, train=to_dict(config.train), mixture_overrides=config.mixture_overrides)
     return normalised(settings)
 
 
 def _as_today(recorded):
-    """Recorded cell settings with the eval options added to EvalPart since then filled in at their defaults: the
-    run had no such option, and evaluate() ran at the value that is now the default (self_consistency 1, seed 0,
-    the plain prompts, ...), so a finished cell of an earlier version is still recognised."""
+    """Recorded cell (or demo stage) settings as today's flanlab would record that run: the eval options added to
+    EvalPart since then filled in at their defaults (the run had no such option, and evaluate() ran at the value
+    that is now the default: self_consistency 1, seed 0, the plain prompts, ...), so a finished cell of an earlier
+    version is still recognised; and a templated part recorded without "chat_format" read as format 1 (its
+    prompts were rendered before EvalConfig's CHAT_FORMAT 2), so it is refused, naming chat_format (1 -> 2),
+    instead of being paired with cells evaluated on today's prompts."""
     if not isinstance(recorded, dict) or "eval" not in recorded:
         return recorded
     defaults = normalised(to_dict(EvalPart()))
 
     def fill(part):
-        return {**defaults, **part} if isinstance(part, dict) else part
+        if not isinstance(part, dict):
+            return part
+        part = {**defaults, **part}
+        if part.get("apply_chat_template") and "chat_format" not in part:
+            part["chat_format"] = 1
+        return part
 
     parts = recorded["eval"]
     return {**recorded, "eval": [fill(p) for p in parts] if isinstance(parts, list) else fill(parts)}

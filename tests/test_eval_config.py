@@ -181,6 +181,41 @@ def test_cells_finished_before_the_new_fields_are_still_recognised(tmp_path):
         eval_finished(unrecorded, settings)
 
 
+def test_templated_cells_recorded_before_the_chat_format_version_are_refused(tmp_path):
+    """A templated cell finished before today's change of templated prompts (rank choices scored as "A", not " A";
+    a zero-shot multiturn description in the system turn) recorded no chat_format: it is read as format 1 and
+    refused, not paired with cells evaluated on today's prompts. A plain cell records no chat_format, as before,
+    and an old plain cell is still reused."""
+    from flanlab.eval.config import CHAT_FORMAT
+
+    templated = {**OLD_PART, "apply_chat_template": True}
+    config = load_scale_config_text(tmp_path, "eval:\n  - " + json.dumps(templated) + "\n")
+    settings = _cell_settings(config, None)
+    assert settings["eval"][0]["chat_format"] == CHAT_FORMAT == 2
+    old = _finished(tmp_path / "old" / "eval", {"eval": [templated]})
+    with pytest.raises(ValueError, match=r"finished with other settings.*eval\[0\]\.chat_format \(1 -> 2\)"):
+        eval_finished(old, settings)
+    assert eval_finished(_finished(tmp_path / "new" / "eval", settings), settings)  # recorded today: reused
+
+    plain = _cell_settings(load_scale_config_text(tmp_path, "eval:\n  - " + json.dumps(OLD_PART) + "\n"), None)
+    assert "chat_format" not in plain["eval"][0]
+    assert eval_finished(_finished(tmp_path / "plain" / "eval", {"eval": [OLD_PART]}), plain)
+    assert "chat_format" not in EvalConfig().settings()  # results.json: the plain keys as before
+    assert EvalConfig(apply_chat_template=True).settings()["chat_format"] == 2
+
+
+def test_a_demo_stage_with_templated_prompts_of_the_old_format_is_refused(tmp_path):
+    from flanlab.demo import _eval_settings, load_demo_config
+
+    now = _eval_settings(load_demo_config(None, ["synthetic.apply_chat_template=true"]), None)
+    before_today = {"eval": [{k: v for k, v in part.items() if k != "chat_format"} for part in now["eval"]]}
+    with pytest.raises(ValueError, match=r"eval\[0\]\.chat_format \(1 -> 2\)"):
+        eval_finished(_finished(tmp_path / "before", before_today), now)
+    assert eval_finished(_finished(tmp_path / "again", now), now)
+    plain = _eval_settings(load_demo_config(None, []), None)
+    assert "chat_format" not in plain["eval"][0]
+
+
 def load_scale_config_text(tmp_path: Path, eval_yaml: str):
     path = tmp_path / "grid.yaml"
     path.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\n" + eval_yaml)

@@ -10,7 +10,9 @@ eval_suite evaluate, with every option's valid range declared once (flanlab.conf
     training       TrainConfig.eval_config() (its eval_suite / eval_limit / eval_modes keys)
 
 results.json's "settings" are written from it (`settings()`: every field under its own name, the keys
-results.json already had before this config existed, so older runs read the same). Where the run's outputs go (out_dir, the resume cache, the data dir, the
+results.json already had before this config existed, so older runs read the same); what a finished scale cell or
+demo stage records of it, and a rerun compares, is `recorded()`: the fields, and for templated prompts the version
+of their format (CHAT_FORMAT). Where the run's outputs go (out_dir, the resume cache, the data dir, the
 progress bar) is not part of it: those are evaluate()'s own arguments.
 
 Light to import (flanlab.config and flanlab.eval.chat only): the CLI imports it while parsing, before torch is loaded.
@@ -26,6 +28,12 @@ from flanlab.eval.chat import ChatOptions
 
 Mode = Literal["direct", "cot"]  # zero-shot CoT is the cot mode with zero_shot_cot (recorded as zs_cot)
 COT_MODES = ("cot", "zs_cot")  # the modes self-consistency applies to
+# The format of prompts rendered through a chat template (apply_chat_template), recorded as "chat_format" beside
+# the fields of a templated evaluation only, so that plain runs record what they always did and are still reused.
+# 1: before 2026-12-04. 2: a rank choice scored as "A", not " A", after the assistant's header (0d9f411); a
+# zero-shot multiturn prompt's task description in the system turn (bc5f238). A templated run recorded without the
+# key was format 1 (flanlab.scale reads it so): a rerun refuses it, as it refuses any other change of settings.
+CHAT_FORMAT = 2
 
 
 @dataclass
@@ -58,10 +66,17 @@ class EvalConfig:
         """The chat-template options."""
         return ChatOptions(self.apply_chat_template, self.fewshot_as_multiturn, self.system_instruction)
 
+    def recorded(self) -> dict:
+        """What a finished evaluation records of this config and a rerun compares (scale's cells, the demo's
+        stages): every field under its own name, and "chat_format" (CHAT_FORMAT) when prompts go through the chat
+        template, whose rendering changed under the same fields."""
+        return {**to_dict(self), **({"chat_format": CHAT_FORMAT} if self.apply_chat_template else {})}
+
     def settings(self) -> dict:
-        """results.json's "settings" from this config: every field under its own name; the temperature is null
-        when nothing is sampled (self_consistency 1), and the modes self-consistency applies to are named."""
-        out = to_dict(self)
+        """results.json's "settings" from this config: every field under its own name (and the templated prompts'
+        format, as recorded()); the temperature is null when nothing is sampled (self_consistency 1), and the modes
+        self-consistency applies to are named."""
+        out = self.recorded()
         out["temperature"] = self.temperature if self.self_consistency > 1 else None
         out["self_consistency_modes"] = list(COT_MODES)
         return out
