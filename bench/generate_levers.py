@@ -5,7 +5,7 @@
 
 Items as in bench/generate_vs_lmeval.py (BBH 3-shot CoT subtasks, MGSM native CoT and zero-shot CoT). Each
 config is an Engine setting: batch (items per batch), prefix_cache (0/1), shared (0/1: shared-prefix
-attention, flanlab.eval.prefix_attention), drop (the share of a batch's rows that must have ended before they
+attention, flanlab.eval.prefix_attention), drafts (tokens a row drafts a step, 0: none; flanlab.eval.speculative), drop (the share of a batch's rows that must have ended before they
 leave the batch: 0 at the first, 2 never). For every group of items the
 configs run in turn, their order rotating from group to group, so that all see the same machine load.
 Printed: items/s and generated tokens/s per config, its speed relative to the first config, and whether its
@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def parse_config(text: str) -> dict:
-    keys = {"batch": int, "prefix_cache": lambda v: bool(int(v)), "drop": float, "shared": lambda v: bool(int(v))}
+    keys = {"batch": int, "prefix_cache": lambda v: bool(int(v)), "drop": float, "shared": lambda v: bool(int(v)),
+            "drafts": int}
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, _, value = part.partition("=")
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
     engines = []
     for c in configs:
         e = Engine(lm, batch_size=c.get("batch", 8), prefix_cache=c.get("prefix_cache", True),
-                   shared_attention=c.get("shared", True))
+                   shared_attention=c.get("shared", True), draft_tokens=c.get("drafts"))
         e.drop_fraction = c.get("drop", Engine.drop_fraction)
         engines.append(e)
     seconds = [0.0] * len(configs)

@@ -56,6 +56,7 @@ from flanlab.eval.kvcache import (
     SharedPrefixLayer, batch_cache, common_prefix_length, has_sliding_layers, shared_prefix_cache,
 )
 from flanlab.eval.spec import EvalItem
+from flanlab.eval.speculative import DRAFT_TOKENS, decode_shared
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class Engine:
     drop_fraction = 0.25
 
     def __init__(self, lm, batch_size: int = 8, prefix_cache: bool = True, templated: bool = False,
-                 shared_attention: bool = True):
+                 shared_attention: bool = True, draft_tokens: int | None = None):
         import torch
 
         self.lm = lm
@@ -174,6 +175,9 @@ class Engine:
                                  and prefix_attention.eligible(self.model))
         if self.shared_attention:
             prefix_attention.register()
+        # greedy rows of shared-prefix batches draft up to this many tokens a step from their own text and check
+        # them in the same forward (flanlab.eval.speculative; 0: one token a step)
+        self.draft_tokens = DRAFT_TOKENS if draft_tokens is None else max(0, int(draft_tokens))
         # prefix text -> (its ids, [(k, v) per layer]); the ids say which leading specials it was computed with
         self._prefix_kv: dict[str, tuple[list[int], list]] = {}
 
@@ -343,7 +347,7 @@ class Engine:
         n_rows, width_s = len(rows), max(shared)
         tails = [r[s:] for r, s in zip(rows, shared)]
         width = max(len(t) for t in tails)
-        if shared_block and self.shared_attention and width_s:
+        if shared_block and self.shared_attention:
             return self._shared_context(prefixes, states, shared, tails, room)
         input_ids = torch.full((n_rows, width), self.pad_id, dtype=torch.long)  # (R, W) left-padded tails
         mask = torch.zeros((n_rows, width_s + width), dtype=torch.long)  # (R, S+W)
@@ -386,20 +390,23 @@ class Engine:
                 mask[r, offsets[p]:offsets[p] + s] = 1
             mask[r, width_p + pad:] = 1
             position_ids[r, pad:] = torch.arange(s, s + len(tail))
-        cache = shared_prefix_cache(self.model.config, blocks, capacity=width + room)
+        param = next(self.model.parameters())
+        cache = shared_prefix_cache(self.model.config, blocks, capacity=width + room, dtype=param.dtype,
+                                    device=param.device)
         out = self._forward(cache, input_ids, mask, position_ids)
         logits = out.logits[:, -1, :].float()  # (R, V)
         next_pos = torch.tensor([s + len(t) for s, t in zip(shared, tails)], dtype=torch.long)  # (R,)
         return logits, cache, mask, next_pos
 
-    def _forward(self, cache, input_ids, mask, position_ids, last_only: bool = True):
+    def _forward(self, cache, input_ids, mask, position_ids, keep_logits: int | None = 1):
         """One causal forward on a batch cache (updated in place); through shared-prefix attention when the
-        cache's layers hold a shared block. input_ids/position_ids (R, t), mask (R, cache columns + t)."""
+        cache's layers hold a shared block. input_ids/position_ids (R, t), mask (R, cache columns + t) or a 4D
+        mask (R, 1, t, columns); logits of the last `keep_logits` positions (None: all)."""
         dev, torch = self.device, self.torch
         inputs = dict(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=position_ids.to(dev),
                       use_cache=True, **{self.cache_kw: cache})
-        if last_only:
-            inputs["logits_to_keep"] = 1
+        if keep_logits:
+            inputs["logits_to_keep"] = keep_logits
         with torch.inference_mode():
             if cache.layers and isinstance(cache.layers[0], SharedPrefixLayer):
                 with prefix_attention.attention_as(self.model, prefix_attention.NAME):
@@ -496,10 +503,13 @@ class Engine:
         torch = self.torch
         logits, cache, mask, pos = self._causal_context(prefixes, rows, room=settings.max_new_tokens, lead=lead,
                                                         shared_block=True)
+        stops = StopStrings(self.tokenizer, settings.stop)
+        if cache.layers and isinstance(cache.layers[0], SharedPrefixLayer):  # rows of their own lengths, drafts
+            ends = decode_shared(self, rows, logits, cache, mask, pos, settings, generators, stops)
+            return [self._generation(g, s or "max_new_tokens", settings.stop) for g, s in ends]
         n_rows = len(rows)
         generated: list[list[int]] = [[] for _ in range(n_rows)]
         stopped: list[str | None] = [None] * n_rows
-        stops = StopStrings(self.tokenizer, settings.stop)
         active = list(range(n_rows))  # the rows still in the batch tensors, in tensor order
         dev = self.device
         for step in range(settings.max_new_tokens):
@@ -629,7 +639,7 @@ class Engine:
         index = torch.tensor([b for b, _ in rows], device=self.device)  # (R,)
         cache.batch_select_indices(index)  # (B, ...) -> (R, ...)
         ext_mask = torch.cat([mask[index.cpu()], torch.ones((len(rows), width), dtype=mask.dtype)], dim=1)  # (R, T+M)
-        out = self._forward(cache, feed, ext_mask, position_ids, last_only=False)
+        out = self._forward(cache, feed, ext_mask, position_ids, keep_logits=None)
         logp = torch.log_softmax(out.logits.float(), dim=-1).cpu()  # (R, M, V): position t predicts c[t+1]
         for r, (b, j) in enumerate(rows):
             c = pairs[b][1][j]

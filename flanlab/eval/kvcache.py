@@ -97,6 +97,7 @@ class SharedPrefixLayer(PreallocatedLayer):
         super().__init__(capacity)
         self.shared_keys, self.shared_values = shared_keys, shared_values  # (1, H, P, D)
         self.shared_length = shared_keys.shape[-2]
+        self.ragged: RaggedLengths | None = None  # set by start_ragged: each row then has its own length
 
     def get_seq_length(self) -> int:
         return self.shared_length + self.length
@@ -104,17 +105,71 @@ class SharedPrefixLayer(PreallocatedLayer):
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         return self.shared_length + self.length + query_length, 0
 
+    def update(self, key_states, value_states, *args, **kwargs):  # states (R, H, n, D)
+        if self.ragged is None:
+            return super().update(key_states, value_states, *args, **kwargs)
+        # ragged: row r's n new columns go to [lengths[r], lengths[r] + n); the returned view is as wide as the
+        # longest row needs (the caller's 4D mask says which columns each query sees)
+        n = key_states.shape[-2]
+        end = self.ragged.longest + n
+        self._room(end)
+        cols = self.ragged.lengths[:, None] + torch.arange(n, device=key_states.device)  # (R, n)
+        rows = torch.arange(key_states.shape[0], device=key_states.device)[:, None]  # (R, 1)
+        self.buf_keys[rows, :, cols] = key_states.transpose(1, 2)  # (R, n, H, D) into (R, H, C, D)
+        self.buf_values[rows, :, cols] = value_states.transpose(1, 2)
+        self.length = end
+        self.keys, self.values = self.buf_keys[:, :, :end], self.buf_values[:, :, :end]
+        return self.keys, self.values
 
-def shared_prefix_cache(model_config, blocks: list[list], capacity: int):
+    def _room(self, end: int) -> None:
+        """At least `end` columns, growing by half again at least (a few copies in a long generation)."""
+        have = self.buf_keys.shape[-2]
+        if end <= have:
+            return
+        extra = self.buf_keys.new_zeros((*self.buf_keys.shape[:2], max(end - have, have // 2), self.buf_keys.shape[3]))
+        self.buf_keys = torch.cat([self.buf_keys, extra], dim=-2)
+        self.buf_values = torch.cat([self.buf_values, extra], dim=-2)
+
+
+class RaggedLengths:
+    """The own-column count of each row of a ragged SharedPrefix cache, shared by all its layers: the decoding
+    loop advances a row by the tokens it accepted, after the forward (so every layer writes at the same place)."""
+
+    def __init__(self, lengths):
+        self.lengths = lengths  # (R,) long
+        self.longest = int(lengths.max()) if lengths.numel() else 0
+
+    def set(self, lengths) -> None:
+        self.lengths = lengths
+        self.longest = int(lengths.max()) if lengths.numel() else 0
+
+
+def start_ragged(cache, n_rows: int) -> RaggedLengths:
+    """Switch a shared-prefix cache (after its common-timeline prefill) to per-row lengths, all equal to the
+    columns filled so far."""
+    layer0 = cache.layers[0]
+    state = RaggedLengths(torch.full((n_rows,), layer0.length, dtype=torch.long, device=layer0.buf_keys.device))
+    for layer in cache.layers:
+        layer.ragged = state
+    return state
+
+
+def shared_prefix_cache(model_config, blocks: list[list], capacity: int, dtype=None, device=None):
     """A DynamicCache of SharedPrefixLayers: blocks[b] = per-layer (keys, values) of shape (1, H, Lb, D), laid
-    side by side as the shared block (P = sum of Lb columns); each row's own columns have room for `capacity`."""
+    side by side as the shared block (P = sum of Lb columns; no blocks: P = 0, in the model's dtype/device);
+    each row's own columns have room for `capacity`."""
     from transformers import DynamicCache
 
     cache = DynamicCache(config=model_config)
+    n_kv = getattr(model_config, "num_key_value_heads", None) or model_config.num_attention_heads
+    head_dim = getattr(model_config, "head_dim", None) or model_config.hidden_size // model_config.num_attention_heads
     layers = []
     for li in range(len(cache.layers)):
-        keys = torch.cat([kv[li][0] for kv in blocks], dim=2)  # (1, H, P, D)
-        values = torch.cat([kv[li][1] for kv in blocks], dim=2)  # (1, H, P, D)
+        if blocks:
+            keys = torch.cat([kv[li][0] for kv in blocks], dim=2)  # (1, H, P, D)
+            values = torch.cat([kv[li][1] for kv in blocks], dim=2)  # (1, H, P, D)
+        else:  # no row has a prefix: an empty block (P = 0), the rows' own columns only
+            keys = values = torch.zeros((1, n_kv, 0, head_dim), dtype=dtype, device=device)
         layers.append(SharedPrefixLayer(capacity, keys, values))
     cache.layers = layers
     return cache
