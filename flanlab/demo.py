@@ -62,7 +62,7 @@ class DemoConfig:
     train: TrainPart = field(default_factory=lambda: TrainPart(config="configs/train/smollm2-demo.yaml"))
     # the synthetic held-out suite: every family, `limit` items each for direct (rank scoring), fewer for CoT
     synthetic: EvalPart = field(default_factory=lambda: EvalPart(
-        suite="synthetic", modes=["direct", "cot"], limit=20, mode_limits={"cot": 2}, scoring="auto", batch_size=8))
+        suite="synthetic", modes=["direct", "cot"], limit=20, mode_limits={"cot": 4}, scoring="auto", batch_size=8))
     # the real benchmarks, only with a data dir; --limit sets their items per subtask
     real: EvalPart = field(default_factory=lambda: EvalPart(
         suite="flan-heldout", modes=["direct", "cot"], limit=1, scoring="auto", batch_size=8))

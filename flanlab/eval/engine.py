@@ -19,7 +19,11 @@ How it is fast:
     The plan depends only on the item list, so a distributed run (batches dealt round-robin over processes)
     computes exactly the batches of a single run.
   - Causal models: the KV cache of each EvalItem.prefix is computed once (the last PREFIX_STATES prefixes are
-    kept) and copied into the rows of every batch that uses it; only the item's own tokens go through the model.
+    kept); only the item's own tokens go through the model. Ranking copies it into the rows of every batch that
+    uses it. Generation, on models with plain attention (flanlab.eval.prefix_attention), keeps it once per
+    batch as a shared block that every row reads in one matrix product, and decodes rows of their own lengths
+    where greedy rows draft tokens from their own text and check them in the same forward
+    (flanlab.eval.speculative; outputs are the one-token-a-step outputs). Other models copy it, as ranking.
   - The batch's cache is allocated once with room for every token to come (flanlab.eval.kvcache's
     PreallocatedLayer): decoding writes in place instead of re-concatenating the whole cache at each step.
   - Rank classification, causal: one forward over the context per item; choices of one token (" A".." D")
