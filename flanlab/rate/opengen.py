@@ -250,7 +250,6 @@ def open_gen(
         raise ValueError(f"{out_dir} is a file; give an output folder with -o")
     # The folder is created by the first write (settings.json, once a model has loaded), so that a model that
     # fails to load leaves no empty output folder behind.
-
     generation = {"decoding": "greedy", "max_new_tokens": max_new_tokens, "chat_template": use_chat_template}
     settings = load_settings(out_dir)
     if settings is not None:
