@@ -60,7 +60,7 @@ from flanlab.eval.kvcache import (
     SharedPrefixLayer, batch_cache, common_prefix_length, has_sliding_layers, shared_prefix_cache,
 )
 from flanlab.eval.spec import EvalItem
-from flanlab.eval.speculative import DRAFT_TOKENS, decode_shared
+from flanlab.eval.speculative import DRAFT_TOKENS, decode_shared, take_token
 
 
 @dataclass(frozen=True)
@@ -516,21 +516,15 @@ class Engine:
         stopped: list[str | None] = [None] * n_rows
         active = list(range(n_rows))  # the rows still in the batch tensors, in tensor order
         dev = self.device
-        for step in range(settings.max_new_tokens):
+        for _ in range(settings.max_new_tokens):
             gens = [generators[r] for r in active] if generators else None
             nxt = self._next_tokens(logits, settings, gens)  # (A,)
             picked = nxt.tolist()  # one copy to the host per step (int(nxt[j]) on CUDA syncs once per row)
             for j, r in enumerate(active):
                 if stopped[r] is not None:
                     continue  # ended at an earlier step; still in the tensors until dropped
-                tok = picked[j]
-                if tok in self.eos_ids:
-                    stopped[r] = "eos"
-                    continue
-                generated[r].append(tok)
-                if stops.hit(generated[r]):
-                    stopped[r] = "stop"
-            if all(s is not None for s in stopped) or step == settings.max_new_tokens - 1:
+                stopped[r] = take_token(picked[j], generated[r], self.eos_ids, stops, settings.max_new_tokens)
+            if all(s is not None for s in stopped):
                 break
             finished = [j for j, r in enumerate(active) if stopped[r] is not None]
             if finished and self.drop_fraction * len(active) <= len(finished):

@@ -52,6 +52,18 @@ def prompt_lookup(seq: Sequence[int], k: int, ngrams: Sequence[int] = NGRAMS) ->
     return []
 
 
+def take_token(tok: int, generated: list[int], eos_ids, stops, max_new_tokens: int) -> str | None:
+    """The one rule for a row's next token (the model's choice), in both decoding loops: EOS ends the row and is
+    not kept; otherwise the token is kept, and the row ends at a stop string or after max_new_tokens tokens.
+    Returns how the row ended ("eos", "stop", "max_new_tokens") or None."""
+    if tok in eos_ids:
+        return "eos"
+    generated.append(tok)
+    if stops.hit(generated):
+        return "stop"
+    return "max_new_tokens" if len(generated) >= max_new_tokens else None
+
+
 def decode_shared(engine, rows: list[list[int]], logits, cache, mask, pos, settings, generators, stops) -> list:
     """Decode the rows of a shared-prefix batch after its prefill (Engine._causal_context with shared_block):
     logits (R, V) at each row's last token, mask (R, P+W) of the prefill, pos (R,) each row's next position.
@@ -68,15 +80,7 @@ def decode_shared(engine, rows: list[list[int]], logits, cache, mask, pos, setti
     active = list(range(n_rows))  # rows still in the tensors, in tensor order
 
     def take(r: int, tok: int) -> None:
-        """One more token for row r (its model's choice), ending the row where the rules say."""
-        if tok in engine.eos_ids:
-            stopped[r] = "eos"
-            return
-        generated[r].append(tok)
-        if stops.hit(generated[r]):
-            stopped[r] = "stop"
-        elif len(generated[r]) >= settings.max_new_tokens:
-            stopped[r] = "max_new_tokens"
+        stopped[r] = take_token(tok, generated[r], engine.eos_ids, stops, settings.max_new_tokens)
 
     while True:
         gens = [generators[r] for r in active] if generators else None
