@@ -227,3 +227,8 @@ def test_drafts_end_rows_at_eos_and_max_new_tokens_as_one_token_a_step(lively_ti
     assert got == want
     assert {g[0].stopped for g in got} >= {"eos"}
     assert all(isinstance(g[0], Generation) for g in got)
+
+
+def test_a_negative_draft_length_is_refused(lively_tiny_llama):
+    with pytest.raises(ValueError, match="draft_tokens"):
+        Engine(lively_tiny_llama, draft_tokens=-1)

@@ -181,7 +181,9 @@ class Engine:
             prefix_attention.register()
         # greedy rows of shared-prefix batches draft up to this many tokens a step from their own text and check
         # them in the same forward (flanlab.eval.speculative; 0: one token a step)
-        self.draft_tokens = DRAFT_TOKENS if draft_tokens is None else max(0, int(draft_tokens))
+        if draft_tokens is not None and int(draft_tokens) < 0:
+            raise ValueError(f"Engine: draft_tokens must be 0 (no drafts) or more, got {draft_tokens}")
+        self.draft_tokens = DRAFT_TOKENS if draft_tokens is None else int(draft_tokens)
         # prefix text -> (its ids, [(k, v) per layer]); the ids say which leading specials it was computed with
         self._prefix_kv: dict[str, tuple[list[int], list]] = {}
 
