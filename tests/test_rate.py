@@ -515,3 +515,21 @@ def test_smollm2_against_tiny_llama_end_to_end(tmp_path):
         assert b"All done" in client.get("/rate")[2]
         doc = json.loads(client.get("/export.json")[2])
         assert doc["summary"][0]["n"] == 3 and doc["untrained_models"] == ["tiny-llama"]
+
+
+def test_csv_cells_with_line_breaks_commas_and_quotes_read_back_whole():
+    """A cell holding "\\r" (left unquoted by csv's minimal quoting with "\\n" line ends: the row split in two),
+    "\\n", "," or '"' reads back as written through csv.reader, in both exports."""
+    from flanlab.rate.stats import RATING_FIELDS, SUMMARY_FIELDS, ratings_csv, summary_csv
+
+    odd = ["a\rb", "a\nb", 'a,"b"', "a\r\nb"]
+    ratings = [{**{k: f"{k}-{i}" for k in RATING_FIELDS}, "rater": text, "category": text, "id": i}
+               for i, text in enumerate(odd)]
+    rows = list(csv.reader(io.StringIO(ratings_csv(ratings), newline="")))
+    assert rows[0] == list(RATING_FIELDS) and len(rows) == 1 + len(odd)
+    for row, text in zip(rows[1:], odd):
+        cell = dict(zip(RATING_FIELDS, row))
+        assert cell["rater"] == text and cell["category"] == text and cell["model_b"].startswith("model_b-")
+    summary = [{**{k: k for k in SUMMARY_FIELDS}, "model_a": text, "n": 3, "win_rate_a": 0.5} for text in odd]
+    rows = list(csv.reader(io.StringIO(summary_csv(summary), newline="")))
+    assert [r[0] for r in rows[1:]] == odd and all(r[SUMMARY_FIELDS.index("win_rate_a")] == "0.500000" for r in rows[1:])

@@ -87,23 +87,24 @@ def _csv_cell(value):
     return value
 
 
-def summary_csv(rows: list[dict]) -> str:
+def csv_text(fields: tuple[str, ...], rows: list[dict]) -> str:
+    """A CSV document: a header of `fields`, then one line per row. Every cell is quoted (QUOTE_ALL): under
+    the minimal quoting with "\n" line ends, Python's csv writer leaves a cell holding "\r" unquoted, and a
+    reader then splits that row in two; quoted, "\r", "\n", "," and '"' all read back as written."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{row[k]:.6f}" if isinstance(row[k], float) else _csv_cell(row[k]))
-                         for k in SUMMARY_FIELDS})
+    writer.writerows(rows)
     return out.getvalue()
+
+
+def summary_csv(rows: list[dict]) -> str:
+    return csv_text(SUMMARY_FIELDS, [{k: (f"{row[k]:.6f}" if isinstance(row[k], float) else _csv_cell(row[k]))
+                                      for k in SUMMARY_FIELDS} for row in rows])
 
 
 def ratings_csv(ratings: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=RATING_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for r in ratings:
-        writer.writerow({k: _csv_cell(r[k]) for k in RATING_FIELDS})
-    return out.getvalue()
+    return csv_text(RATING_FIELDS, [{k: _csv_cell(r[k]) for k in RATING_FIELDS} for r in ratings])
 
 
 def results_json(ratings: list[dict], untrained: dict[str, bool] | None = None) -> str:
