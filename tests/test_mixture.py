@@ -476,3 +476,26 @@ def test_digest_set_answers_exactly_past_its_bloom_filter():
     passed = sum(all((s.bloom[p >> 3] >> (p & 7)) & 1 for p in (v & mask, (v >> 32) & mask)) for v in others)
     assert passed > 10000  # most non-members get past the filter to the exact search here
     assert sum(v in s for v in others) == len(set(others) & set(members)) == 0
+
+
+def test_num_tasks_counts_the_tasks_that_gave_examples(offline, tmp_path, capsys):
+    """A planned task whose every record is too long gives no example: stats.json's num_tasks (what the mix
+    summary prints and a grid's task axis reads, flanlab.report.load.mixture_num_tasks) leaves it out, and
+    planned_tasks keeps the count that was planned."""
+    from flanlab.cli import main
+    from flanlab.report.load import mixture_num_tasks
+
+    write_jsonl(tmp_path / "short.jsonl", records("short", 60))
+    write_jsonl(tmp_path / "other.jsonl", records("other", 60))
+    write_jsonl(tmp_path / "long.jsonl", records("long", 60, long=True))
+    cfg = write_config(tmp_path / "m.yaml", {
+        "size": 100, "max_input_tokens": 80, "overlong": "drop", "formats": {"zs_noopt": 1.0},
+        "submixtures": [{"name": "f", "files": [{"name": "short", "path": "short.jsonl"},
+                                                {"name": "other", "path": "other.jsonl"},
+                                                {"name": "long", "path": "long.jsonl"}]}]})
+    assert main(["mix", str(cfg), "-o", str(tmp_path / "out"), "--no-progress"]) == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["tasks"]["long"]["examples"] == 0 and stats["tasks"]["short"]["examples"] > 0
+    assert stats["num_tasks"] == 2 and stats["planned_tasks"] == 3
+    assert mixture_num_tasks(tmp_path / "out") == 2
+    assert "training examples from 2 tasks, 1 more planned gave none" in capsys.readouterr().out

@@ -271,3 +271,16 @@ def test_pieces_of_an_unfinished_cell_are_not_runs(tmp_path):
     found = find_results([tmp_path / "grid"])
     assert piece.resolve() not in found and len(found) == 5
 
+
+
+def test_mixture_num_tasks_counts_a_task_of_two_submixtures_once(tmp_path):
+    """An older stats.json (num_tasks: the planned tasks) with a task serving two submixtures (an entry for each,
+    "submixture:task" for the second) and a task that gave nothing: 2 tasks, not 3 or 4."""
+    from flanlab.report.load import mixture_num_tasks
+
+    stats = {"num_tasks": 3, "tasks": {"a": {"task": "a", "examples": 5}, "s2:a": {"task": "a", "examples": 2},
+                                       "b": {"task": "b", "examples": 0}, "c": {"task": "c", "examples": 1}}}
+    (tmp_path / "stats.json").write_text(json.dumps(stats))
+    assert mixture_num_tasks(tmp_path) == 2
+    (tmp_path / "stats.json").write_text(json.dumps({**stats, "num_tasks": 2, "planned_tasks": 3}))
+    assert mixture_num_tasks(tmp_path) == 2

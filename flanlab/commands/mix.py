@@ -51,7 +51,9 @@ def _print_preview(examples) -> None:
 
 def _print_tables(stats: dict, top: int) -> None:
     total = stats["size"]["written"]
-    print(f"\n{total} training examples from {stats['num_tasks']} tasks"
+    planned = stats.get("planned_tasks", stats["num_tasks"])
+    unused = f", {planned - stats['num_tasks']} more planned gave none" if planned != stats["num_tasks"] else ""
+    print(f"\n{total} training examples from {stats['num_tasks']} tasks{unused}"
           f" ({stats['size']['validation']} validation examples); lengths: {stats['length_measure']}")
     print(f"\n{'submixture':<30}{'tasks':>6}{'rate':>9}{'measured':>10}{'examples':>10}")
     for name, s in stats["submixtures"].items():

@@ -221,7 +221,10 @@ def _stats(plan: Plan, parts: StreamParts, shortfall: dict[str, int], decontam_i
         "seed": cfg.seed,
         "data_dir": str(plan.data_dir) if plan.data_dir else None,
         "length_measure": parts.lengths.desc,
-        "num_tasks": len({pt.task.name for pt in plan.tasks}),
+        # the tasks that gave the mixture training examples (what a grid's task axis counts); a planned task can
+        # give none (every record pruned as too long, or used up): counted under planned_tasks only
+        "num_tasks": len({pt.task.name for pt in plan.tasks if task_counts[pt.key] > 0}),
+        "planned_tasks": len({pt.task.name for pt in plan.tasks}),
         "requested_tasks": plan.requested_tasks,
         "size": {"planned": plan.size, "written": written, "validation": n_val,
                  "validation_planned": cfg.validation_size},

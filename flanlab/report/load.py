@@ -106,9 +106,13 @@ def mixture_num_tasks(mixture_dir: Path) -> int | None:
     if not stats_path.is_file():
         return None
     stats = _read_json(stats_path)
+    if "planned_tasks" in stats and isinstance(stats.get("num_tasks"), int):
+        return stats["num_tasks"]  # counted so by the build (flanlab.data.mixture._stats)
+    # older stats.json counted the planned tasks: count those that gave examples, by task name (a task serving
+    # two submixtures has an entry for each, "submixture:task" for the second)
     tasks = stats.get("tasks")
     if isinstance(tasks, dict) and tasks and all(isinstance(t, dict) and "examples" in t for t in tasks.values()):
-        return sum(1 for t in tasks.values() if t["examples"] > 0)
+        return len({t.get("task", key) for key, t in tasks.items() if t["examples"] > 0})
     for key in ("num_tasks", "n_tasks"):
         if isinstance(stats.get(key), int):
             return stats[key]
