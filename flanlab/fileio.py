@@ -3,6 +3,12 @@
 Everything is first written next to its destination under a temporary name, flushed to disk, then renamed
 (os.replace is atomic on POSIX within one filesystem). A crash leaves only a temporary name behind, which
 never looks like a finished result.
+
+Durable as well as atomic: a file's data is fsynced before its rename and the folder holding the new name after
+it; atomic_dir fsyncs every file and folder it wrote before its rename. Without the first, a power loss after the
+rename can leave the final name on a file of zeros or a truncated one (ext4 and XFS may commit the rename before
+the data); without the second, the rename itself can be lost while a later write (a run's summary saying it
+finished) survives.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -35,6 +42,39 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if named is e:
             raise
         raise named from e
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (names created, renamed or removed in it) to disk. A no-op where folders cannot
+    be opened for it (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (PermissionError, IsADirectoryError):
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: str | os.PathLike) -> None:
+    """Flush every file under `root` to disk, then every folder, the deepest first and `root` last (the data
+    before the names that point to it). Symbolic links are not followed."""
+    root = Path(root)
+    folders = [root]
+    for here, dirs, files in os.walk(root):
+        for name in files:
+            file = Path(here) / name
+            if file.is_symlink() or not file.is_file():
+                continue
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        folders += [Path(here) / d for d in dirs if not (Path(here) / d).is_symlink()]
+    for folder in reversed(folders):
+        fsync_dir(folder)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -115,8 +155,8 @@ def discard_dir(path: str | os.PathLike) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
-    """Yield a temporary folder beside `path`; on success it is renamed to `path`, on error removed (Ctrl-C,
-    and SIGTERM under a run lock, included).
+    """Yield a temporary folder beside `path`; on success its files and folders are flushed to disk and it is
+    renamed to `path` (the rename flushed too), on error removed (Ctrl-C, and SIGTERM under a run lock, included).
 
     With overwrite=True an existing `path` is replaced (moved aside first, then deleted). When this process
     holds the run lock of `path` or of a folder above it (flanlab.runlock), the temporaries a killed run left
@@ -128,6 +168,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        fsync_tree(tmp)  # what was written is on disk before the folder takes its final name
         if path.exists():
             if not overwrite:
                 raise FileExistsError(f"{path} already exists")
@@ -135,9 +176,11 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False):
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(tmp, path)
+            fsync_dir(path.parent)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+            fsync_dir(path.parent)  # the rename is on disk before anything written after it
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         named = _name_file(e, path)
