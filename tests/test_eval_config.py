@@ -23,7 +23,7 @@ FIELDS = [f.name for f in dataclasses.fields(EvalConfig)]
 SETTINGS_KEYS = {"benchmarks", "suite", "modes", "limit", "scoring", "zero_shot_cot", "shots", "self_consistency",
                  "self_consistency_modes", "temperature", "batch_size", "seed", "prefix_cache", "processes",
                  "apply_chat_template", "fewshot_as_multiturn", "system_instruction", "rank_argmax",
-                 "benchmark_versions", "uncertainty"}
+                 "benchmark_versions", "uncertainty", "engine"}  # engine: the engine's levers (runner.engine_settings)
 
 
 # --- the command line -----------------------------------------------------------------------------------------
@@ -279,14 +279,17 @@ KEYED = {
     "fewshot_as_multiturn": ({"modes": ["direct"], "apply_chat_template": True, "shots": 0},
                              {"fewshot_as_multiturn": True}),
 }
-# which items are evaluated (each item keeps its key), or outputs identical by construction (served from the cache)
-NOT_KEYED = {"suite": None, "benchmarks": None, "modes": None, "limit": None,
-             "batch_size": ({"modes": ["direct"]}, {"batch_size": 1}),
-             "prefix_cache": ({"modes": ["cot"]}, {"prefix_cache": False})}
+# which items are evaluated (each item keeps its key)
+NOT_KEYED = {"suite": None, "benchmarks": None, "modes": None, "limit": None}
+# outputs meant to be identical (not keyed), but fp32 rounding may differ: the cache records them (engine.json) and
+# a run with another value is refused instead of served (flanlab.eval.results.ResultCache.check_engine)
+ENGINE = {"batch_size": ({"modes": ["direct"]}, {"batch_size": 1}),
+          "prefix_cache": ({"modes": ["cot"]}, {"prefix_cache": False})}
 
 
 def test_every_option_is_classified_for_the_cache():
-    assert set(KEYED) | set(NOT_KEYED) == set(FIELDS) and not set(KEYED) & set(NOT_KEYED)
+    assert set(KEYED) | set(NOT_KEYED) | set(ENGINE) == set(FIELDS)
+    assert not set(KEYED) & set(NOT_KEYED) and not (set(KEYED) | set(NOT_KEYED)) & set(ENGINE)
 
 
 @pytest.fixture(scope="module")
@@ -302,9 +305,9 @@ def _computed(results: dict) -> int:
     return sum(t["forward_calls"] for name, t in results["timings"].items() if name != "total_s")
 
 
-@pytest.mark.parametrize("name", [n for n in FIELDS if (KEYED | NOT_KEYED)[n]])
+@pytest.mark.parametrize("name", [n for n in FIELDS if (KEYED | NOT_KEYED | ENGINE)[n]])
 def test_a_changed_option_misses_the_cache_exactly_when_it_changes_outputs(tmp_path, chat_lm, name):
-    first, change = (KEYED | NOT_KEYED)[name]
+    first, change = (KEYED | NOT_KEYED | ENGINE)[name]
     cache = tmp_path / "cache"
 
     def run(options, out):
@@ -313,5 +316,9 @@ def test_a_changed_option_misses_the_cache_exactly_when_it_changes_outputs(tmp_p
 
     assert _computed(run(first, "a")) > 0
     assert _computed(run(first, "again")) == 0  # the cache serves an unchanged run whole
+    if name in ENGINE:
+        with pytest.raises(ValueError, match=f"other engine settings: .*{name} "):
+            run({**first, **change}, "b")
+        return
     changed = _computed(run({**first, **change}, "b"))
     assert (changed > 0) == (name in KEYED), f"{name}: {changed} forward calls"

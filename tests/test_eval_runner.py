@@ -138,6 +138,33 @@ def test_resume_after_a_crash_redoes_nothing(llama, tmp_path, monkeypatch):
     assert calls["n"] == 6  # CoT sampling settings changed: the 6 cot batches are redone, direct is reused
 
 
+def test_resume_with_other_engine_settings_is_refused_not_mixed(llama, tmp_path, caplog):
+    """Batch size and the engine's levers are not in an item's cache key (they are meant not to change outputs,
+    but padding and multi-token forwards change fp32 rounding): results.json records them, the cache its
+    engine.json, and a resume with other ones is refused in one line instead of served the old items."""
+    first = run(llama, tmp_path / "run", batch_size=2, modes=("direct",))
+    engine = first["settings"]["engine"]
+    assert engine["batch_size"] == 2 and engine["prefix_cache"] is True
+    assert {"shared_attention", "draft_tokens"} <= set(engine)
+    recorded = json.loads((tmp_path / "run" / "cache" / "engine.json").read_text())
+    assert recorded == engine
+    for changed, what in (({"batch_size": 3}, "batch_size 2 (this run: 3)"),
+                          ({"prefix_cache": False}, "prefix_cache True (this run: False)")):
+        with pytest.raises(ValueError) as refused:
+            run(llama, tmp_path / "run", modes=("direct",), **{"batch_size": 2, **changed})
+        line = str(refused.value)
+        assert "\n" not in line and str(tmp_path / "run" / "cache") in line and what in line
+    assert json.loads((tmp_path / "run" / "results.json").read_text()) == json.loads(json.dumps(first))
+    assert run(llama, tmp_path / "run", batch_size=2, modes=("direct",))["provenance"]["cache"]["entries_at_start"] == 12
+    assert run(llama, tmp_path / "other", batch_size=3, modes=("direct",), cache_dir=False)["settings"]["engine"]["batch_size"] == 3
+    # a cache from before the record: served, with a warning saying what is not known
+    (tmp_path / "run" / "cache" / "engine.json").unlink()
+    with caplog.at_level("WARNING", logger="flanlab"):
+        run(llama, tmp_path / "run", batch_size=3, modes=("direct",))
+    assert "from before engine settings were recorded" in caplog.text
+    assert not (tmp_path / "run" / "cache" / "engine.json").exists()
+
+
 def test_cache_survives_a_line_cut_short(tmp_path):
     from flanlab.eval.results import ResultCache
 

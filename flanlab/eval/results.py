@@ -10,7 +10,10 @@
   hashes the model fingerprint, the benchmark and its version, the full prompt, the choices and every generation
   setting, so a changed prompt, model or setting is never served from the cache. Each process of a distributed
   run appends to its own file (items.<rank>.jsonl); all files are read at start. A line cut short by a kill is
-  ignored (the item is simply redone).
+  ignored (the item is simply redone). The engine settings its entries were computed with (batch size and the
+  generation engine's levers: not in the keys, as they are meant not to change an output, but padding and a
+  multi-token forward change fp32 rounding, which can flip a near tie) are recorded in engine.json; a run with
+  other ones is refused rather than mixed with them (`ResultCache.check_engine`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from flanlab import __version__
 from flanlab.eval.schema import SCHEMA, Results  # results.json's typed form and its version
 from flanlab.fileio import atomic_write_json, atomic_write_jsonl
 from flanlab.models import FileStamp, parameter_state
+from flanlab.log import get_logger
 from flanlab.settings import cache_dir
+
+log = get_logger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -330,6 +336,38 @@ class ResultCache:
                     except (json.JSONDecodeError, KeyError, TypeError):
                         continue  # a line cut short by a kill: that item is redone
         return len(self.entries)
+
+    ENGINE = "engine.json"  # the engine settings the entries were computed with
+
+    def check_engine(self, engine: dict, record: bool = True) -> None:
+        """Refuse (ValueError, one line naming the folder and each setting) to serve entries computed with other
+        engine settings than `engine` (runner.engine_settings); record them in a new folder (`record`: the
+        main process). A folder with entries from before the record existed is served with a warning: what
+        computed them is unknown."""
+        if self.folder is None:
+            return
+        path = self.folder / self.ENGINE
+        if path.is_file():
+            try:
+                recorded = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ValueError(f"{path}: unreadable ({type(e).__name__}: {e}); delete the cache folder "
+                                 f"{self.folder} to compute its items again") from None
+            differ = [f"{k} {recorded.get(k)!r} (this run: {engine.get(k)!r})"
+                      for k in sorted(set(recorded) | set(engine)) if recorded.get(k) != engine.get(k)]
+            if differ:
+                raise ValueError(f"{self.folder}: the resume cache's items were computed with other engine settings: "
+                                 f"{', '.join(differ)}; they can round a near tie differently, so they are not mixed "
+                                 f"with this run's. Rerun with the recorded settings, or --no-cache / another "
+                                 f"--cache-dir to compute every item again")
+            return
+        if self.entries:
+            log.warning("%s: %d cached items from before engine settings were recorded (%s) are served as they are; "
+                        "what computed them is not known (--no-cache computes them again)",
+                        self.folder, len(self.entries), ", ".join(f"{k} {v!r}" for k, v in engine.items()))
+            return
+        if record:
+            atomic_write_json(path, engine)
 
     def get(self, key: str):
         return self.entries.get(key)

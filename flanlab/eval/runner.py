@@ -318,6 +318,17 @@ def _engine(model, plan: _Plan, state):
                   templated=plan.chat.apply_chat_template)
 
 
+def engine_settings(engine) -> dict:
+    """The engine's settings that are not in a cache key but can change an output, as the engine applies them
+    (a lever the model cannot use is off): the batch size (padding), the prefix cache, shared-prefix attention
+    and the draft tokens (greedy rows draft only in shared-prefix batches: 0 without them). Each is meant to
+    leave outputs unchanged; fp32 rounding can still flip a near tie. results.json records them under
+    settings.engine, the resume cache in its engine.json."""
+    return {"batch_size": engine.batch_size, "prefix_cache": engine.prefix_cache,
+            "shared_attention": engine.shared_attention,
+            "draft_tokens": engine.draft_tokens if engine.shared_attention else 0}
+
+
 def _results_head(plan: _Plan, model_info: dict, engine, state) -> dict:
     """results.json's schema, model and settings sections, its benchmarks and timings still empty."""
     from flanlab.eval.stats import N_BOOT, SEED
@@ -328,6 +339,7 @@ def _results_head(plan: _Plan, model_info: dict, engine, state) -> dict:
         "settings": {
             **plan.config.settings(),  # every EvalConfig field under its own name; then what the run resolved and used
             "benchmarks": [b.name for b in plan.benches], "prefix_cache": engine.prefix_cache,
+            "engine": engine_settings(engine),
             "processes": state.num_processes,
             "rank_argmax": "summed log-probability of the choice tokens (lm-eval acc)",
             "benchmark_versions": {b.name: b.version for b in plan.benches},
@@ -405,6 +417,7 @@ def evaluate(
     folder = None if cache_dir is False else Path(cache_dir) if cache_dir else out / "cache"
     cache = ResultCache(folder, rank=state.process_index)
     n_cached = cache.load()
+    cache.check_engine(engine_settings(engine), record=state.is_main_process)  # refuses entries of other settings
     state.wait_for_everyone()  # every process has read the cache before any appends to it
     model_info = model_section(engine.lm)  # hashes the weights, tokenizer and config once
     runner = _Runner(engine, cache, model_info["fingerprint"], state, progress)
