@@ -38,7 +38,8 @@ from flanlab.fileio import atomic_write_json
 from flanlab.log import get_logger
 from flanlab.report import write_report
 from flanlab.report.load import load_runs, mixture_num_tasks
-from flanlab.report.tables import comparisons, fmt_ci, fmt_p, fmt_pm, fmt_score, headline, results_rows
+from flanlab.report.tables import (comparisons, fmt_ci, fmt_p, fmt_pm, fmt_score, headline, pairing_notes,
+                                   results_rows)
 from flanlab.runlock import run_lock
 from flanlab.scale import (
     EVALUATED, EvalPart, TrainPart, evaluate_model, evaluation_check, mixture_stage, resolve_path, training_stage,
@@ -187,7 +188,7 @@ def summary_text(out: Path) -> str:
     for c in comparisons(runs, head):
         d = c["diff"]
         if d is None:
-            lines.append(f"  {c['what']}: {fmt_score(c['delta'], signed=True)} (not paired: no per-item samples)")
+            lines.append(f"  {c['what']}: {fmt_score(c['delta'], signed=True)} (not paired: {c['why']})")
             untested.append(c["what"])
             continue
         lines.append(f"  {c['what']}: {fmt_score(d.diff, signed=True)}, 95% CI {fmt_ci(d)}, p {fmt_p(d.p_value)}, "
@@ -195,5 +196,6 @@ def summary_text(out: Path) -> str:
         (significant if d.significant else unchanged).append(f"{c['what']} ({d.verdict()})" if d.significant else c["what"])
     lines.append("significant changes after fine-tuning: " + (", ".join(significant) or "none")
                  + "; no significant change: " + (", ".join(unchanged) or "none")
-                 + (f"; not tested (no per-item samples): {', '.join(untested)}" if untested else ""))
+                 + (f"; not tested (not paired): {', '.join(untested)}" if untested else ""))
+    lines += [f"warning: {note}" for note in pairing_notes(runs)]
     return "\n".join(lines)

@@ -43,7 +43,7 @@ from flanlab.log import get_logger
 from flanlab.models import load
 from flanlab.report import write_report
 from flanlab.report.load import load_runs, mixture_num_tasks
-from flanlab.report.tables import fmt_p, fmt_pm, headline, headline_paired
+from flanlab.report.tables import fmt_p, fmt_pm, headline, headline_paired, pairing_notes
 from flanlab.runlock import locks_folder
 from flanlab.settings import NO_DATA_DIR
 from flanlab.settings import data_dir as resolve_data_dir
@@ -197,6 +197,9 @@ def merge_results(parts: list[dict], samples: list[dict] | None = None) -> dict:
                 merged["timings"][key] = value
     merged["provenance"] = dict(parts[0].get("provenance") or {})
     merged["provenance"]["data_files"] = {k: v for part in parts for k, v in ((part.get("provenance") or {}).get("data_files") or {}).items()}
+    if any("benchmark_data" in (part.get("provenance") or {}) for part in parts):
+        merged["provenance"]["benchmark_data"] = {k: v for part in parts
+                                                  for k, v in ((part.get("provenance") or {}).get("benchmark_data") or {}).items()}
     merged["settings"]["modes"] = list(dict.fromkeys(m for modes in merged["benchmarks"].values() for m in modes))
     merged["settings"]["benchmarks"] = list(merged["benchmarks"])
     # a setting the parts ran with different values of is recorded per "bench/mode", as limit is (parts[0]'s
@@ -459,6 +462,7 @@ def aggregate(out: Path, times: dict | None = None) -> dict:
     if (out / "grid.json").is_file():  # keep the stage times of earlier (resumed) invocations
         previous = json.loads((out / "grid.json").read_text()).get("stage_times_s") or {}
     grid = {"headline": head.name, "headline_description": head.description, "cells": cells,
+            "pairing_notes": pairing_notes(runs),  # pairs refused (other benchmark versions or data) or unchecked
             "stage_times_s": {**previous, **(times or {})}}
     atomic_write_json(out / "grid.json", grid)
     return grid
@@ -494,4 +498,5 @@ def format_table(grid: dict) -> str:
         verdict = ("gain" if d["diff"] > 0 else "loss") if d["significant"] else "no significant change"
         lines.append(f"  {names[c['model']]} · {c['num_tasks']} tasks: {d['diff']:+.1f} {ci}{p}, "
                      f"{d['n_paired']} items paired: {verdict}")
+    lines += [f"warning: {note}" for note in grid.get("pairing_notes") or []]
     return "\n".join(lines)

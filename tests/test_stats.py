@@ -379,6 +379,98 @@ def test_runs_of_different_benchmark_versions_are_not_paired(tmp_path):
     assert merge_results(parts)["settings"]["benchmark_versions"] == {"synthetic": "3", "bbh": "2"}
 
 
+def _recorded_run(folder, label, num_tasks, correct, settings=None, provenance=None):
+    """_write_run with results.json's settings and provenance replaced (None: left out)."""
+    _write_run(folder, label, num_tasks, correct)
+    results = json.loads((folder / "results.json").read_text())
+    results["settings"] = {"limit": 20, **(settings or {})}
+    if provenance is not None:
+        results["provenance"] = provenance
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+def _page_and_text(tmp_path):
+    from flanlab.demo import summary_text
+    from flanlab.report import write_report
+
+    page = write_report([tmp_path / "before", tmp_path / "after"], tmp_path / "report").read_text()
+    return page, (tmp_path / "report" / "report.md").read_text(), summary_text(tmp_path)
+
+
+BEFORE, AFTER = {"a": [0] * 20, "b": [0] * 20}, {"a": [1] * 20, "b": [1] * 18 + [0] * 2}
+SYNTHETIC_DATA = {"data_dir": None, "data_files": {}}  # provenance as results.json wrote it before benchmark_data
+
+
+def test_other_benchmark_versions_are_refused_on_the_page_naming_runs_and_benchmark(tmp_path):
+    _recorded_run(tmp_path / "before", "m · before", 0, BEFORE, {"benchmark_versions": {"synthetic": "2"}},
+                  SYNTHETIC_DATA)
+    _recorded_run(tmp_path / "after", "m · after", 5, AFTER, {"benchmark_versions": {"synthetic": "3"}},
+                  SYNTHETIC_DATA)
+    page, md, text = _page_and_text(tmp_path)
+    line = "synthetic version 3 in m · after, 2 in m · before: other prompts, items or scoring"
+    assert f"not paired: {line}" in text and f"warning: not paired: {line}" in text
+    assert 'class="pos"' not in page and "gain" not in text  # nothing paired, nothing called significant
+    assert f'<div class="warn"><b>Pairing:</b><ul><li>not paired: {line}</li>' in page.replace("&#x27;", "'")
+    assert "not paired: synthetic version 3 in m · after, 2 in m · before" in md
+
+
+def test_unrecorded_versions_are_paired_with_a_visible_warning(tmp_path):
+    """Results without benchmark versions (older files, or a benchmark without one) are paired, and the page says
+    so above its changes; results that record versions and data say nothing."""
+    _recorded_run(tmp_path / "before", "m · before", 0, BEFORE, {}, SYNTHETIC_DATA)
+    _recorded_run(tmp_path / "after", "m · after", 5, AFTER, {"benchmark_versions": {"synthetic": "3"}})
+    page, md, text = _page_and_text(tmp_path)
+    assert "significant changes after fine-tuning: synthetic suite average (gain)" in text  # still paired
+    assert 'class="pos"' in page
+    for label, unknown in (("m · after", "data files"), ("m · before", "version")):
+        note = f"{label}: synthetic's {unknown} not recorded, so its items are paired by id without knowing"
+        assert f"warning: {note}" in text and note in page.replace("&#x27;", "'")
+        assert note in md.replace("\\", "").replace("&#x27;", "'")
+    _recorded_run(tmp_path / "known" / "before", "m · before", 0, BEFORE, {"benchmark_versions": {"synthetic": "3"}},
+                  {"benchmark_data": {"synthetic": "d1"}})
+    _recorded_run(tmp_path / "known" / "after", "m · after", 5, AFTER, {"benchmark_versions": {"synthetic": "3"}},
+                  {"benchmark_data": {"synthetic": "d1"}})
+    page, md, text = _page_and_text(tmp_path / "known")
+    assert "Pairing" not in page and "Pairing" not in md and "warning" not in text and 'class="pos"' in page
+
+
+def test_other_benchmark_data_files_are_refused(tmp_path):
+    """The same version over other data files (item ids are positions in them): refused, from the recorded
+    provenance.benchmark_data, and for older results from their provenance's data_dir and data_files."""
+    from flanlab.eval.benchmarks import BENCHMARKS
+    from flanlab.eval.results import provenance
+    from flanlab.report.load import Run
+    from flanlab.report.tables import compare, not_paired_reason
+
+    (tmp_path / "d1" / "bbh" / "bbh").mkdir(parents=True)
+    (tmp_path / "d1" / "bbh" / "bbh" / "navigate.json").write_text('{"examples": []}')
+    (tmp_path / "d2" / "bbh" / "bbh").mkdir(parents=True)
+    (tmp_path / "d2" / "bbh" / "bbh" / "navigate.json").write_text('{"examples": [{"input": "x", "target": "y"}]}')
+    prov = {d: provenance([BENCHMARKS["bbh"], BENCHMARKS["synthetic"]], tmp_path / d) for d in ("d1", "d2")}
+    assert prov["d1"]["benchmark_data"]["bbh"] != prov["d2"]["benchmark_data"]["bbh"]
+    assert prov["d1"]["benchmark_data"]["synthetic"] == prov["d2"]["benchmark_data"]["synthetic"]
+    before, s_before = _run({"navigate": [1, 0, 1, 0]})
+    after, s_after = _run({"navigate": [1, 1, 1, 0]})
+    before, after = {"bbh": before["synthetic"]}, {"bbh": after["synthetic"]}
+    for row in s_before + s_after:
+        row["benchmark"] = "bbh"
+
+    def run(benchmarks, samples, label, p):
+        results = {"benchmarks": benchmarks, "settings": {"benchmark_versions": {"bbh": "1"}}, "provenance": p}
+        return Run(path=tmp_path, results=results, label=label, model="m", num_tasks=0, untrained=False,
+                   parameters=None, items=item_strata(samples))
+
+    for old in (False, True):  # old: results.json from before provenance.benchmark_data
+        p1, p2 = ({k: v for k, v in p.items() if k != "benchmark_data" or not old} for p in (prov["d1"], prov["d2"]))
+        a, b = run(after, s_after, "after", p1), run(before, s_before, "before", p1)
+        assert compare(a, b, ["bbh/direct"], "score") is not None
+        b = run(before, s_before, "before", p2)
+        assert compare(a, b, ["bbh/direct"], "score") is None
+        assert not_paired_reason(a, b, ["bbh/direct"]) == (
+            "bbh read other data files in after than in before (provenance.benchmark_data differs): the same item id "
+            "may name another item")
+
+
 def test_verdict_needs_both_tests_on_a_few_dozen_items_and_p_agrees_with_the_interval():
     """27 items, 7 lost and 1 gained: the percentile interval excludes 0 but the exact McNemar p is 0.070, so no
     verdict is given; the bootstrap p is the interval's own (p < 0.05 exactly when the interval excludes 0)."""

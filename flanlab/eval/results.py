@@ -2,7 +2,8 @@
 
 - `write_run(out_dir, results, samples)`: both files, each written atomically (flanlab.fileio).
 - `provenance(benchmarks, data_dir)`: flanlab version, git revision (`git rev-parse HEAD` when the package sits in
-  a git checkout, else null), sha256 of every data file the benchmarks read, creation time.
+  a git checkout, else null), sha256 of every data file the benchmarks read and one digest per benchmark of its
+  files (`data_digest`), creation time.
 - `model_fingerprint(lm)`: name + a hash of every weight (the model folder's files, or the tensors in memory), the
   tokenizer, the config, dtype and device (see `fingerprint_with_basis`): a model retrained into the same folder,
   even in one middle layer only, gets a new fingerprint, so the cache never serves its predecessor's outputs.
@@ -58,29 +59,49 @@ def git_revision() -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
+def _benchmark_file_hashes(bench, data_dir: Path | None, memo: dict[str, str]) -> dict[str, str]:
+    """{path relative to the data dir (else absolute): sha256} of the existing data files of one benchmark; `memo`
+    keeps every file's hash, so that a file two benchmarks read is hashed once."""
+    hashes: dict[str, str] = {}
+    for path in bench.data_files(data_dir):
+        path = Path(path)
+        if not path.is_file():
+            continue
+        try:
+            name = str(path.relative_to(data_dir)) if data_dir is not None else str(path)
+        except ValueError:
+            name = str(path)
+        if name not in memo:
+            memo[name] = sha256_file(path)
+        hashes[name] = memo[name]
+    return hashes
+
+
 def data_file_hashes(benchmarks, data_dir: Path | None) -> dict[str, str]:
     """{path relative to the data dir (else absolute): sha256} for every existing data file of the benchmarks."""
-    hashes: dict[str, str] = {}
+    memo: dict[str, str] = {}
     for bench in benchmarks:
-        for path in bench.data_files(data_dir):
-            path = Path(path)
-            if not path.is_file():
-                continue
-            try:
-                name = str(path.relative_to(data_dir)) if data_dir is not None else str(path)
-            except ValueError:
-                name = str(path)
-            if name not in hashes:
-                hashes[name] = sha256_file(path)
-    return dict(sorted(hashes.items()))
+        _benchmark_file_hashes(bench, data_dir, memo)
+    return dict(sorted(memo.items()))
+
+
+def data_digest(hashes: dict[str, str]) -> str:
+    """One benchmark's data as one digest, from its files' {name: sha256}: two runs whose digests differ read other
+    files, so the same item id (a position in a file) may name another item. A benchmark without data files (made
+    in code, or read from the Hugging Face hub) has the digest of none: equal between two such runs, different
+    from a run that read files."""
+    return hashlib.sha256(json.dumps(sorted(hashes.items())).encode("utf-8")).hexdigest()
 
 
 def provenance(benchmarks, data_dir: Path | None) -> dict:
+    memo: dict[str, str] = {}
+    per_benchmark = {b.name: data_digest(_benchmark_file_hashes(b, data_dir, memo)) for b in benchmarks}
     return {
         "flanlab_version": __version__,
         "git_revision": git_revision(),
         "data_dir": str(data_dir) if data_dir is not None else None,
-        "data_files": data_file_hashes(benchmarks, data_dir),
+        "data_files": dict(sorted(memo.items())),
+        "benchmark_data": per_benchmark,  # benchmark -> data_digest of its files (paired comparisons check it)
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -107,7 +107,7 @@ def _comparisons(runs: list[Run], head: Headline) -> str:
         if d is None:
             rows.append(f'<tr><td class="l">{esc(r["run"])}</td><td class="l">{esc(r["baseline"])}</td>'
                         f'<td class="l">{esc(r["what"])}</td><td>{esc(tables.fmt_score(r["delta"], signed=True))}</td>'
-                        '<td colspan="5" class="l muted">not paired: no per-item samples, or other benchmark versions</td></tr>')
+                        f'<td colspan="5" class="l muted">not paired: {esc(r["why"])}</td></tr>')
             continue
         cls = ("pos" if d.diff > 0 else "neg") if d.significant else "muted"
         rows.append(
@@ -206,6 +206,10 @@ def render(runs: list[Run], head: Headline, pngs: dict[str, bytes], title: str =
         names = ", ".join(sorted({esc(r.model) for r in untrained}))
         warn = (f'<p class="warn"><b>Untrained models ({esc(UNTRAINED)}):</b> {names}. Their numbers are '
                 "meaningless; they are here only to exercise the pipeline.</p>")
+    pairing = tables.pairing_notes(runs)
+    if pairing:  # beside the changes they concern, not only in a log
+        warn += ('<div class="warn"><b>Pairing:</b><ul>' + "".join(f"<li>{esc(n)}</li>" for n in pairing)
+                 + "</ul></div>")
     budget = "".join(f"<li>{esc(s)}</li>" for s in tables.budget_sentences(runs))
     figures = "\n".join(
         f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '

@@ -71,6 +71,10 @@ def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: s
         out += [f"> **Untrained models ({UNTRAINED}):** {', '.join(md(m) for m in untrained)}. Their numbers are "
                 "meaningless; they are here only to exercise the pipeline.", ""]
 
+    pairing = tables.pairing_notes(runs)
+    if pairing:  # beside the changes they concern, not only in a log
+        out += ["> **Pairing:**", ">"] + [f"> - {md(n)}" for n in pairing] + [""]
+
     out += ["## What the numbers rest on", ""]
     out += [f"- {md(s)}" for s in tables.budget_sentences(runs)] + [""]
 
@@ -110,7 +114,7 @@ def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: s
         d = r["diff"]
         if d is None:
             rows.append([md(r["run"]), md(r["baseline"]), md(r["what"]), tables.fmt_score(r["delta"], signed=True),
-                         "—", "—", "—", "—", "not paired: no per-item samples, or other benchmark versions"])
+                         "—", "—", "—", "—", f"not paired: {md(r['why'])}"])
             continue
         paired_n = f"{d.n_paired}" + (f" ({d.n_only_a} + {d.n_only_b} unshared)" if d.n_only_a or d.n_only_b else "")
         rows.append([md(r["run"]), md(r["baseline"]), md(r["what"]), tables.fmt_score(d.diff, signed=True),

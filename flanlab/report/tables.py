@@ -168,18 +168,91 @@ def score_stderr(e: dict, name: str = "score") -> float | None:
     return float(se) if isinstance(se, (int, float)) else None
 
 
+def benchmark_version(run: Run, bench: str) -> str | None:
+    """The version of `bench` the run scored (settings.benchmark_versions), or None where not recorded."""
+    value = ((run.results.get("settings") or {}).get("benchmark_versions") or {}).get(bench)
+    return str(value) if value is not None else None
+
+
+def benchmark_data(run: Run, bench: str) -> str | None:
+    """The digest of the data files `bench` read in the run (flanlab.eval.results.data_digest), or None where it
+    cannot be known. Results from before provenance.benchmark_data get it from their provenance's data_dir and
+    data_files, for the benchmarks of the registry (a custom benchmark's files are not known)."""
+    from flanlab.eval.results import data_digest
+
+    prov = run.results.get("provenance") or {}
+    recorded = (prov.get("benchmark_data") or {}).get(bench)
+    if recorded:
+        return str(recorded)
+    files = prov.get("data_files")
+    if "data_dir" not in prov or not isinstance(files, dict):
+        return None
+    from pathlib import Path
+
+    from flanlab.eval.benchmarks import BENCHMARKS
+
+    if bench not in BENCHMARKS:
+        return None
+    data_dir = Path(prov["data_dir"]) if prov["data_dir"] else None
+    hashes = {}
+    for path in BENCHMARKS[bench].data_files(data_dir):
+        try:
+            name = str(Path(path).relative_to(data_dir)) if data_dir is not None else str(path)
+        except ValueError:
+            name = str(path)
+        if name in files:
+            hashes[name] = files[name]
+    return data_digest(hashes)
+
+
+@dataclass
+class Pairing:
+    """Whether two runs' items of some benchmarks may be paired by item id (an id is a position in the
+    benchmark's data: the same id names the same item only for the same version and the same data files)."""
+    refused: list[str] = field(default_factory=list)  # why not paired: a line per benchmark, naming the runs
+    warnings: list[str] = field(default_factory=list)  # what could not be checked: paired, but said on the page
+
+
+def pairing(run: Run, base: Run, benches) -> Pairing:
+    """Refuse to pair `run` with `base` on a benchmark whose recorded version or data differ; where either run
+    did not record one, pair them but say so."""
+    out = Pairing()
+    for bench in sorted(set(benches)):
+        va, vb = benchmark_version(run, bench), benchmark_version(base, bench)
+        if va is not None and vb is not None and va != vb:
+            out.refused.append(f"{bench} version {va} in {run.label}, {vb} in {base.label}: other prompts, items "
+                               f"or scoring")
+        da, db = benchmark_data(run, bench), benchmark_data(base, bench)
+        if da is not None and db is not None and da != db:
+            out.refused.append(f"{bench} read other data files in {run.label} than in {base.label} "
+                               f"(provenance.benchmark_data differs): the same item id may name another item")
+        for label, version, data in ((run.label, va, da), (base.label, vb, db)):
+            unknown = [what for what, value in (("version", version), ("data files", data)) if value is None]
+            if unknown:
+                out.warnings.append(f"{label}: {bench}'s {' and '.join(unknown)} not recorded, so its items are "
+                                    f"paired by id without knowing they are the same items")
+    return out
+
+
 def compare(run: Run, base: Run, keys: list[str], quantity: str) -> PairedDiff | None:
     """run minus base over the items both scored (see flanlab.eval.metrics.paired_comparison), or None where
-    the runs lack per-item samples for it, or scored a benchmark of `keys` in different versions (other items,
-    targets or scoring rules: item ids would pair unlike items)."""
+    the runs lack per-item samples for it, or scored a benchmark of `keys` in different versions or from other
+    data files (`pairing`: item ids would pair unlike items)."""
     if not run.items or not base.items:
         return None
-    va = (run.results.get("settings") or {}).get("benchmark_versions") or {}
-    vb = (base.results.get("settings") or {}).get("benchmark_versions") or {}
-    for bench in {key.partition("/")[0] for key in keys}:
-        if bench in va and bench in vb and va[bench] != vb[bench]:
-            return None
+    if pairing(run, base, {key.partition("/")[0] for key in keys}).refused:
+        return None
     return paired_comparison(run.benchmarks, run.items, base.benchmarks, base.items, keys, quantity)
+
+
+def not_paired_reason(run: Run, base: Run, keys: list[str]) -> str:
+    """Why compare() gave None, in words."""
+    refused = pairing(run, base, {key.partition("/")[0] for key in keys}).refused
+    if refused:
+        return "; ".join(refused)
+    if not run.items or not base.items:
+        return "no per-item samples (samples.jsonl)"
+    return "no per-item metrics shared by both runs for it"
 
 
 def results_rows(runs: list[Run]) -> list[dict]:
@@ -216,31 +289,49 @@ def headline_paired(runs: list[Run], head: Headline) -> dict[str, PairedDiff | N
     return out
 
 
-def comparisons(runs: list[Run], head: Headline) -> list[dict]:
-    """The paired comparisons table: each fine-tuned run against its row's un-fine-tuned model, then (a grid's
-    task axis) each fine-tuned run against the same model fine-tuned on the next smaller number of tasks; each
-    on the headline and every benchmark mode both have: {"run", "baseline", "what", "diff": PairedDiff | None,
-    "delta": float}."""
+def compared_pairs(runs: list[Run]) -> list[tuple[Run, Run]]:
+    """(run, baseline): each fine-tuned run and its row's un-fine-tuned model, then (a grid's task axis) each
+    fine-tuned run and the same model fine-tuned on the next smaller number of tasks."""
     pairs = [(run, baseline_of(run, runs)) for run in runs]
     for model in dict.fromkeys(run.model for run in runs):
         tuned = sorted((r for r in runs if r.model == model and r.fine_tuned and r.num_tasks is not None),
                        key=lambda r: r.num_tasks)
         pairs += [(b, a) for a, b in zip(tuned, tuned[1:]) if b.num_tasks > a.num_tasks]
+    return [(run, base) for run, base in pairs if base is not None]
+
+
+def comparisons(runs: list[Run], head: Headline) -> list[dict]:
+    """The paired comparisons table (compared_pairs), each on the headline and every benchmark mode both have:
+    {"run", "baseline", "what", "diff": PairedDiff | None, "delta": float, "why": why diff is None, else None}."""
     rows = []
-    for run, base in pairs:
-        if base is None:
-            continue
+    for run, base in compared_pairs(runs):
         v, b = head.values.get(run.label), head.values.get(base.label)
         if v is not None and b is not None and head.keys:
-            rows.append({"run": run.label, "baseline": base.label, "what": head.name, "delta": v - b,
-                         "diff": compare(run, base, head.keys, "normalized")})
+            diff = compare(run, base, head.keys, "normalized")
+            rows.append({"run": run.label, "baseline": base.label, "what": head.name, "delta": v - b, "diff": diff,
+                         "why": None if diff else not_paired_reason(run, base, head.keys)})
         for bench, mode in ordered_keys([run, base]):
             e, be = entry(run, bench, mode), entry(base, bench, mode)
             if e is None or be is None or not isinstance(e.get("score"), (int, float)):
                 continue
+            diff = compare(run, base, [f"{bench}/{mode}"], "score")
             rows.append({"run": run.label, "baseline": base.label, "what": f"{bench}/{mode} {e.get('metric', 'score')}",
-                         "delta": e["score"] - be["score"], "diff": compare(run, base, [f"{bench}/{mode}"], "score")})
+                         "delta": e["score"] - be["score"], "diff": diff,
+                         "why": None if diff else not_paired_reason(run, base, [f"{bench}/{mode}"])})
     return rows
+
+
+def pairing_notes(runs: list[Run]) -> list[str]:
+    """Every refusal and warning of the pairs a report compares (compared_pairs), over the benchmarks both runs
+    scored, each once: the page shows them above its changes, so that a change is never read as paired over the
+    same items where that was not checked or not so."""
+    notes: list[str] = []
+    for run, base in compared_pairs(runs):
+        p = pairing(run, base, set(run.benchmarks) & set(base.benchmarks))
+        for note in [f"not paired: {why}" for why in p.refused] + p.warnings:
+            if note not in notes:
+                notes.append(note)
+    return notes
 
 
 def fmt_pm(x, stderr=None) -> str:
