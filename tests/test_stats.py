@@ -471,6 +471,28 @@ def test_other_benchmark_data_files_are_refused(tmp_path):
             "may name another item")
 
 
+def test_item_ids_with_other_targets_are_not_paired(tmp_path):
+    """Same recorded version and data, yet an id both runs scored has another target: not the same item (a
+    benchmark whose data changed without its version, a hand-made results.json): refused, naming the item."""
+    known = ({"benchmark_versions": {"synthetic": "3"}}, {"benchmark_data": {"synthetic": "d1"}})
+    for name, correct in (("before", BEFORE), ("after", AFTER)):
+        _recorded_run(tmp_path / name, f"m · {name}", 5 if name == "after" else 0, correct, *known)
+        rows = [json.loads(line) for line in (tmp_path / name / "samples.jsonl").read_text().splitlines()]
+        for row in rows:
+            row["target"] = f"t{row['item_id']}"
+        (tmp_path / name / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page, md, text = _page_and_text(tmp_path)
+    assert "Pairing" not in page and "(gain)" in text  # the same targets: paired
+    rows = [json.loads(line) for line in (tmp_path / "after" / "samples.jsonl").read_text().splitlines()]
+    rows[3]["target"] = "something else"  # subtask a, item 3
+    (tmp_path / "after" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page, md, text = _page_and_text(tmp_path)
+    line = ('not paired: synthetic: item synthetic/direct/a/3 has target "something else" vs "t3" in m · after and '
+            'm · before: the same ids name other items')
+    assert f"warning: {line}" in text and "(gain)" not in text and 'class="pos"' not in page
+    assert line.replace('"', "&quot;") in page
+
+
 def test_verdict_needs_both_tests_on_a_few_dozen_items_and_p_agrees_with_the_interval():
     """27 items, 7 lost and 1 gained: the percentile interval excludes 0 but the exact McNemar p is 0.070, so no
     verdict is given; the bootstrap p is the interval's own (p < 0.05 exactly when the interval excludes 0)."""

@@ -58,6 +58,9 @@ class Run:
     # every item's metrics from samples.jsonl, "bench/mode" -> subtask -> item_id -> metrics (for intervals and
     # paired comparisons; empty without samples.jsonl or when its rows carry no per-item metrics)
     items: dict = field(default_factory=dict)
+    # every item's target, "bench/mode" -> subtask -> item_id -> its JSON text: a pair of runs whose shared item
+    # ids have other targets scored other items under those ids (flanlab.report.tables.pairing refuses them)
+    targets: dict = field(default_factory=dict)
 
     @property
     def fine_tuned(self) -> bool:
@@ -148,20 +151,24 @@ def _train_dir_of_model(model_name: str) -> Path | None:
     return None
 
 
-def load_samples(folder: Path, limit_per_key: int = 3) -> tuple[list[dict], dict]:
-    """The first few samples.jsonl rows per (benchmark, mode), for the sample-outputs section, and every row's
-    per-item metrics (flanlab.eval.metrics.item_strata), for intervals and paired comparisons."""
+def load_samples(folder: Path, limit_per_key: int = 3) -> tuple[list[dict], dict, dict]:
+    """The first few samples.jsonl rows per (benchmark, mode), for the sample-outputs section, every row's
+    per-item metrics (flanlab.eval.metrics.item_strata), for intervals and paired comparisons, and every row's
+    target (Run.targets)."""
     path = folder / "samples.jsonl"
     if not path.is_file():
-        return [], {}
-    kept, counts, compact = [], {}, []
+        return [], {}, {}
+    kept, counts, compact, targets = [], {}, [], {}
     for row in read_jsonl(path):
         key = (row.get("benchmark"), row.get("mode"))
         if counts.get(key, 0) < limit_per_key:
             counts[key] = counts.get(key, 0) + 1
             kept.append(row)
         compact.append({k: row.get(k) for k in ("benchmark", "mode", "subtask", "item_id", "metrics")})
-    return kept, item_strata(compact)
+        if "target" in row:
+            targets.setdefault(f"{row.get('benchmark')}/{row.get('mode')}", {}).setdefault(
+                str(row.get("subtask")), {})[str(row.get("item_id"))] = json.dumps(row["target"], ensure_ascii=False)
+    return kept, item_strata(compact), targets
 
 
 def load_run(results_path: Path) -> Run:
@@ -198,12 +205,12 @@ def load_run(results_path: Path) -> Run:
     else:
         num_tasks = 0
     untrained = bool(model_info.get("untrained")) or bool(train and train.summary.get("untrained"))
-    samples, items = load_samples(folder)
+    samples, items, targets = load_samples(folder)
     return Run(
         path=folder, results=results, label=str(info.get("label") or ""), model=model, num_tasks=num_tasks,
         untrained=untrained, parameters=model_info.get("parameters"), train=train,
         mixture=info.get("mixture") or (train.mixture if train else None), stage=info.get("stage"),
-        samples=samples, items=items,
+        samples=samples, items=items, targets=targets,
     )
 
 

@@ -226,12 +226,28 @@ def pairing(run: Run, base: Run, benches) -> Pairing:
         if da is not None and db is not None and da != db:
             out.refused.append(f"{bench} read other data files in {run.label} than in {base.label} "
                                f"(provenance.benchmark_data differs): the same item id may name another item")
+        other = _other_item(run, base, bench)
+        if other:
+            out.refused.append(f"{bench}: item {other} in {run.label} and {base.label}: the same "
+                               f"ids name other items")
         for label, version, data in ((run.label, va, da), (base.label, vb, db)):
             unknown = [what for what, value in (("version", version), ("data files", data)) if value is None]
             if unknown:
                 out.warnings.append(f"{label}: {bench}'s {' and '.join(unknown)} not recorded, so its items are "
                                     f"paired by id without knowing they are the same items")
     return out
+
+
+def _other_item(run: Run, base: Run, bench: str) -> str | None:
+    """The first item id of `bench` both runs scored with other targets ("bbh/direct/navigate/3 has target 'Yes'
+    vs 'No'"), or None: whatever the recorded versions say, such ids do not name the same items."""
+    for key in sorted(k for k in run.targets if k.partition("/")[0] == bench and k in base.targets):
+        for sub in sorted(set(run.targets[key]) & set(base.targets[key])):
+            mine, theirs = run.targets[key][sub], base.targets[key][sub]
+            for item_id in sorted(set(mine) & set(theirs)):
+                if mine[item_id] != theirs[item_id]:
+                    return f"{key}/{sub}/{item_id} has target {mine[item_id]} vs {theirs[item_id]}"
+    return None
 
 
 def compare(run: Run, base: Run, keys: list[str], quantity: str) -> PairedDiff | None:
