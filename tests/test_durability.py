@@ -115,3 +115,27 @@ def test_a_checkpoint_save_that_fails_midway_leaves_no_checkpoint(tmp_path, monk
     checkpoint.verify_checkpoint(first)
     path, loaded = checkpoint.load_latest_usable(folder, warn=lambda message: pytest.fail(message))
     assert path == first and float(loaded["weights"]["w"][0, 0]) == 1.0
+
+
+def test_the_training_log_rewritten_on_resume_is_kept_whole_when_the_rewrite_fails(tmp_path, monkeypatch):
+    """On resume log.jsonl drops the entries after the checkpoint: rewritten atomically, a failure (here the disk
+    full at the flush) leaves the old log, not a truncated one."""
+    import json
+    import types
+
+    from flanlab.train.trackers import RunLog
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 6)))
+    before = log.read_text()
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        RunLog(tmp_path, resume_step=3, accelerator=types.SimpleNamespace(is_main_process=True))
+    assert log.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["log.jsonl"]
+    monkeypatch.undo()
+    RunLog(tmp_path, resume_step=3, accelerator=types.SimpleNamespace(is_main_process=True))
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3]

@@ -26,7 +26,7 @@ import json
 import os
 from pathlib import Path
 
-from flanlab.fileio import atomic_write_json
+from flanlab.fileio import atomic_write_json, atomic_write_text
 
 # report_to name -> (the module it needs, what installs it)
 TRACKERS: dict[str, tuple[str, str]] = {
@@ -131,7 +131,7 @@ class RunLog:
         if self.active and self.path.exists():
             kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
                     if line.strip() and json.loads(line)["step"] <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))  # a kill here keeps the old log
 
     def write(self, entry: dict) -> None:
         if not self.active:
