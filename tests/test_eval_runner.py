@@ -163,6 +163,12 @@ def test_resume_with_other_engine_settings_is_refused_not_mixed(llama, tmp_path,
         run(llama, tmp_path / "run", batch_size=3, modes=("direct",))
     assert "from before engine settings were recorded" in caplog.text
     assert not (tmp_path / "run" / "cache" / "engine.json").exists()
+    # a record without entries (a run killed before its first batch) takes the next run's settings
+    run(llama, tmp_path / "fresh", batch_size=2, modes=("direct",))
+    for items in (tmp_path / "fresh" / "cache").glob("items.*.jsonl"):
+        items.unlink()
+    assert run(llama, tmp_path / "fresh", batch_size=3, modes=("direct",))["settings"]["engine"]["batch_size"] == 3
+    assert json.loads((tmp_path / "fresh" / "cache" / "engine.json").read_text())["batch_size"] == 3
 
 
 def test_cache_survives_a_line_cut_short(tmp_path):

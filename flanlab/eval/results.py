@@ -364,16 +364,19 @@ class ResultCache:
         """Refuse (ValueError, one line naming the folder and each setting) to serve entries computed with other
         engine settings than `engine` (runner.engine_settings); record them in a new folder (`record`: the
         main process). A folder with entries from before the record existed is served with a warning: what
-        computed them is unknown."""
+        computed them is unknown. A folder with a record but no entries yet takes this run's."""
         if self.folder is None:
             return
         path = self.folder / self.ENGINE
-        if path.is_file():
+        if path.is_file() and self.entries:  # a record without entries (killed before a batch) is simply replaced
             try:
                 recorded = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise ValueError(f"{path}: unreadable ({type(e).__name__}: {e}); delete the cache folder "
                                  f"{self.folder} to compute its items again") from None
+            if not isinstance(recorded, dict):
+                raise ValueError(f"{path}: expected a JSON object of engine settings; delete the cache folder "
+                                 f"{self.folder} to compute its items again")
             differ = [f"{k} {recorded.get(k)!r} (this run: {engine.get(k)!r})"
                       for k in sorted(set(recorded) | set(engine)) if recorded.get(k) != engine.get(k)]
             if differ:
