@@ -79,6 +79,8 @@ def test_results_and_samples_shape(llama, tmp_path):
     prov = results["provenance"]
     assert prov["flanlab_version"] and "created" in prov and "data_files" in prov
     assert prov["git_revision"] is None or len(prov["git_revision"]) == 40
+    assert prov["libraries"]["torch"] and prov["libraries"]["transformers"]
+    assert set(prov["benchmark_data"]) == {"sums"}
     assert results["timings"]["sums/direct"]["items_per_s"] > 0 and "total_s" in results["timings"]
     samples = list(read_jsonl(tmp_path / "run" / "samples.jsonl"))
     assert len(samples) == 24

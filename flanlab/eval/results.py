@@ -93,12 +93,26 @@ def data_digest(hashes: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(hashes.items())).encode("utf-8")).hexdigest()
 
 
+def library_versions() -> dict[str, str | None]:
+    """The installed versions of the libraries an output's numerics depend on (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in ("torch", "transformers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def provenance(benchmarks, data_dir: Path | None) -> dict:
     memo: dict[str, str] = {}
     per_benchmark = {b.name: data_digest(_benchmark_file_hashes(b, data_dir, memo)) for b in benchmarks}
     return {
         "flanlab_version": __version__,
         "git_revision": git_revision(),
+        "libraries": library_versions(),  # fp32 rounding, and so a near tie, can change with them
         "data_dir": str(data_dir) if data_dir is not None else None,
         "data_files": dict(sorted(memo.items())),
         "benchmark_data": per_benchmark,  # benchmark -> data_digest of its files (paired comparisons check it)

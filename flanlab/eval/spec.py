@@ -29,7 +29,8 @@ I = {"stderr", "ci95": [lo, hi], "method", "n"} (computed as flanlab/eval/stats.
   "normalized_average": {"value": float|null, "components": {"mmlu/direct": float, ...}, "missing": [...],
                          "uncertainty": {"value": I}|null},
   "synthetic_average": {the same, over the synthetic suite's modes}|null,
-  "provenance": {"flanlab_version": str, "git_revision": str|null, "data_dir": str|null, "data_files": {path: sha256},
+  "provenance": {"flanlab_version": str, "git_revision": str|null, "libraries": {"torch": str, "transformers": str},
+                 "data_dir": str|null, "data_files": {path: sha256},
                  "benchmark_data": {benchmark: sha256 of its data files' hashes}, "created": iso-time},
   "timings": {"total_s": float, "<benchmark>/<mode>": {"seconds": float, "items_per_s": float}}
 }
