@@ -376,7 +376,8 @@ def test_csv_exports_defuse_formulas():
     assert row["id"] == "1" and row["prompt_id"] == "p1"  # ordinary cells unchanged
     for cell in ("+1", "\tx"):
         assert next(csv.DictReader(io.StringIO(ratings_csv([{**rating, "rater": cell}]))))["rater"] == "'" + cell
-    assert ",'\rx," in ratings_csv([{**rating, "rater": "\rx"}])
+    assert ",\"'\rx\"," in ratings_csv([{**rating, "rater": "\rx"}])  # quoted: csv reads it back as one cell
+    assert next(csv.DictReader(io.StringIO(ratings_csv([{**rating, "rater": "\rx"}]), newline="")))["rater"] == "'\rx"
     summary = list(csv.DictReader(io.StringIO(summary_csv(summarize([rating])))))
     assert summary[0]["model_a"] == "'@a" and summary[0]["model_b"] == "'-b"
     assert float(summary[0]["win_rate_a"]) == 1.0  # numbers stay numbers
