@@ -14,6 +14,7 @@ finished) survives.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -46,13 +47,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def fsync_dir(folder: str | os.PathLike) -> None:
     """Flush a folder's entries (names created, renamed or removed in it) to disk. A no-op where folders cannot
-    be opened for it (Windows)."""
+    be opened for it (Windows) or the filesystem does not sync folders (EINVAL, ENOTSUP: some network and FUSE
+    filesystems); any other failure (EIO) is raised."""
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except (PermissionError, IsADirectoryError):
         return
     try:
         os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
     finally:
         os.close(fd)
 

@@ -139,3 +139,18 @@ def test_the_training_log_rewritten_on_resume_is_kept_whole_when_the_rewrite_fai
     monkeypatch.undo()
     RunLog(tmp_path, resume_step=3, accelerator=types.SimpleNamespace(is_main_process=True))
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_a_filesystem_that_cannot_sync_folders_is_no_error_but_an_io_error_is(tmp_path, monkeypatch):
+    import errno
+
+    def failing(code):
+        def fsync(fd):
+            raise OSError(code, os.strerror(code))
+        return fsync
+
+    monkeypatch.setattr(fileio.os, "fsync", failing(errno.EINVAL))
+    fileio.fsync_dir(tmp_path)
+    monkeypatch.setattr(fileio.os, "fsync", failing(errno.EIO))
+    with pytest.raises(OSError, match="Input/output error"):
+        fileio.fsync_dir(tmp_path)
