@@ -244,13 +244,15 @@ def items(data_dir: Path | None, task: str, mode: str, opts: EvalOptions) -> lis
 
 _PHRASE = re.compile(r"\bthe answer is\b\s*:?\s*(.*)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=\.)\s")  # "(A). Because ..." -> "(A)."
+_QUOTES = "\"'“”‘’"
 
 
 def clean(text: str) -> str:
     """Strip markdown emphasis, code ticks, quotes and one trailing period; squeeze runs of whitespace."""
     text = text.strip().replace("**", "").replace("__", "").replace("`", "").strip()
-    text = text.strip("\"'“”‘’").strip()
-    text = text[:-1].rstrip() if text.endswith(".") else text
+    text = text.strip(_QUOTES).strip()
+    if text.endswith("."):  # the period may close the sentence after a quote: '"valid".' -> 'valid'
+        text = text[:-1].rstrip().strip(_QUOTES).strip()
     return " ".join(text.split())
 
 
@@ -314,7 +316,9 @@ def score(extracted: str, item: EvalItem) -> dict[str, float]:
 
 BENCHMARK = Benchmark(
     name="bbh",
-    version="2",  # 2: accuracy is the authors' exact match of the whole answer; the old reading is accuracy_lenient
+    # 3: a quoted answer closed by a period ('"valid".') is unquoted (it kept the closing quote and scored 0);
+    # 2: accuracy is the authors' exact match of the whole answer; the old reading is accuracy_lenient
+    version="3",
     description="BIG-Bench Hard: 27 subtasks, published 3-shot prompts; CoT as published, direct without rationales",
     modes=("direct", "cot"),
     metric="accuracy",

@@ -154,7 +154,9 @@ def chance(family: str) -> float:
 
 BENCHMARK = Benchmark(
     name="synthetic",
-    version="3",  # 3: strict whole-answer accuracy (BBH's rule), the old reading as accuracy_lenient; 2: seeded blocks
+    # 4: a quoted answer closed by a period is unquoted (bbh.clean); 3: strict whole-answer accuracy (BBH's
+    # rule), the old reading as accuracy_lenient; 2: seeded blocks
+    version="4",
     description="Held-out synthetic families (BBH-style, generated in code): offline evaluation with no data",
     modes=("direct", "cot"),
     metric="accuracy",
