@@ -36,3 +36,78 @@ def test_synthetic_quoted_option_followed_by_a_period_is_the_option():
     extracted = synthetic.extract('So the answer is "True".', item)
     assert extracted == "True"
     assert synthetic.score(extracted, item)["accuracy"] == 1.0
+
+
+# --- the report pairs a run only with a baseline evaluated the same way -----------------------------------
+
+
+def _two_runs(tmp_path, before_settings: dict, after_settings: dict, before_section=None, after_section=None):
+    """A before (0 tasks) and after (5 tasks) run whose after is clearly better, with settings and section keys."""
+    import json
+
+    from tests.test_stats import AFTER, BEFORE, _recorded_run
+
+    known = {"benchmark_versions": {"synthetic": "4"}}
+    _recorded_run(tmp_path / "before", "m · before", 0, BEFORE, {**known, **before_settings},
+                  {"benchmark_data": {"synthetic": "d"}})
+    _recorded_run(tmp_path / "after", "m · after", 5, AFTER, {**known, **after_settings},
+                  {"benchmark_data": {"synthetic": "d"}})
+    for name, extra in (("before", before_section), ("after", after_section)):
+        if extra:
+            path = tmp_path / name / "results.json"
+            results = json.loads(path.read_text())
+            results["benchmarks"]["synthetic"]["direct"].update(extra)
+            path.write_text(json.dumps(results))
+
+
+def _page_and_text(tmp_path):
+    from flanlab.demo import summary_text
+    from flanlab.report import write_report
+
+    page = write_report([tmp_path / "before", tmp_path / "after"], tmp_path / "report").read_text()
+    return page.replace("&#x27;", "'"), summary_text(tmp_path)
+
+
+def test_same_settings_are_paired(tmp_path):
+    _two_runs(tmp_path, {"apply_chat_template": False}, {"apply_chat_template": False},
+              {"shots": 3, "shots_max": 3}, {"shots": 3, "shots_max": 3})
+    page, text = _page_and_text(tmp_path)
+    assert "synthetic/direct accuracy: +" in text and "gain" in text and "not paired" not in text
+    assert 'class="pos"' in page
+
+
+@pytest.mark.parametrize("before, after, before_section, after_section, what", [
+    ({}, {}, {"shots": 0, "shots_max": 0}, {"shots": 3, "shots_max": 3}, "shots 3 vs 0"),
+    ({"apply_chat_template": False}, {"apply_chat_template": True}, None, None, "apply_chat_template True vs False"),
+    ({}, {}, {"scoring": "generate"}, {"scoring": "rank"}, "scoring rank vs generate"),
+    # a merged scale cell records a setting its parts differed in per "bench/mode"
+    ({"system_instruction": {"synthetic/direct": None, "mmlu/direct": "x"}}, {"system_instruction": "Answer."},
+     None, None, "system_instruction Answer. vs None"),
+])
+def test_runs_evaluated_differently_are_not_paired(tmp_path, before, after, before_section, after_section, what):
+    # a fine-tuned run evaluated 3-shot against its base evaluated 0-shot (or through the chat template against
+    # plain prompts, or generated against ranked) was paired and its difference called a gain of fine-tuning
+    _two_runs(tmp_path, before, after, before_section, after_section)
+    page, text = _page_and_text(tmp_path)
+    assert "gain" not in text and 'class="pos"' not in page
+    assert f"synthetic/direct evaluated with other settings in m · after than in m · before ({what})" in text
+    assert "not paired: synthetic/direct evaluated with other settings" in page
+
+
+def test_sampling_settings_matter_only_where_sampled(tmp_path):
+    """self-consistency applies to the CoT modes only: a direct mode is paired whatever it says; a CoT mode's
+    samples differ with the temperature or the seed."""
+    from flanlab.report.load import load_runs
+    from flanlab.report.tables import eval_setting_differences
+
+    _two_runs(tmp_path, {"self_consistency": 1}, {"self_consistency": 5, "temperature": 0.7})
+    before, after = sorted(load_runs([tmp_path]), key=lambda r: r.label)[1], sorted(load_runs([tmp_path]),
+                                                                                    key=lambda r: r.label)[0]
+    assert after.label == "m · after"
+    assert eval_setting_differences(after, before, "synthetic/direct") == []
+    for run in (after, before):
+        run.results["benchmarks"]["synthetic"]["cot"] = run.results["benchmarks"]["synthetic"]["direct"]
+    assert eval_setting_differences(after, before, "synthetic/cot") == ["self_consistency 5 vs 1"]
+    before.results["settings"].update(self_consistency=5, temperature=0.7, seed=0)
+    after.results["settings"].update(seed=1)
+    assert eval_setting_differences(after, before, "synthetic/cot") == ["seed 1 vs 0"]

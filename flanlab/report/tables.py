@@ -213,10 +213,18 @@ class Pairing:
     warnings: list[str] = field(default_factory=list)  # what could not be checked: paired, but said on the page
 
 
-def pairing(run: Run, base: Run, benches) -> Pairing:
-    """Refuse to pair `run` with `base` on a benchmark whose recorded version or data differ; where either run
-    did not record one, pair them but say so."""
+def pairing(run: Run, base: Run, benches, keys=None) -> Pairing:
+    """Refuse to pair `run` with `base` on a benchmark whose recorded version or data differ, or on a
+    "bench/mode" of `keys` (default: every one of `benches` both ran) evaluated with other settings
+    (eval_setting_differences); where either run did not record a version or data, pair them but say so."""
     out = Pairing()
+    if keys is None:
+        keys = [f"{b}/{m}" for b, m in ordered_keys([run, base]) if b in set(benches)]
+    for key in keys:
+        diffs = eval_setting_differences(run, base, key)
+        if diffs:
+            out.refused.append(f"{key} evaluated with other settings in {run.label} than in {base.label} "
+                               f"({'; '.join(diffs)}): a change would be theirs as much as the model's")
     for bench in sorted(set(benches)):
         va, vb = benchmark_version(run, bench), benchmark_version(base, bench)
         if va is not None and vb is not None and va != vb:
@@ -238,6 +246,55 @@ def pairing(run: Run, base: Run, benches) -> Pairing:
     return out
 
 
+# What an item's output or score depends on beyond the model, the benchmark version and its data, as results.json
+# records it: its mode section says how the items were scored and how many exemplars they had (what ran, not
+# what was asked), its settings how prompts were rendered and, in the CoT modes, how answers were sampled.
+PROMPT_SETTINGS = ("apply_chat_template", "fewshot_as_multiturn", "system_instruction", "chat_format")
+_UNKNOWN = object()
+
+
+def _setting(run: Run, name: str, key: str):
+    """settings[name] for the "bench/mode" `key` (a merged scale cell records a setting its parts ran with
+    different values of per "bench/mode"), or _UNKNOWN where not recorded."""
+    settings = run.results.get("settings") or {}
+    if name not in settings:
+        return _UNKNOWN
+    value = settings[name]
+    if isinstance(value, dict):
+        return value.get(key, _UNKNOWN)
+    return value
+
+
+def eval_setting_differences(run: Run, base: Run, key: str) -> list[str]:
+    """How `run` and `base` evaluated the "bench/mode" `key` differently ("shots 3 vs 0"), where both recorded
+    it: other exemplars, scoring, chat rendering or (CoT modes) self-consistency sampling score the same item
+    differently, so their difference is not the model's. [] when the same, or not known."""
+    from flanlab.eval.config import COT_MODES
+
+    bench, _, mode = key.partition("/")
+    ea, eb = entry(run, bench, mode), entry(base, bench, mode)
+    if ea is None or eb is None:
+        return []
+    pairs = [("scoring", ea.get("scoring") or _UNKNOWN, eb.get("scoring") or _UNKNOWN),
+             ("shots", _shots(ea), _shots(eb))]
+    pairs += [(name, _setting(run, name, key), _setting(base, name, key)) for name in PROMPT_SETTINGS]
+    if mode in COT_MODES:
+        k = ("self_consistency", _setting(run, "self_consistency", key), _setting(base, "self_consistency", key))
+        pairs.append(k)
+        if isinstance(k[1], int) and k[1] > 1 and k[1] == k[2]:  # both sampled: how
+            pairs += [(name, _setting(run, name, key), _setting(base, name, key)) for name in ("temperature", "seed")]
+    return [f"{name} {a} vs {b}" for name, a, b in pairs if a is not _UNKNOWN and b is not _UNKNOWN and a != b]
+
+
+def _shots(section: dict):
+    """The exemplars a mode's prompts had, as its section records them ("3", or "4-5" where subtasks differ),
+    or _UNKNOWN."""
+    low, high = section.get("shots"), section.get("shots_max")
+    if low is None:
+        return _UNKNOWN
+    return str(low) if high in (None, low) else f"{low}-{high}"
+
+
 def _other_item(run: Run, base: Run, bench: str) -> str | None:
     """The first item id of `bench` both runs scored with other targets ("bbh/direct/navigate/3 has target 'Yes'
     vs 'No'"), or None: whatever the recorded versions say, such ids do not name the same items."""
@@ -256,14 +313,14 @@ def compare(run: Run, base: Run, keys: list[str], quantity: str) -> PairedDiff |
     data files (`pairing`: item ids would pair unlike items)."""
     if not run.items or not base.items:
         return None
-    if pairing(run, base, {key.partition("/")[0] for key in keys}).refused:
+    if pairing(run, base, {key.partition("/")[0] for key in keys}, keys).refused:
         return None
     return paired_comparison(run.benchmarks, run.items, base.benchmarks, base.items, keys, quantity)
 
 
 def not_paired_reason(run: Run, base: Run, keys: list[str]) -> str:
     """Why compare() gave None, in words."""
-    refused = pairing(run, base, {key.partition("/")[0] for key in keys}).refused
+    refused = pairing(run, base, {key.partition("/")[0] for key in keys}, keys).refused
     if refused:
         return "; ".join(refused)
     if not run.items or not base.items:
