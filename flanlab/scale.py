@@ -473,8 +473,18 @@ def format_table(grid: dict) -> str:
     known); below, each fine-tuned cell's paired change against the row's un-fine-tuned one and its verdict."""
     cells = grid["cells"]
     models = list(dict.fromkeys(c["model"] for c in cells))
-    counts = sorted({c["num_tasks"] for c in cells if c["num_tasks"] is not None})
-    by = {(c["model"], c["num_tasks"]): c for c in cells}
+    # a column per (number of tasks, mixture): two mixtures of as many tasks are two columns (keyed by the count
+    # alone, one cell replaced the other); a count that is not known is a column too, last
+    columns = sorted({_column(c) for c in cells}, key=lambda k: (k[0] is None, k[0] or 0, k[1] or ""))
+    repeated = {n for n, _ in columns if sum(1 for m, _ in columns if m == n) > 1}
+
+    def title(key) -> str:
+        n, mixture = key
+        if n == 0 and mixture is None:
+            return "no FT"
+        return f"{'?' if n is None else n} tasks" + (f" ({mixture})" if mixture and (n is None or n in repeated) else "")
+
+    by = {(c["model"], _column(c)): c for c in cells}
     names = {m: m + (" [UNTRAINED]" if any(c["untrained"] for c in cells if c["model"] == m) else "") for m in models}
     width = max(len(n) for n in list(names.values()) + ["model"]) + 2
 
@@ -482,11 +492,12 @@ def format_table(grid: dict) -> str:
         return fmt_pm(c.get("score"), (c.get("uncertainty") or {}).get("stderr")) if c else "—"
 
     col = max([12] + [len(shown(c)) + 2 for c in cells])
-    head = f"{'model':<{width}}" + "".join(f"{(str(n) + ' tasks') if n else 'no FT':>{col}}" for n in counts)
+    col = max([col] + [len(title(k)) + 2 for k in columns])
+    head = f"{'model':<{width}}" + "".join(f"{title(k):>{col}}" for k in columns)
     lines = [f"{grid['headline']} (rows: models; columns: number of fine-tuning tasks)", head, "-" * len(head)]
     for m in models:
         name = names[m]
-        row = "".join(f"{shown(by.get((m, n))):>{col}}" for n in counts)
+        row = "".join(f"{shown(by.get((m, k))):>{col}}" for k in columns)
         lines.append(f"{name:<{width}}{row}")
     paired = [c for c in cells if c.get("vs_base")]
     if paired:
@@ -496,7 +507,12 @@ def format_table(grid: dict) -> str:
         ci = f"[{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" if d.get("ci95") else "no interval"
         p = f", p {fmt_p(d['p_value'])}" if d.get("p_value") is not None else ""
         verdict = ("gain" if d["diff"] > 0 else "loss") if d["significant"] else "no significant change"
-        lines.append(f"  {names[c['model']]} · {c['num_tasks']} tasks: {d['diff']:+.1f} {ci}{p}, "
+        lines.append(f"  {names[c['model']]} · {title(_column(c))}: {d['diff']:+.1f} {ci}{p}, "
                      f"{d['n_paired']} items paired: {verdict}")
     lines += [f"warning: {note}" for note in grid.get("pairing_notes") or []]
     return "\n".join(lines)
+
+
+def _column(cell: dict) -> tuple[int | None, str | None]:
+    """A grid.json cell's column in format_table: its number of fine-tuning tasks and its mixture."""
+    return cell["num_tasks"], cell.get("mixture")

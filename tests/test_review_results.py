@@ -111,3 +111,38 @@ def test_sampling_settings_matter_only_where_sampled(tmp_path):
     before.results["settings"].update(self_consistency=5, temperature=0.7, seed=0)
     after.results["settings"].update(seed=1)
     assert eval_setting_differences(after, before, "synthetic/cot") == ["seed 1 vs 0"]
+
+
+# --- scale's table shows every cell --------------------------------------------------------------------------
+
+
+def test_scale_table_keeps_two_mixtures_of_the_same_task_count():
+    """Cells were keyed by (model, number of tasks): a second mixture with as many tasks replaced the first in the
+    table, its score shown under a column that did not say which mixture it was."""
+    from flanlab.scale import format_table
+
+    vs = {"diff": 5.0, "ci95": [1.0, 9.0], "p_value": 0.01, "significant": True, "n_paired": 40}
+    grid = {"headline": "synthetic suite average", "cells": [
+        {"model": "a", "mixture": None, "num_tasks": 0, "score": 1.0, "untrained": False},
+        {"model": "a", "mixture": "cot", "num_tasks": 3, "score": 2.5, "untrained": False, "vs_base": vs},
+        {"model": "a", "mixture": "plain", "num_tasks": 3, "score": 7.5, "untrained": False,
+         "vs_base": {**vs, "diff": 6.5}},
+        {"model": "a", "mixture": "big", "num_tasks": 9, "score": 4.0, "untrained": False},
+    ]}
+    lines = format_table(grid).splitlines()
+    assert lines[1].split() == ["model", "no", "FT", "3", "tasks", "(cot)", "3", "tasks", "(plain)", "9", "tasks"]
+    assert lines[3].split() == ["a", "1.0", "2.5", "7.5", "4.0"]
+    assert any(line.strip().startswith("a · 3 tasks (cot): +5.0") for line in lines)
+    assert any(line.strip().startswith("a · 3 tasks (plain): +6.5") for line in lines)
+
+
+def test_scale_table_shows_a_cell_of_unknown_task_count():
+    from flanlab.scale import format_table
+
+    grid = {"headline": "synthetic suite average", "cells": [
+        {"model": "a", "mixture": None, "num_tasks": 0, "score": 1.0, "untrained": False},
+        {"model": "a", "mixture": "m", "num_tasks": None, "score": 2.0, "untrained": False},
+    ]}
+    lines = format_table(grid).splitlines()
+    assert lines[1].split() == ["model", "no", "FT", "?", "tasks", "(m)"]
+    assert lines[3].split() == ["a", "1.0", "2.0"]
