@@ -482,7 +482,8 @@ def format_table(grid: dict) -> str:
         n, mixture = key
         if n == 0 and mixture is None:
             return "no FT"
-        return f"{'?' if n is None else n} tasks" + (f" ({mixture})" if mixture and (n is None or n in repeated) else "")
+        named = mixture and (n is None or n in repeated)
+        return f"{'?' if n is None else n} tasks" + (f" ({mixture})" if named else "")
 
     by = {(c["model"], _column(c)): c for c in cells}
     names = {m: m + (" [UNTRAINED]" if any(c["untrained"] for c in cells if c["model"] == m) else "") for m in models}
