@@ -146,3 +146,27 @@ def test_scale_table_shows_a_cell_of_unknown_task_count():
     lines = format_table(grid).splitlines()
     assert lines[1].split() == ["model", "no", "FT", "?", "tasks", "(m)"]
     assert lines[3].split() == ["a", "1.0", "2.0"]
+
+
+# --- training's own evaluation records its scores with their standard errors -------------------------------
+
+
+def test_training_eval_suite_records_the_suite_average_with_its_standard_error(tmp_path):
+    """eval_suite=synthetic (configs/train/flan-t5-paper.yaml) logged only the paper's normalized average, which a
+    synthetic suite never has: log.jsonl, summary.json's final_eval and the trackers got null for the score, and no
+    standard error for any score."""
+    import json
+
+    from tests.test_train import read_log, tiny_config
+
+    from flanlab.train import train
+
+    run = train(tiny_config(tmp_path, steps=2, eval_suite="synthetic", eval_limit=2), progress=False)
+    bench = [e["eval"] for e in read_log(run) if "eval" in e][-1]["benchmark"]
+    results = json.loads((run / "evals" / "step-000002" / "results.json").read_text())
+    synthetic = results["synthetic_average"]
+    assert bench["synthetic_average"] == synthetic["value"] is not None
+    assert bench["synthetic_average_stderr"] == synthetic["uncertainty"]["value"]["stderr"] is not None
+    assert bench["normalized_average"] is None and bench["normalized_average_stderr"] is None
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final_eval"]["benchmark"]["synthetic_average"] == synthetic["value"]

@@ -9,7 +9,8 @@ accelerate's tracker interface (accelerate.tracking: each tracker's start / log 
 
 Every tracker gets the numbers of log.jsonl at the same step: train/loss, train/lr, train/tokens,
 train/tokens_per_s, train/elapsed_s, train/grad_norm, and at evaluations eval/loss and
-eval/benchmark/normalized_average. A resumed run continues the MLflow and W&B runs it started (their ids are kept
+eval/benchmark/normalized_average and eval/benchmark/synthetic_average (and each one's _stderr: its standard
+error). A resumed run continues the MLflow and W&B runs it started (their ids are kept
 in output_dir/trackers.json); the steps between its checkpoint and the interruption are reported again, with the
 same values (resumption is exact): MLflow keeps both points, W&B ignores steps it already has.
 
