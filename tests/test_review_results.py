@@ -170,3 +170,34 @@ def test_training_eval_suite_records_the_suite_average_with_its_standard_error(t
     assert bench["normalized_average"] is None and bench["normalized_average_stderr"] is None
     summary = json.loads((run / "summary.json").read_text())
     assert summary["final_eval"]["benchmark"]["synthetic_average"] == synthetic["value"]
+
+
+# --- rescoring predictions without item ids ----------------------------------------------------------------
+
+
+def test_rescored_rows_without_item_ids_get_their_position_in_their_subtask(tmp_path):
+    """An item id is a position in its subtask (what a report pairs by). Rows without "item_id" were given their
+    line number in the whole file, so the second subtask's first row became item len(first subtask): it named
+    another item, was looked up as that item, and would pair with it."""
+    import json
+
+    from flanlab.eval.benchmarks import BENCHMARKS
+    from flanlab.eval.runner import rescore
+    from flanlab.eval.spec import EvalOptions
+
+    bench = BENCHMARKS["synthetic"]
+    families = bench.subtasks(None)[:2]
+    rows, expected = [], []
+    for family in families:
+        for item in bench.items(None, family, "direct", EvalOptions(limit=3)):
+            rows.append({"task": family, "prediction": f"{item.target}", "target": item.target, "mode": "direct"})
+            expected.append((family, item.item_id))
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rescore("synthetic", path, tmp_path / "out")
+    samples = [json.loads(line) for line in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
+    assert [(s["subtask"], s["item_id"]) for s in samples] == expected
+    # looked up as the items they are: each row's prompt is its item's
+    for s, (family, item_id) in zip(samples, expected):
+        item = bench.items(None, family, "direct", EvalOptions(limit=3))[int(item_id)]
+        assert s["prompt"] == item.prompt

@@ -505,8 +505,9 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None, 
 
     Every row must belong to the benchmark (a "benchmark" field, if present, names it; the subtask must be one of
     its subtasks) and say its mode (a "mode" field, or `mode` for rows without one): otherwise ValueError naming
-    file:line. Items are rebuilt from the benchmark where its data is available (for aliases); otherwise from the
-    row (fields choices, aliases). Chance rates come from the benchmark's own table (Benchmark.chance), which
+    file:line. A row without "item_id" is given its position among its subtask's rows of its mode (as the
+    benchmarks number items, but TyDiQA, whose ids are its own). Items are rebuilt from the benchmark where its
+    data is available (for aliases); otherwise from the row (fields choices, aliases). Chance rates come from the benchmark's own table (Benchmark.chance), which
     needs no data; a benchmark without one takes them from the rebuilt items, else the rows' "chance"."""
     from flanlab.eval.metrics import normalized_average, synthetic_average
     from flanlab.registry import did_you_mean
@@ -533,6 +534,7 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None, 
 
     by_mode: dict[str, list[dict]] = {}
     scorings: dict[str, dict[str, str]] = {}
+    positions: dict[tuple[str, str], int] = {}  # (subtask, mode) -> rows of it so far
     for lineno, row in _prediction_rows(path):
         where = f"{path}:{lineno}"
         if row.get("benchmark") not in (None, bench.name):
@@ -545,7 +547,11 @@ def rescore(benchmark_name: str, predictions_path, out_dir=None, data_dir=None, 
                              f"{len(known_subtasks)}: {', '.join(known_subtasks[:6])}"
                              f"{', ...' if len(known_subtasks) > 6 else ''}")
         row_mode = _row_mode(row, mode, bench, where)
-        item_id = str(row.get("item_id", lineno - 1))
+        # an item id is a position in its subtask (bbh, mgsm, mmlu, synthetic): a row without one is the next of
+        # its subtask and mode in file order (its line number in the whole file named another item)
+        position = positions.get((subtask, row_mode), 0)
+        positions[(subtask, row_mode)] = position + 1
+        item_id = str(row.get("item_id", position))
         item = known_item(subtask, row_mode, item_id)
         if item is None or str(item.target) != str(row["target"]):
             item = EvalItem(
