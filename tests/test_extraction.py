@@ -132,6 +132,10 @@ def test_mmlu_direct_reads_the_continuation():
     ("5 + 6 = 11. The answer is", "en", "cot", ""),  # truncated
     ("", "en", "cot", ""),
     (" 11\n\nQuestion: next", "en", "direct", "11"),  # direct: the continuation is the answer
+    ("The answer is \u221211.", "en", "cot", "-11"),  # a minus sign is a minus: -11 is not 11
+    ("The answer is \u201311.", "en", "cot", "-11"),  # an en dash glued to the number too
+    ("The answer is \u2013 11.", "en", "cot", "11"),  # a dash between spaces is a separator
+    ("Ответ \u2014 11.", "ru", "cot", "11"),
 ])
 def test_mgsm_rule(output, lang, mode, expected):
     item = _item("mgsm", lang, mode, "11")

@@ -188,9 +188,14 @@ def join_thousands(text: str, lang: str) -> str:
 #                 number after a phrase if one is written, else the first number of the continuation.
 # Numbers are compared as numbers (metrics.numeric_match; "1,000" == "1000", the languages' digit grouping).
 
+# A minus written as typographers do: U+2212 MINUS SIGN anywhere before a digit, an en dash (U+2013) only where it
+# is glued to the digit after a space or the start ("is –5"); "Ответ – 11", a dash between spaces, stays a separator.
+TYPOGRAPHIC_MINUS = re.compile(r"\u2212(?=\d)|(?:(?<=\s)|^)\u2013(?=\d)")
+
+
 def phrase_number(output: str, lang: str) -> str:
     """The number right after the first answer phrase of the language (or the English one), or ""."""
-    output = join_thousands(output, lang)
+    output = TYPOGRAPHIC_MINUS.sub("-", join_thousands(output, lang))
     phrases = ANSWER_PHRASES.get(lang, ()) + ("The answer is",)
     found = []
     for phrase in phrases:
@@ -208,7 +213,7 @@ def extract_number(output: str, lang: str, mode: str) -> str:
     found = phrase_number(output, lang)
     if found:
         return found
-    numbers = find_numbers(join_thousands(output, lang))
+    numbers = find_numbers(TYPOGRAPHIC_MINUS.sub("-", join_thousands(output, lang)))
     if not numbers:
         return ""
     return _canonical(numbers[0] if mode == "direct" else numbers[-1])
@@ -232,9 +237,10 @@ def chance(lang: str) -> float:
 
 BENCHMARK = Benchmark(
     name="mgsm",
+    # 4: a typographic minus (U+2212, an en dash glued to the number) is a minus: "is –5" read 5 before
     # 3: CoT answers only after the answer phrase (the reference rule), no last-number fallback;
     # 2: German/Spanish/French/Russian digit grouping ("80.000", "80 000") read as thousands
-    version="3",
+    version="4",
     description="MGSM: 250 grade-school math problems in 10 languages (+English), 8-shot native CoT exemplars",
     modes=("direct", "cot"),
     metric="accuracy",
