@@ -322,3 +322,12 @@ def test_a_changed_option_misses_the_cache_exactly_when_it_changes_outputs(tmp_p
         return
     changed = _computed(run({**first, **change}, "b"))
     assert (changed > 0) == (name in KEYED), f"{name}: {changed} forward calls"
+
+
+def test_self_consistency_with_temperature_zero_is_refused():
+    """K greedy samples are K copies of one output: a vote over them is the greedy score labelled as
+    self-consistency. Refused before any model is loaded, naming the two settings."""
+    EvalConfig(suite="synthetic", self_consistency=5, temperature=0.7).check()
+    EvalConfig(suite="synthetic", self_consistency=1, temperature=0).check()
+    with pytest.raises(ValueError, match=r"flanlab eval: self_consistency 5 with temperature 0 .*identical greedy"):
+        EvalConfig(suite="synthetic", self_consistency=5, temperature=0).check("flanlab eval")

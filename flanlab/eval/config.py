@@ -61,6 +61,10 @@ class EvalConfig:
         been through the loader), ValueError for options that need another (the chat options)."""
         check_fields(self, where)
         self.chat()  # ChatOptions refuses multiturn or a system turn without the chat template
+        if self.self_consistency > 1 and self.temperature == 0:
+            raise ValueError(f"{where}: self_consistency {self.self_consistency} with temperature 0 would vote over "
+                             f"{self.self_consistency} identical greedy outputs: set temperature > 0 (e.g. 0.7), "
+                             "or self_consistency 1")
 
     def chat(self) -> ChatOptions:
         """The chat-template options."""
