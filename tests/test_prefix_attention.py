@@ -188,6 +188,9 @@ def test_prompt_lookup_takes_the_latest_earlier_occurrence_of_the_longest_ngram(
     assert prompt_lookup([1, 2, 3, 4], k=3) == []  # nothing repeats
     assert prompt_lookup([1, 2, 1, 2], k=0) == []
     assert prompt_lookup([4, 4, 4, 4], k=5) == [4]  # the occurrence just before the tail: one token follows it
+    assert prompt_lookup([5, 8, 1, 2, 9, 2, 7, 5], k=2) == [8, 1]  # no earlier bigram: the last token alone
+    assert prompt_lookup([1, 2, 3, 4, 5, 0, 2, 3, 4, 6, 1, 2, 3, 4], k=1) == [5]  # a 4-gram beats a later trigram
+    assert prompt_lookup([1, 2, 3, 4, 5, 0, 2, 3, 4, 6, 1, 2, 3, 4], k=1, ngrams=(3, 2)) == [6]
 
 
 def test_drafts_give_the_outputs_of_one_token_a_step_in_fewer_forwards(lively_tiny_llama, tiny_llama):
