@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    level = log.level()
     log.setup(args.verbosity)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug_requested(args.debug_all or getattr(args, "debug", False)):
             raise
         return _fail(args.command, e, args)
+    finally:
+        log.restore(level)  # -q / -v last as long as their command: a caller's later flanlab calls say what they do
 
 
 if __name__ == "__main__":

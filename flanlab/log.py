@@ -127,6 +127,16 @@ def setup(verbosity: Verbosity = "normal") -> None:
     _root().setLevel(LEVELS[verbosity])
 
 
+def level() -> int:
+    """The current level of flanlab's status lines (for restore())."""
+    return _root().level
+
+
+def restore(saved: int) -> None:
+    """Put back a level saved by level() (the CLI, after its command)."""
+    _root().setLevel(saved)
+
+
 def propagate(enabled: bool) -> None:
     """True: hand flanlab's records to the program's own logging (root logger) instead of flanlab's handler."""
     root = _root()

@@ -286,3 +286,15 @@ def test_info_once_under_accelerate_launch(tmp_path):
     assert lines.count("[flanlab rank 1] warning: warning from process 1") == 1
     assert lines.count("[flanlab] data dir: none (the synthetic families only)") == 1  # debug: the main process
     assert proc.stdout.count('"name": "anagram_check"') == 2  # each process's result is its own
+
+
+def test_quiet_lasts_as_long_as_its_command(capsys):
+    """`flanlab -q CMD` run in-process (a notebook, a test) silences that command only: the caller's later
+    library calls say what they do (the level leaked before: a test calling a stage after a CLI -q test saw no
+    status line)."""
+    from flanlab.cli import main
+
+    main(["-q", "tasks"])  # its outcome is not the point: the level after it is
+    capsys.readouterr()
+    log.get_logger("flanlab.t").info("status after the command")
+    assert capsys.readouterr().err == "[flanlab] status after the command\n"
