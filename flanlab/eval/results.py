@@ -59,30 +59,27 @@ def git_revision() -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
+def data_file_name(path, data_dir: Path | None) -> str:
+    """How provenance names a data file: its path relative to the data dir, else absolute."""
+    try:
+        return str(Path(path).relative_to(data_dir)) if data_dir is not None else str(path)
+    except ValueError:
+        return str(path)
+
+
 def _benchmark_file_hashes(bench, data_dir: Path | None, memo: dict[str, str]) -> dict[str, str]:
-    """{path relative to the data dir (else absolute): sha256} of the existing data files of one benchmark; `memo`
-    keeps every file's hash, so that a file two benchmarks read is hashed once."""
+    """{data_file_name: sha256} of the existing data files of one benchmark; `memo` keeps every file's hash, so
+    that a file two benchmarks read is hashed once."""
     hashes: dict[str, str] = {}
     for path in bench.data_files(data_dir):
         path = Path(path)
         if not path.is_file():
             continue
-        try:
-            name = str(path.relative_to(data_dir)) if data_dir is not None else str(path)
-        except ValueError:
-            name = str(path)
+        name = data_file_name(path, data_dir)
         if name not in memo:
             memo[name] = sha256_file(path)
         hashes[name] = memo[name]
     return hashes
-
-
-def data_file_hashes(benchmarks, data_dir: Path | None) -> dict[str, str]:
-    """{path relative to the data dir (else absolute): sha256} for every existing data file of the benchmarks."""
-    memo: dict[str, str] = {}
-    for bench in benchmarks:
-        _benchmark_file_hashes(bench, data_dir, memo)
-    return dict(sorted(memo.items()))
 
 
 def data_digest(hashes: dict[str, str]) -> str:

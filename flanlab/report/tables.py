@@ -178,7 +178,7 @@ def benchmark_data(run: Run, bench: str) -> str | None:
     """The digest of the data files `bench` read in the run (flanlab.eval.results.data_digest), or None where it
     cannot be known. Results from before provenance.benchmark_data get it from their provenance's data_dir and
     data_files, for the benchmarks of the registry (a custom benchmark's files are not known)."""
-    from flanlab.eval.results import data_digest
+    from flanlab.eval.results import data_digest, data_file_name
 
     prov = run.results.get("provenance") or {}
     recorded = (prov.get("benchmark_data") or {}).get(bench)
@@ -194,15 +194,8 @@ def benchmark_data(run: Run, bench: str) -> str | None:
     if bench not in BENCHMARKS:
         return None
     data_dir = Path(prov["data_dir"]) if prov["data_dir"] else None
-    hashes = {}
-    for path in BENCHMARKS[bench].data_files(data_dir):
-        try:
-            name = str(Path(path).relative_to(data_dir)) if data_dir is not None else str(path)
-        except ValueError:
-            name = str(path)
-        if name in files:
-            hashes[name] = files[name]
-    return data_digest(hashes)
+    names = (data_file_name(path, data_dir) for path in BENCHMARKS[bench].data_files(data_dir))
+    return data_digest({name: files[name] for name in names if name in files})
 
 
 @dataclass
