@@ -157,6 +157,13 @@ def test_resume_with_other_engine_settings_is_refused_not_mixed(llama, tmp_path,
         line = str(refused.value)
         assert "\n" not in line and str(tmp_path / "run" / "cache") in line and what in line
     assert json.loads((tmp_path / "run" / "results.json").read_text()) == json.loads(json.dumps(first))
+    from flanlab.eval import speculative
+
+    assert engine["draft_tokens"] == speculative.DRAFT_TOKENS and engine["draft_ngrams"] == [4, 3, 2, 1]
+    with pytest.MonkeyPatch.context() as mp:  # drafted with other n-grams (a release that changed them): refused
+        mp.setattr(speculative, "NGRAMS", (3, 2))
+        with pytest.raises(ValueError, match=r"draft_ngrams \[4, 3, 2, 1\] \(this run: \[3, 2\]\)"):
+            run(llama, tmp_path / "run", batch_size=2, modes=("direct",))
     assert run(llama, tmp_path / "run", batch_size=2, modes=("direct",))["provenance"]["cache"]["entries_at_start"] == 12
     assert run(llama, tmp_path / "other", batch_size=3, modes=("direct",), cache_dir=False)["settings"]["engine"]["batch_size"] == 3
     # a cache from before the record: served, with a warning saying what is not known

@@ -323,10 +323,15 @@ def engine_settings(engine) -> dict:
     (a lever the model cannot use is off): the batch size (padding), the prefix cache, shared-prefix attention
     and the draft tokens (greedy rows draft only in shared-prefix batches: 0 without them). Each is meant to
     leave outputs unchanged; fp32 rounding can still flip a near tie. results.json records them under
-    settings.engine, the resume cache in its engine.json."""
+    settings.engine, the resume cache in its engine.json. The draft n-grams (speculative.NGRAMS) are recorded
+    too: they decide which tokens one forward checks together, so a release that changes them must not resume a
+    cache of the old ones."""
+    from flanlab.eval import speculative
+
+    drafts = engine.draft_tokens if engine.shared_attention else 0
     return {"batch_size": engine.batch_size, "prefix_cache": engine.prefix_cache,
-            "shared_attention": engine.shared_attention,
-            "draft_tokens": engine.draft_tokens if engine.shared_attention else 0}
+            "shared_attention": engine.shared_attention, "draft_tokens": drafts,
+            "draft_ngrams": list(speculative.NGRAMS) if drafts else []}
 
 
 def _results_head(plan: _Plan, model_info: dict, engine, state) -> dict:
