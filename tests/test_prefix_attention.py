@@ -107,17 +107,23 @@ def test_bpe_boundary_shared_block_equals_plain(monkeypatch):
     assert seen[0] == "shared"  # the cached engine (the plain one after it builds a copied, empty cache)
 
 
-@pytest.mark.parametrize("n_heads,n_kv", [(4, 2), (6, 6), (8, 1)])
-def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv):
-    """One query a row against [shared block | rows' columns] with a padding mask: the two-part softmax equals
-    SDPA over each row's concatenated keys."""
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("n_heads,n_kv,q_len", [(4, 2, 1), (6, 6, 1), (8, 1, 1), (4, 2, 5), (9, 3, 7)])
+def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv, q_len, fused, monkeypatch):
+    """L queries a row (one: decoding; several: drafts) against [shared block | rows' columns] with a padding
+    mask: the two-part attention equals SDPA over each row's concatenated keys, on the fused kernels (CPU fp32)
+    and on the explicit path (other devices), including a row that sees none of the shared block and a mask
+    that opens the whole block to every row."""
     g = torch.Generator().manual_seed(0)
-    rows, p, t, d = 5, 11, 7, 16
-    q = torch.randn(rows, n_heads, 1, d, generator=g)
+    rows, p, t, d = 5, 11, 9, 16
+    q = torch.randn(rows, n_heads, q_len, d, generator=g)
     ks, vs = torch.randn(1, n_kv, p, d, generator=g), torch.randn(1, n_kv, p, d, generator=g)
     kr, vr = torch.randn(rows, n_kv, t, d, generator=g), torch.randn(rows, n_kv, t, d, generator=g)
-    mask = torch.rand(rows, 1, 1, p + t, generator=g) > 0.3
-    mask[:, :, :, -1] = True  # every row sees its newest token
+    mask = torch.rand(rows, 1, q_len, p + t, generator=g) > 0.3
+    mask[:, :, :, -1] = True  # every query sees its row's newest token
+    mask[1, :, :, :p] = False  # a row without a prefix
+    open_block = mask.clone()
+    open_block[:, :, :, :p] = True
 
     class Module:
         layer_idx = 0
@@ -130,13 +136,17 @@ def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv)
     class Cache:
         layers = [Layer()]
 
-    out, _ = prefix_attention.shared_prefix_attention(Module(), q, kr, vr, mask, scaling=0.25,
-                                                      shared_prefix=prefix_attention.SharedPrefix(Cache()))
-    k = torch.cat([ks.expand(rows, -1, -1, -1), kr], 2).repeat_interleave(n_heads // n_kv, dim=1)
-    v = torch.cat([vs.expand(rows, -1, -1, -1), vr], 2).repeat_interleave(n_heads // n_kv, dim=1)
-    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.25)  # (R, H, 1, D)
-    assert out.shape == (rows, 1, n_heads, d)
-    assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
+    if not fused:  # the path of other devices and dtypes
+        monkeypatch.setattr(prefix_attention, "_two_part_fused", lambda q, ks, vs, k, v, m, g, s, memo:
+                            prefix_attention._two_part_explicit(q, ks, vs, k, v, m, g, s))
+    for m in (mask, open_block):
+        out, _ = prefix_attention.shared_prefix_attention(Module(), q, kr, vr, m, scaling=0.25,
+                                                          shared_prefix=prefix_attention.SharedPrefix(Cache()))
+        k = torch.cat([ks.expand(rows, -1, -1, -1), kr], 2).repeat_interleave(n_heads // n_kv, dim=1)
+        v = torch.cat([vs.expand(rows, -1, -1, -1), vr], 2).repeat_interleave(n_heads // n_kv, dim=1)
+        ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.25)  # (R, H, L, D)
+        assert out.shape == (rows, q_len, n_heads, d)
+        assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
 
 
 def test_only_models_known_to_have_plain_attention_use_it(lively_tiny_llama, tiny_t5):
