@@ -1,11 +1,15 @@
 """Chain-of-thought generation: flanlab's engine vs EleutherAI lm-evaluation-harness, back to back.
 
     .venv/bin/python bench/generate_vs_lmeval.py --data-dir ../shared/data                 # SmolLM2-135M-Instruct
+    .venv/bin/python bench/generate_vs_lmeval.py --data-dir ../shared/data --mgsm en --mgsm-limit 8   # English only
     .venv/bin/python bench/generate_vs_lmeval.py --data-dir ../shared/data --model tiny-llama --limit 2   # quick check
 
-Both tools generate with the same model object (loaded once by flanlab.models.load) for the same prompt strings:
-BBH 3-shot CoT items of a few subtasks, MGSM native-exemplar CoT and zero-shot CoT items, read from the data
-dir by flanlab's benchmark files, --limit per subtask. Greedy decoding, each benchmark's own stop sequences and max new tokens
+Both tools generate with the same model object (loaded once by flanlab.models.load) for the same prompt strings,
+read from the data dir by flanlab's benchmark files: BBH 3-shot CoT items of three subtasks (--limit each,
+default 8), and MGSM native-exemplar CoT and zero-shot CoT items of every language that flanlab eval's MGSM runs
+(--mgsm-limit each, default 2: 44 items). Until 2026-12-05 the default MGSM sample was English alone, 8 items a
+mode: the one language MGSM's score leaves out, and the worst case for drafts (SmolLM2's English zero-shot CoT
+rationales loop to max_new_tokens with changing numbers; see the README's generation row). Greedy decoding, each benchmark's own stop sequences and max new tokens
 (flanlab.eval.runner.generation_settings). lm-eval gets `generate_until` requests (context = the prompt string,
 until = the stop sequences, max_gen_toks, do_sample False) through its Python API, an HFLM wrapping the loaded
 model (BOS as flanlab adds it); flanlab gets the EvalItems through Engine.generate_detailed, batch by batch as
@@ -32,8 +36,12 @@ def parse_args(argv=None):
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--bbh", default="date_understanding,logical_deduction_three_objects,sports_understanding",
                    help="comma-separated BBH subtasks (3-shot CoT)")
-    p.add_argument("--mgsm", default="en", help="comma-separated MGSM languages (native CoT and zero-shot CoT)")
+    p.add_argument("--mgsm", default="all",
+                   help="comma-separated MGSM languages (native CoT and zero-shot CoT); all: the 11 that flanlab eval's "
+                        "MGSM runs (the 10 of its score, and English, reported beside it)")
     p.add_argument("--limit", type=int, default=8, help="items per (subtask, mode)")
+    p.add_argument("--mgsm-limit", type=int, default=2,
+                   help="MGSM items per (language, mode)")
     p.add_argument("--batch-size", type=int, default=8, help="lm-eval's batch size")
     p.add_argument("--engine-batch-size", type=int, default=None,
                    help="flanlab's (default: flanlab eval's default batch size)")
@@ -52,9 +60,10 @@ def groups(data_dir, args) -> list[tuple[object, list]]:
     bbh_items = [it for task in [t.strip() for t in args.bbh.split(",") if t.strip()]
                  for it in bbh.items(data_dir, task, "cot", options)[:args.limit]]
     out = [(bbh.BENCHMARK, bbh_items)] if bbh_items else []
-    langs = [t.strip() for t in args.mgsm.split(",") if t.strip()]
+    langs = list(mgsm.LANGUAGES) if args.mgsm == "all" else [t.strip() for t in args.mgsm.split(",") if t.strip()]
+    per_lang = args.mgsm_limit
     for mode in ("cot", "zs_cot"):
-        items = [it for lang in langs for it in mgsm.items(data_dir, lang, mode, options)[:args.limit]]
+        items = [it for lang in langs for it in mgsm.items(data_dir, lang, mode, EvalOptions(limit=per_lang))[:per_lang]]
         if items:
             out.append((mgsm.BENCHMARK, items))
     return out
