@@ -149,6 +149,55 @@ def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv,
         assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
 
 
+@pytest.mark.parametrize("q_len", [1, 4])
+def test_rows_of_several_prefixes_read_only_their_own_span(q_len, monkeypatch):
+    """A batch spanning three prefix groups (the shared block holds them side by side): each row reads its own
+    prefix's span, some a token less (BPE boundary), one row none. The fused path scores each prefix's rows
+    against that span only (one kernel call a prefix), and the result equals SDPA over each row's concatenated
+    keys, as the explicit path's does."""
+    g = torch.Generator().manual_seed(1)
+    n_heads, n_kv, d, t = 6, 2, 16, 5
+    spans = [(0, 7), (0, 6), (7, 12), (7, 12), (12, 20), (12, 19), None]  # per row: its columns of the block
+    rows, p = len(spans), 20
+    q = torch.randn(rows, n_heads, q_len, d, generator=g)
+    ks, vs = torch.randn(1, n_kv, p, d, generator=g), torch.randn(1, n_kv, p, d, generator=g)
+    kr, vr = torch.randn(rows, n_kv, t, d, generator=g), torch.randn(rows, n_kv, t, d, generator=g)
+    mask = torch.zeros(rows, 1, q_len, p + t, dtype=torch.bool)
+    for r, span in enumerate(spans):
+        if span:
+            mask[r, :, :, span[0]:span[1]] = True
+        mask[r, :, :, p:] = torch.rand(q_len, t, generator=g) > 0.4
+        mask[r, :, :, -1] = True
+
+    class Module:
+        layer_idx = 0
+
+    class Layer:
+        shared_keys, shared_values = ks, vs
+
+    class Cache:
+        layers = [Layer()]
+
+    calls = []
+    flash = getattr(torch.ops.aten, prefix_attention.FUSED_CPU)
+
+    class Ops:
+        def __getattr__(self, name):
+            assert name == prefix_attention.FUSED_CPU
+            return lambda q, k, *a, **kw: calls.append(k.shape[2]) or flash(q, k, *a, **kw)
+
+    masks = prefix_attention._fused_masks(mask, rows, n_heads // n_kv, q_len, p, torch.float32)
+    assert [(s.start, s.end) for s in masks.segments] == [(0, 7), (7, 12), (12, 20)]
+    monkeypatch.setattr(prefix_attention.torch.ops, "aten", Ops())
+    out, _ = prefix_attention.shared_prefix_attention(Module(), q, kr, vr, mask, scaling=0.3,
+                                                      shared_prefix=prefix_attention.SharedPrefix(Cache()))
+    assert sorted(calls) == [5, 5, 7, 8]  # the rows' own columns, then each prefix's span
+    k = torch.cat([ks.expand(rows, -1, -1, -1), kr], 2).repeat_interleave(n_heads // n_kv, dim=1)
+    v = torch.cat([vs.expand(rows, -1, -1, -1), vr], 2).repeat_interleave(n_heads // n_kv, dim=1)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3)  # (R, H, L, D)
+    assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
+
+
 def test_only_models_known_to_have_plain_attention_use_it(lively_tiny_llama, tiny_t5):
     assert Engine(lively_tiny_llama).shared_attention
     assert not Engine(lively_tiny_llama, prefix_cache=False).shared_attention
