@@ -136,9 +136,8 @@ def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv,
     class Cache:
         layers = [Layer()]
 
-    if not fused:  # the path of other devices and dtypes
-        monkeypatch.setattr(prefix_attention, "_two_part_fused", lambda q, ks, vs, k, v, m, g, s, memo:
-                            prefix_attention._two_part_explicit(q, ks, vs, k, v, m, g, s))
+    if not fused:  # the path of other devices and dtypes (and of PyTorch builds without the fused kernel)
+        monkeypatch.setattr(prefix_attention, "FUSED_CPU", "no_such_op")
     for m in (mask, open_block):
         out, _ = prefix_attention.shared_prefix_attention(Module(), q, kr, vr, m, scaling=0.25,
                                                           shared_prefix=prefix_attention.SharedPrefix(Cache()))
@@ -149,12 +148,15 @@ def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv,
         assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
 
 
-@pytest.mark.parametrize("q_len", [1, 4])
-def test_rows_of_several_prefixes_read_only_their_own_span(q_len, monkeypatch):
+@pytest.mark.parametrize("q_len,limit", [(1, None), (4, None), (20, None), (20, 100)])
+def test_rows_of_several_prefixes_read_only_their_own_span(q_len, limit, monkeypatch):
     """A batch spanning three prefix groups (the shared block holds them side by side): each row reads its own
-    prefix's span, some a token less (BPE boundary), one row none. The fused path scores each prefix's rows
-    against that span only (one kernel call a prefix), and the result equals SDPA over each row's concatenated
-    keys, as the explicit path's does."""
+    prefix's span, some a token less (BPE boundary), one row none. The fused path scores the rows of each span
+    against that span only (one kernel call a span, no mask), and the result equals SDPA over each row's
+    concatenated keys. Query tails longer than TWO_PART_MAX_QUERIES take the same path, and the SDPA path over
+    the concatenated block where the fused masks would pass FUSED_MASK_LIMIT."""
+    if limit:
+        monkeypatch.setattr(prefix_attention, "FUSED_MASK_LIMIT", limit)
     g = torch.Generator().manual_seed(1)
     n_heads, n_kv, d, t = 6, 2, 16, 5
     spans = [(0, 7), (0, 6), (7, 12), (7, 12), (12, 20), (12, 19), None]  # per row: its columns of the block
@@ -171,6 +173,8 @@ def test_rows_of_several_prefixes_read_only_their_own_span(q_len, monkeypatch):
 
     class Module:
         layer_idx = 0
+        num_key_value_groups = n_heads // n_kv
+        is_causal = True
 
     class Layer:
         shared_keys, shared_values = ks, vs
@@ -186,12 +190,16 @@ def test_rows_of_several_prefixes_read_only_their_own_span(q_len, monkeypatch):
             assert name == prefix_attention.FUSED_CPU
             return lambda q, k, *a, **kw: calls.append(k.shape[2]) or flash(q, k, *a, **kw)
 
-    masks = prefix_attention._fused_masks(mask, rows, n_heads // n_kv, q_len, p, torch.float32)
-    assert [(s.start, s.end) for s in masks.segments] == [(0, 7), (7, 12), (12, 20)]
+    masks = prefix_attention._fused_masks(mask, rows, n_heads // n_kv, q_len, p, t, torch.float32)
+    if limit:
+        assert masks is None
+    else:
+        assert [(s.start, s.end) for s in masks.segments] == [(0, 6), (0, 7), (7, 12), (12, 19), (12, 20)]
+        assert all(s.mask is None for s in masks.segments)
     monkeypatch.setattr(prefix_attention.torch.ops, "aten", Ops())
     out, _ = prefix_attention.shared_prefix_attention(Module(), q, kr, vr, mask, scaling=0.3,
                                                       shared_prefix=prefix_attention.SharedPrefix(Cache()))
-    assert sorted(calls) == [5, 5, 7, 8]  # the rows' own columns, then each prefix's span
+    assert sorted(calls) == ([] if limit else [5, 5, 6, 7, 7, 8])  # the rows' own columns, then each span
     k = torch.cat([ks.expand(rows, -1, -1, -1), kr], 2).repeat_interleave(n_heads // n_kv, dim=1)
     v = torch.cat([vs.expand(rows, -1, -1, -1), vr], 2).repeat_interleave(n_heads // n_kv, dim=1)
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3)  # (R, H, L, D)

@@ -20,8 +20,13 @@ is then computed in two parts that meet in one softmax:
   attention 13.7 s -> 10.3 s, the whole run 58.8 s -> 56.0 s). Elsewhere (GPU, bf16) the scores of both parts
   are concatenated, masked and softmaxed together in fp32 in plain tensor operations.
 A decoding step that checks drafted tokens (flanlab.eval.speculative) has a few queries a row; they take the same
-two-part path. A forward of more tokens a row (the query tails) concatenates the shared block in front of each
-row (one transient copy per layer, as the old layout held for the whole batch) and runs SDPA on it.
+two-part path. On the fused path the rows' query tails (the prefill after the prefix) take it too, and rows are
+grouped by the span of the shared block they read, each group scored against its span alone: a batch that spans
+prefix groups (MGSM's languages, BBH's subtasks) holds their prefixes side by side, and scoring every row
+against all of them did several times the work of the model's layers (MGSM native CoT of 11 languages, 3
+batches, 64 new tokens: 143.9 s -> 84.3 s, the tails' prefill 90.6 s -> 30.4 s). Elsewhere, or where the fused
+masks would pass FUSED_MASK_LIMIT, a forward of more than TWO_PART_MAX_QUERIES tokens a row concatenates the
+shared block in front of each row (one transient copy per layer) and runs SDPA on it.
 
 It is exact attention in another order of summation: outputs equal the copied-cache path's to fp32 rounding
 (tests compare greedy outputs with the prefix cache off, on/off, batch 1 vs N). Used only where it is known to
@@ -47,6 +52,7 @@ TWO_PART_MAX_QUERIES = 16  # forwards of at most this many tokens a row (decodin
 # PyTorch's CPU flash-attention kernel, which returns each query's log-sum-exp with its output (a private op: where
 # a PyTorch build lacks it, the explicit path is taken)
 FUSED_CPU = "_scaled_dot_product_flash_attention_for_cpu"
+FUSED_MASK_LIMIT = 1 << 25  # the most elements (128 MB in fp32) the fused path's masks of one forward may take
 # model types whose attention modules are plain scaled-dot-product attention over (query, key, value, mask)
 # with a `layer_idx`: no softcapping, no sinks, no ALiBi, no sliding windows (checked separately)
 ELIGIBLE_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
@@ -57,7 +63,8 @@ class SharedPrefix:
     """What the attention function needs besides its arguments: the cache whose layers hold the shared blocks."""
 
     cache: object  # a transformers Cache whose layers are flanlab.eval.kvcache.SharedPrefixLayer
-    memo: dict = field(default_factory=dict)  # what one forward's layers share (the masks derived from its mask)
+    memo: dict = field(default_factory=dict)  # what one forward's layers share: the fused path's masks, derived
+    # once from the forward's mask (memo["source"]) as memo["masks"] (FusedMasks, or None: not the fused path)
 
 
 def eligible(model) -> bool:
@@ -101,114 +108,114 @@ def shared_prefix_attention(module, query, key, value, attention_mask, dropout: 
     layer = shared_prefix.cache.layers[module.layer_idx]
     ks, vs = layer.shared_keys, layer.shared_values  # (1, Hkv, P, D); P may be 0 (rows without a prefix)
     n_rows, n_heads, q_len, dim = query.shape
-    if q_len > TWO_PART_MAX_QUERIES and ks.shape[2] == 0:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
-    if q_len > TWO_PART_MAX_QUERIES:  # the rows' query tails: the shared block in front of every row, then SDPA
-        k = torch.cat([ks.expand(n_rows, -1, -1, -1), key], dim=2)  # (R, Hkv, P+T, D)
-        v = torch.cat([vs.expand(n_rows, -1, -1, -1), value], dim=2)  # (R, Hkv, P+T, D)
-        return sdpa_attention_forward(module, query, k, v, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     n_kv = ks.shape[1]
     g = n_heads // n_kv  # query heads per KV head (head h reads KV head h // g)
     scale = scaling if scaling is not None else dim ** -0.5
-    q = query.reshape(n_rows, n_kv, g * q_len, dim)  # (R, Hkv, G*L, D): head h = kv * G + i, query i * L + l
     if attention_mask is None and q_len > 1:  # SDPA's mask builder skipped a purely causal mask: make it
         width = ks.shape[2] + key.shape[2]
         cols = torch.arange(width, device=query.device)  # (P+T,)
         attention_mask = cols[None, :] <= (width - q_len + torch.arange(q_len, device=query.device))[:, None]
         attention_mask = attention_mask[None, None]  # (1, 1, L, P+T)
     if query.device.type == "cpu" and query.dtype == torch.float32 and hasattr(torch.ops.aten, FUSED_CPU):
-        out = _two_part_fused(q, ks, vs, key, value, attention_mask, g, scale, shared_prefix.memo)
-    else:
-        out = _two_part_explicit(q, ks, vs, key, value, attention_mask, g, scale)
+        memo = shared_prefix.memo  # the same mask reaches every layer of a forward: derive its parts once
+        if memo.get("source") is not attention_mask:
+            memo["source"] = attention_mask
+            memo["masks"] = _fused_masks(attention_mask, n_rows, g, q_len, ks.shape[2], key.shape[2], query.dtype)
+        if memo["masks"] is not None:
+            q = query.reshape(n_rows, n_kv, g * q_len, dim)  # (R, Hkv, G*L, D): head h = kv * G + i, query i * L + l
+            out = _two_part_fused(q, ks, vs, key, value, memo["masks"], scale)  # (R, Hkv, G*L, D)
+            return out.reshape(n_rows, n_heads, q_len, dim).transpose(1, 2), None  # (R, L, Hq, D)
+    if q_len > TWO_PART_MAX_QUERIES:  # the rows' query tails: the shared block in front of every row, then SDPA
+        k = torch.cat([ks.expand(n_rows, -1, -1, -1), key], dim=2)  # (R, Hkv, P+T, D)
+        v = torch.cat([vs.expand(n_rows, -1, -1, -1), value], dim=2)  # (R, Hkv, P+T, D)
+        return sdpa_attention_forward(module, query, k, v, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    q = query.reshape(n_rows, n_kv, g * q_len, dim)  # (R, Hkv, G*L, D)
+    out = _two_part_explicit(q, ks, vs, key, value, attention_mask, g, scale)
     return out.reshape(n_rows, n_heads, q_len, dim).transpose(1, 2), None  # (R, L, Hq, D)
 
 
 @dataclass(frozen=True)
 class Segment:
-    """Rows of a batch that read one span [start, end) of the shared block (one prefix of the batch)."""
+    """Rows of a batch that read the same span [start, end) of the shared block (their prefix's first tokens)."""
 
     rows: torch.Tensor | None  # (k,) row indices; None: all rows of the batch
     start: int
     end: int
-    mask: torch.Tensor | None  # (1, 1, k*G*L, end-start) additive; None: every query sees the whole span
+    mask: torch.Tensor | None = None  # (1, 1, k*G*L, end-start) additive, only on the fallback (see _segments)
 
 
 @dataclass(frozen=True)
 class FusedMasks:
-    """What _two_part_fused derives once per forward from the forward's mask (every layer gets the same one)."""
+    """What the fused path derives once per forward from the forward's mask (every layer gets the same one)."""
 
-    source: object  # the attention mask it was derived from
     own: torch.Tensor | None  # (R, 1, G*L, T) additive; None: every query sees every own column
     segments: tuple[Segment, ...]  # the shared block's spans and the rows that read them
 
 
-def _fused_masks(attention_mask, n_rows: int, g: int, q_len: int, p: int, dtype) -> FusedMasks:
-    """The additive masks of the fused path from the bool/additive mask (R or 1, 1, L', P+T). A masked column gets
-    the float minimum, not -inf: a query that sees nothing keeps finite values and a log-sum-exp of about the
-    float minimum, which weighs nothing when the two parts are merged.
+def _additive(mask, dtype):
+    """A bool mask (True: seen) or an additive one as an additive mask whose masked entries are the float minimum,
+    not -inf: a query that sees nothing keeps finite values and a log-sum-exp of about the float minimum, which
+    weighs nothing when the two parts are merged."""
+    if mask.dtype == torch.bool:
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
+    return mask.to(dtype).clamp_min(torch.finfo(dtype).min)
+
+
+def _fused_masks(attention_mask, n_rows: int, g: int, q_len: int, p: int, t: int, dtype) -> FusedMasks | None:
+    """The fused path's masks from the forward's mask (R or 1, 1, L', P+T), bool or additive; None where they
+    would take more than FUSED_MASK_LIMIT elements (long query tails: the caller then takes the SDPA path).
 
     The shared block holds the batch's prefixes side by side (two or more where a batch spans prefix groups:
-    MGSM's languages, BBH's subtasks); each row reads a contiguous span of its own prefix's columns. Rows are
-    grouped by where their span starts, so that each prefix's rows are scored against that prefix only, not
-    against every column of the block (four MGSM prefixes of up to 7,000 tokens in one batch made the masked
-    columns several times the work of the model's layers). Rows whose span is not contiguous, or differs between
-    their queries, fall back to one segment over the whole block with the full mask (same result, more work)."""
-    if attention_mask is None:
-        return FusedMasks(None, None, (Segment(None, 0, p, None),) if p else ())
-    mask = attention_mask[:, :, -q_len:, :]  # (R|1, 1, L, P+T): the queries' rows of the mask
-    if mask.dtype == torch.bool:
-        add = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
-    else:
-        add = mask.to(dtype).clamp_min(torch.finfo(dtype).min)
-    add = add.expand(n_rows, 1, q_len, add.shape[-1])  # (R, 1, L, P+T)
-    rows = add[..., p:]  # (R, 1, L, T)
+    MGSM's languages, BBH's subtasks), and each row reads a contiguous span of its own prefix's columns (up to
+    where its tokenization agrees with the prefix's). Rows are grouped by their span, so that each group is scored
+    against that span alone, with no mask, not against every column of the block: a batch of four MGSM
+    languages held prefixes of up to 7,445 tokens side by side."""
+    mask = attention_mask[:, :, -q_len:, :].expand(n_rows, 1, q_len, p + t)  # (R, 1, L, P+T): the queries' rows
+    if n_rows * g * q_len * t > FUSED_MASK_LIMIT:
+        return None
+    rows = mask[..., p:]  # (R, 1, L, T)
+    seen = rows if rows.dtype == torch.bool else rows == 0
     own = None
-    if bool((rows != 0).any()):
-        own = rows[:, :, None].expand(n_rows, 1, g, q_len, rows.shape[-1]).reshape(n_rows, 1, g * q_len, -1)
-    return FusedMasks(attention_mask, own, _segments(add[..., :p], n_rows, g, q_len) if p else ())
+    if not bool(seen.all()):
+        own = _additive(rows, dtype)[:, :, None].expand(n_rows, 1, g, q_len, t).reshape(n_rows, 1, g * q_len, t)
+    if not p:
+        return FusedMasks(own, ())
+    segments = _segments(mask[..., :p], n_rows, g, q_len, dtype)
+    return None if segments is None else FusedMasks(own, segments)
 
 
-def _segments(block, n_rows: int, g: int, q_len: int) -> tuple[Segment, ...]:
-    """block (R, 1, L, P) additive -> the Segments (see _fused_masks)."""
+def _segments(block, n_rows: int, g: int, q_len: int, dtype) -> tuple[Segment, ...] | None:
+    """block (R, 1, L, P) bool or additive -> one Segment per distinct span [start, end) that rows read (rows that
+    read none are in no segment). Where a row's seen columns are not one contiguous run, or differ between its
+    queries (not a layout the engine makes), one segment over the whole block with the full mask, or None if
+    that mask would exceed FUSED_MASK_LIMIT."""
     p = block.shape[-1]
-    seen = block[:, 0, -1, :] == 0  # (R, P): the columns each row's last query sees
+    seen_all = block if block.dtype == torch.bool else block == 0  # (R, 1, L, P)
+    seen = seen_all[:, 0, -1, :]  # (R, P): the columns each row's last query sees
     counts = seen.sum(dim=1)  # (R,)
-    starts = torch.where(counts > 0, seen.float().argmax(dim=1), torch.zeros_like(counts))  # (R,) first seen column
-    ends = starts + counts  # (R,)
+    starts = torch.where(counts > 0, seen.int().argmax(dim=1), torch.zeros_like(counts))  # (R,) first seen column
     cols = torch.arange(p, device=block.device)  # (P,)
-    span = (cols[None, :] >= starts[:, None]) & (cols[None, :] < ends[:, None])  # (R, P)
-    plain = bool((span == seen).all()) and bool((block == block[:, :, -1:, :]).all())
-    if not plain:  # not one contiguous span a row, the same for all its queries: one segment, the full mask
-        full = None
-        if bool((block != 0).any()):
-            full = block[:, :, None].expand(n_rows, 1, g, q_len, p).reshape(1, 1, n_rows * g * q_len, p)
+    span = (cols[None, :] >= starts[:, None]) & (cols[None, :] < (starts + counts)[:, None])  # (R, P)
+    if not (bool((span == seen).all()) and bool((seen_all == seen_all[:, :, -1:, :]).all())):
+        if n_rows * g * q_len * p > FUSED_MASK_LIMIT:
+            return None
+        full = _additive(block, dtype)[:, :, None].expand(n_rows, 1, g, q_len, p).reshape(1, 1, n_rows * g * q_len, p)
         return (Segment(None, 0, p, full),)
-    segments = []
-    for start in sorted({int(s) for s, c in zip(starts.tolist(), counts.tolist()) if c}):
-        rows = [r for r in range(n_rows) if counts[r] and int(starts[r]) == start]
-        end = max(int(ends[r]) for r in rows)
-        index = None if len(rows) == n_rows else torch.tensor(rows, device=block.device)  # (k,)
-        mask = None
-        if any(int(ends[r]) < end for r in rows):  # rows that reuse fewer of the prefix's tokens (BPE boundary)
-            part = block[rows if index is None else index, :, -1:, start:end]  # (k, 1, 1, end-start)
-            mask = part[:, :, None].expand(len(rows), 1, g, q_len, end - start).reshape(1, 1, len(rows) * g * q_len, -1)
-        segments.append(Segment(index, start, end, mask))
-    return tuple(segments)
+    spans: dict[tuple[int, int], list[int]] = {}
+    for r, (start, count) in enumerate(zip(starts.tolist(), counts.tolist())):
+        if count:
+            spans.setdefault((start, start + count), []).append(r)
+    return tuple(Segment(None if len(rows) == n_rows else torch.tensor(rows, device=block.device), start, end)
+                 for (start, end), rows in sorted(spans.items()))
 
 
-def _two_part_fused(q, ks, vs, key, value, attention_mask, g: int, scale: float, memo: dict):
-    """Two-part attention on fused kernels (fp32 on CPU): PyTorch's flash-attention kernel once over each segment
-    of the shared block (the rows that read one prefix, their queries as one sequence per KV head) and once over
-    the rows' own columns, each returning its log-sum-exp; the results merged as one softmax would weigh them.
+def _two_part_fused(q, ks, vs, key, value, masks: FusedMasks, scale: float):
+    """Two-part attention on fused kernels (fp32 on CPU): PyTorch's flash-attention kernel once over the rows'
+    own columns and once for each segment of the shared block (its rows' queries as one sequence per KV head,
+    against its span), each call returning its log-sum-exp; the results merged as one softmax would weigh them.
     q (R, Hkv, G*L, D), ks/vs (1, Hkv, P, D), key/value (R, Hkv, T, D). Returns (R, Hkv, G*L, D)."""
     n_rows, n_kv, gl, dim = q.shape
-    p, q_len = ks.shape[2], gl // g
     flash = getattr(torch.ops.aten, FUSED_CPU)
-    masks = memo.get("masks")  # the same mask reaches every layer of a forward: derive its parts once
-    if masks is None or masks.source is not attention_mask:
-        masks = _fused_masks(attention_mask, n_rows, g, q_len, p, q.dtype)
-        memo["masks"] = masks
     out_rows, lse_rows = flash(q, key, value, 0.0, False, attn_mask=masks.own, scale=scale)[:2]  # (R, Hkv, GL, D), (R, Hkv, GL)
     if not masks.segments:
         return out_rows
