@@ -94,6 +94,7 @@ def load_demo_config(path=None, overrides: list[str] | None = None) -> DemoConfi
             getattr(config, name).chat()  # multiturn or a system turn without the chat template
         except ValueError as e:
             raise ConfigError(f"{where}: {name}: {e}") from None
+        getattr(config, name).check_sampling(f"{where}: {name}")  # a temperature self_consistency 1 would ignore
     return config
 
 

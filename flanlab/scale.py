@@ -108,6 +108,7 @@ def load_scale_config(path: str | os.PathLike, overrides: list[str] | None = Non
             part.chat()  # options that need another: multiturn or a system turn without the chat template
         except ValueError as e:
             raise ConfigError(f"{where}: {e}") from None
+        part.check_sampling(where)  # a temperature self_consistency 1 would ignore, or K > 1 at temperature 0
     return config
 
 
@@ -346,7 +347,8 @@ def _as_today(recorded):
     that is now the default: self_consistency 1, seed 0, the plain prompts, ...), so a finished cell of an earlier
     version is still recognised; and a templated part recorded without "chat_format" read as format 1 (its
     prompts were rendered before EvalConfig's CHAT_FORMAT 2), so it is refused, naming chat_format (1 -> 2),
-    instead of being paired with cells evaluated on today's prompts."""
+    instead of being paired with cells evaluated on today's prompts. A temperature recorded beside self_consistency
+    1 (the old default 0.7, which sampled nothing) is read as null, as EvalConfig.recorded() now records it."""
     if not isinstance(recorded, dict) or "eval" not in recorded:
         return recorded
     defaults = normalised(to_dict(EvalPart()))
@@ -357,6 +359,8 @@ def _as_today(recorded):
         part = {**defaults, **part}
         if part.get("apply_chat_template") and "chat_format" not in part:
             part["chat_format"] = 1
+        if part.get("self_consistency") == 1:  # recorded at the old default 0.7 while unused: nothing was sampled
+            part["temperature"] = None
         return part
 
     parts = recorded["eval"]

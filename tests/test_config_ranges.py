@@ -332,7 +332,7 @@ def test_eval_flags_parse_and_defaults():
     assert (args.limit, args.shots, args.temperature, args.batch_size, args.self_consistency) == (3, 0, 0.0, 2, 5)
     defaults = build_parser(only="eval").parse_args(EVAL)
     assert (defaults.limit, defaults.shots, defaults.temperature, defaults.batch_size, defaults.self_consistency,
-            defaults.seed) == (None, None, 0.7, 8, 1, 0)
+            defaults.seed) == (None, None, None, 8, 1, 0)  # temperature: not given (0.7 when K > 1)
 
 
 def test_eval_help_shows_ranges(capsys):

@@ -50,7 +50,8 @@ def add_arguments(parser) -> None:
                                            "otherwise"))
     parser.add_argument("--zero-shot-cot", action="store_true", help="cot mode without exemplars + \"Let's think step by step.\"")
     parser.add_argument("--self-consistency", metavar="K", **_flag("self_consistency", "K samples per CoT item, majority vote"))
-    parser.add_argument("--temperature", **_flag("temperature", "sampling temperature for self-consistency"))
+    parser.add_argument("--temperature", **_flag("temperature", "sampling temperature for self-consistency, with "
+                                                 "--self-consistency K > 1 only (default 0.7 then)"))
     parser.add_argument("--batch-size", **_flag("batch_size", "items per forward pass"))
     parser.add_argument("--shots", **_flag("shots", "override the benchmarks' number of exemplars"))
     parser.add_argument("--seed", **_flag("seed", "sampling seed"))

@@ -9,6 +9,10 @@ eval_suite evaluate, with every option's valid range declared once (flanlab.conf
                    EvalConfig comes from EvalPart.for_mode
     training       TrainConfig.eval_config() (its eval_suite / eval_limit / eval_modes keys)
 
+The temperature is self-consistency's alone: left unset (null) it is SC_TEMPERATURE when self_consistency > 1
+and unused otherwise; one given with self_consistency 1 would be ignored (greedy decoding), so check() refuses it.
+`sampling_temperature()` is the one place that resolves it; what runs and what is recorded use it.
+
 results.json's "settings" are written from it (`settings()`: every field under its own name, the keys
 results.json already had before this config existed, so older runs read the same); what a finished scale cell or
 demo stage records of it, and a rerun compares, is `recorded()`: the fields, and for templated prompts the version
@@ -23,7 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from flanlab.config import Count, Count0, NonEmpty, Range, Seed, Text, check_fields, from_dict, to_dict
+from flanlab.config import (ConfigError, Count, Count0, NonEmpty, Range, Seed, Text, check_fields, from_dict,
+                            to_dict)
 from flanlab.eval.chat import ChatOptions
 
 Mode = Literal["direct", "cot"]  # zero-shot CoT is the cot mode with zero_shot_cot (recorded as zs_cot)
@@ -34,6 +39,7 @@ COT_MODES = ("cot", "zs_cot")  # the modes self-consistency applies to
 # zero-shot multiturn prompt's task description in the system turn (bc5f238). A templated run recorded without the
 # key was format 1 (flanlab.scale reads it so): a rerun refuses it, as it refuses any other change of settings.
 CHAT_FORMAT = 2
+SC_TEMPERATURE = 0.7  # self-consistency's sampling temperature when none is given (the paper's 0.7)
 
 
 @dataclass
@@ -48,7 +54,9 @@ class EvalConfig:
     shots: Count0 | None = None  # exemplars per prompt instead of each benchmark's own (0: zero-shot)
     zero_shot_cot: bool = False  # the cot mode without exemplars + "Let's think step by step." (zs_cot)
     self_consistency: Count = 1  # K samples per CoT item, majority vote
-    temperature: Annotated[float, Range(ge=0, note="0 = greedy")] = 0.7  # sampling temperature for self-consistency
+    # self-consistency's sampling temperature (null: not given, SC_TEMPERATURE when self_consistency > 1); only
+    # with self_consistency > 1: one K=1 would ignore is refused (check)
+    temperature: Annotated[float, Range(ge=0, note="0 = greedy")] | None = None
     batch_size: Count = 8  # items per forward pass
     seed: Seed = 0  # sampling seed
     prefix_cache: bool = True  # reuse the few-shot prefix's KV cache (outputs identical; off: recompute per item)
@@ -61,10 +69,27 @@ class EvalConfig:
         been through the loader), ValueError for options that need another (the chat options)."""
         check_fields(self, where)
         self.chat()  # ChatOptions refuses multiturn or a system turn without the chat template
+        self.check_sampling(where)
+
+    def check_sampling(self, where: str = "config") -> None:
+        """ConfigError when self-consistency and the temperature disagree: K > 1 at temperature 0 (K identical
+        greedy outputs), or a temperature with K = 1, which would be ignored (temperature 0, greedy, is what K = 1
+        runs: not refused). Loaders of YAML eval parts (scale, demo) call it with the file and field as `where`."""
         if self.self_consistency > 1 and self.temperature == 0:
-            raise ValueError(f"{where}: self_consistency {self.self_consistency} with temperature 0 would vote over "
-                             f"{self.self_consistency} identical greedy outputs: set temperature > 0 (e.g. 0.7), "
-                             "or self_consistency 1")
+            raise ConfigError(f"{where}: self_consistency {self.self_consistency} with temperature 0 would vote over "
+                              f"{self.self_consistency} identical greedy outputs: set temperature > 0 (e.g. 0.7), "
+                              "or self_consistency 1")
+        if self.self_consistency == 1 and self.temperature:
+            raise ConfigError(f"{where}: temperature {self.temperature:g} with self_consistency 1 would be ignored "
+                              "(one greedy output per item; the temperature samples self-consistency's K outputs "
+                              "in the CoT modes): set self_consistency > 1 (e.g. 5), or leave temperature unset")
+
+    def sampling_temperature(self) -> float | None:
+        """The temperature the CoT modes sample at: the one given, else SC_TEMPERATURE, when self_consistency > 1;
+        None when nothing is sampled (self_consistency 1: greedy). The one place the default is resolved."""
+        if self.self_consistency <= 1:
+            return None
+        return float(self.temperature) if self.temperature is not None else SC_TEMPERATURE
 
     def chat(self) -> ChatOptions:
         """The chat-template options."""
@@ -73,15 +98,16 @@ class EvalConfig:
     def recorded(self) -> dict:
         """What a finished evaluation records of this config and a rerun compares (scale's cells, the demo's
         stages): every field under its own name, and "chat_format" (CHAT_FORMAT) when prompts go through the chat
-        template, whose rendering changed under the same fields."""
-        return {**to_dict(self), **({"chat_format": CHAT_FORMAT} if self.apply_chat_template else {})}
+        template, whose rendering changed under the same fields. The temperature is the one sampled at
+        (sampling_temperature: null for self_consistency 1, SC_TEMPERATURE when not given), as the run used it."""
+        return {**to_dict(self), "temperature": self.sampling_temperature(),
+                **({"chat_format": CHAT_FORMAT} if self.apply_chat_template else {})}
 
     def settings(self) -> dict:
         """results.json's "settings" from this config: every field under its own name (and the templated prompts'
         format, as recorded()); the temperature is null when nothing is sampled (self_consistency 1), and the modes
         self-consistency applies to are named."""
         out = self.recorded()
-        out["temperature"] = self.temperature if self.self_consistency > 1 else None
         out["self_consistency_modes"] = list(COT_MODES)
         return out
 

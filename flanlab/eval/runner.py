@@ -371,7 +371,8 @@ def _run_mode(bench: Benchmark, by_subtask: dict[str, list[EvalItem]], plan: _Pl
     config, chat = plan.config, plan.chat
     mode = next(iter(by_subtask.values()))[0].mode  # "zs_cot" when zero_shot_cot turned cot into it
     scorings = {s: choose_scoring(bench, mode, its, config.scoring) for s, its in by_subtask.items()}
-    settings = generation_settings(bench, mode, config.self_consistency, config.temperature, config.seed)
+    settings = generation_settings(bench, mode, config.self_consistency, config.sampling_temperature() or 0.0,
+                                   config.seed)
     n_items = sum(len(its) for its in by_subtask.values())
     bar = _progress(f"{bench.name}/{mode}", n_items, runner.progress and runner.state.is_main_process)
     rows = []
