@@ -115,7 +115,7 @@ def test_mmlu_zs_cot(data_dir):
 
 @pytest.mark.parametrize("output,mode,expected", [
     (" B", "direct", "B"), ("(C)", "direct", "C"), (" D. because", "direct", "D"), ("The answer is B", "direct", "B"),
-    (" A cat is an animal, so B", "direct", "B"), (" A is correct", "direct", "A"), ("answer: b", "direct", ""),
+    (" A cat is an animal, so B", "direct", ""), (" A is correct", "direct", "A"), ("answer: b", "direct", ""),
     ("", "direct", ""), ("\n\n", "direct", ""), ("###!!", "direct", ""), (" C.\n\nQuestion: ... Answer: A", "direct", "C"),
     ("Let's think. The answer is (C).", "cot", "C"), ("... the answer is (b).", "cot", "B"),
     ("**The answer is (D)**", "cot", "D"), ("The answer is: A.", "cot", "A"),

@@ -196,12 +196,19 @@ def items(data_dir: Path | None, subject: str, mode: str, options: EvalOptions) 
 #   accuracy_lenient (reported, never averaged): the first letter right after the phrase, flanlab's reading
 #   before version 2 ("(A) or (B)" counts as A).
 # Direct mode (the prompt ends "Answer:"; rank scoring is the reference, lm-eval's acc): generation reads the
-#   first standalone letter of the continuation, both metrics alike.
+#   letter the continuation starts with, both metrics alike: " B", "(B)", "B.", "B) text", after an optional
+#   "Answer:" label; when it starts with no letter (or with the article: "A cat is ..."), the letter right after
+#   its first "answer is" ("The correct answer is B"). A letter joined to another ("A and B are both correct",
+#   "A or B", "A, B", "A/B": a hedge) is no answer, and so is a letter only later in the text ("Both A and B",
+#   "I think C"): scored as none, never as another letter. Version 3; before it the first standalone letter
+#   anywhere, an article skipped, so "A and B are both correct" and "Answer: A and B" read B.
 
 _PHRASE = re.compile(r"\bthe answer is\b(.*)", re.IGNORECASE)
 _FIRST_LETTER = re.compile(r"^\s*:?\s*\(?\s*([A-J])\s*\)?(?![A-Za-z])")
-_LETTER = re.compile(r"(?<![A-Za-z])(\(?)([A-D])\)?(?![A-Za-z])")  # a standalone letter, maybe in parentheses
 _ARTICLE_AFTER = re.compile(r"\s+(?!is\b)[a-z]")  # "A cat": the article, not option A ("A is right" is option A)
+_DIRECT_START = re.compile(r"\s*(?:(?i:answer)\s*:\s*)?(\(?)([A-D])\)?(?![A-Za-z0-9])")  # " B", "Answer: (B)"
+_ANSWER_IS = re.compile(r"\banswer is\s*:?\s*", re.IGNORECASE)  # "The correct answer is B"
+_JOINED = re.compile(r"\s*(?:,|/|&|\band\b|\bor\b)\s*\(?[A-D](?![A-Za-z0-9])")  # "A and B", "(A) or (B)", "A, B"
 
 
 def phrase_answer(output: str) -> str | None:
@@ -216,17 +223,31 @@ def strict_letter(answer: str) -> str:
     return bare.upper() if len(bare) == 1 and bare.upper() in "ABCDEFGHIJ" else ""
 
 
+def _stated(text: str, pos: int) -> str | None:
+    """The option letter `text` states at `pos` (see the rule above); "" for a hedge ("A and B"); None when it
+    states none there (no letter, or the article "A")."""
+    m = _DIRECT_START.match(text, pos)
+    if not m:
+        return None
+    if _JOINED.match(text, m.end()):
+        return ""
+    return None if m.group(2) == "A" and not m.group(1) and _ARTICLE_AFTER.match(text, m.end()) else m.group(2)
+
+
 def _direct_letter(output: str) -> str:
-    for m in _LETTER.finditer(output):
-        if m.group(2) == "A" and not m.group(1) and _ARTICLE_AFTER.match(output, m.end()):
-            continue
-        return m.group(2)
-    return ""
+    """Direct mode without "the answer is": the letter the output starts with, else the one right after its first
+    "answer is"; "" when neither states one letter alone."""
+    found = _stated(output, 0)
+    if found is None:
+        m = _ANSWER_IS.search(output)
+        found = _stated(output, m.end()) if m else None
+    return found or ""
 
 
 def extract(output: str, item: EvalItem) -> str:
     """The letter when the rest of the line after "the answer is" is one letter alone, else that text as written
-    (scored by `score`); direct mode without the phrase: the first standalone letter (" B", "(B)", "B. text")."""
+    (scored by `score`); direct mode without the phrase: the letter it starts with (" B", "(B)", "B. text"), or
+    after "answer is"; none for a hedge ("A and B") or the article "A" (see the rule above)."""
     found = phrase_answer(output)
     if found is not None:
         found = " ".join(found.split()).rstrip(".").strip()
@@ -251,7 +272,10 @@ def chance(subject: str) -> float:
 
 BENCHMARK = Benchmark(
     name="mmlu",
-    version="2",  # 2: CoT scored on the whole answer after "the answer is" (hedges wrong); old reading accuracy_lenient
+    # 3: a direct generated answer is the letter it starts with (or after "answer is"); a hedge ("A and B") or
+    #    the article "A" is none (it read B, a letter further on); 2: CoT scored on the whole answer after "the
+    #    answer is" (hedges wrong); old reading accuracy_lenient
+    version="3",
     description="MMLU: 57 subjects, test split, 5-shot from dev; direct (letter) and Flan CoT prompts",
     modes=("direct", "cot"),
     metric="accuracy",
