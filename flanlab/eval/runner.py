@@ -627,9 +627,12 @@ def summary_text(results: dict) -> str:
         for mode, sec in modes.items():
             timing = results.get("timings", {}).get(f"{bench}/{mode}") or {}
             speed = f"  {timing['items_per_s']:.2f} items/s" if timing.get("items_per_s") else ""
+            left_out = [f"{name} n={(sec.get('subtasks') or {}).get(name, {}).get('n', '?')}"
+                        for name in sec.get("excluded_from_mean") or ()]  # English in MGSM, TyDiQA (the paper's)
             lines.append(f"  {bench + '/' + mode:<22} {sec['metric']} {_pm(sec, 'score', 12)}"
                          f"  normalized {_pm(sec, 'normalized', 13)}  (n={sec['n']}, {sec['scoring']}"
-                         f"{_shots_label(sec)}){speed}")
+                         f"{_shots_label(sec)}"
+                         + (f"; not averaged: {', '.join(left_out)}" if left_out else "") + f"){speed}")
     for key, name in (("synthetic_average", "synthetic suite average"), ("normalized_average", "normalized average")):
         avg = results.get(key) or {}
         if key == "synthetic_average" and not avg:

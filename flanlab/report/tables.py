@@ -502,8 +502,38 @@ def fmt_limit(limit) -> str:
     return "all" if limit in (None, 0) else str(limit)
 
 
+def excluded_items(run: Run) -> dict[str, tuple[list[str], int]]:
+    """benchmark -> (the subtasks it evaluated and reported but left out of its average, their items over its
+    modes): English in MGSM and TyDiQA, as the Flan paper does. A mode section's n counts its averaged items only."""
+    out: dict[str, tuple[list[str], int]] = {}
+    for bench, modes in run.benchmarks.items():
+        for section in (modes or {}).values():
+            if not isinstance(section, dict):
+                continue
+            subtasks = section.get("subtasks") or {}
+            for name in section.get("excluded_from_mean") or ():
+                names, n = out.get(bench, ([], 0))
+                out[bench] = (names + [name] * (name not in names), n + int((subtasks.get(name) or {}).get("n") or 0))
+    return out
+
+
 def eval_items(run: Run) -> int:
-    return sum(int(e.get("n") or 0) for modes in run.benchmarks.values() for e in (modes or {}).values() if isinstance(e, dict))
+    """Items evaluated: every mode's averaged items (its n) and those of subtasks left out of the average."""
+    averaged = sum(int(e.get("n") or 0) for modes in run.benchmarks.values() for e in (modes or {}).values()
+                   if isinstance(e, dict))
+    return averaged + sum(n for _, n in excluded_items(run).values())
+
+
+def excluded_text(run: Run) -> str:
+    """", 500 of them (mgsm: en; tydiqa: english) reported per subtask but left out of their benchmark's average,
+    as in the Flan paper", or "" when no subtask was left out."""
+    excluded = {bench: v for bench, v in excluded_items(run).items() if v[1]}
+    if not excluded:
+        return ""
+    n = sum(v[1] for v in excluded.values())
+    which = "; ".join(f"{bench}: {', '.join(names)}" for bench, (names, _) in excluded.items())
+    return (f", {fmt_int(n)} of them ({which}) reported per subtask but left out of their benchmark's average, "
+            "as in the Flan paper")
 
 
 def budget_rows(runs: list[Run]) -> list[dict]:
@@ -537,7 +567,8 @@ def budget_sentences(runs: list[Run]) -> list[str]:
     for run in runs:
         size = fmt_params(run.parameters)
         limit = (run.results.get("settings") or {}).get("limit")
-        evaluated = f"evaluated on {fmt_int(eval_items(run))} items" + (f" (at most {fmt_limit(limit)} per subtask)" if limit else "")
+        evaluated = (f"evaluated on {fmt_int(eval_items(run))} items"
+                     + (f" (at most {fmt_limit(limit)} per subtask)" if limit else "") + excluded_text(run))
         if run.train:
             s = run.train.summary
             tasks = f"{run.num_tasks} tasks" if run.num_tasks is not None else "an unknown number of tasks"
