@@ -93,6 +93,17 @@ class RankResult:
     best: int  # argmax of logprobs (first one on ties)
 
 
+def context_length(config) -> int | None:
+    """The most positions a model reads, from its config (max_position_embeddings, n_positions or n_ctx, on the
+    text config of a multimodal one), or None where it names none."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(text, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def stable_seed(*parts) -> int:
     """A 63-bit seed from strings/ints that is the same in every process and every run."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
@@ -171,6 +182,9 @@ class Engine:
         params = inspect.signature(self.model.forward).parameters
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
         self.forward_calls = 0
+        # the most positions a causal model reads (its config's context length), None where it names none; inputs
+        # longer than that lose their first tokens (fit_generation / fit_rank), as lm-evaluation-harness cuts them
+        self.max_length = context_length(self.model.config) if self.kind == "causal" else None
         self._encoded: dict[str, list[int]] = {}
         self.preallocate = not sliding
         # generation batches read their shared prefix once a step (flanlab.eval.prefix_attention) where the model
@@ -274,6 +288,49 @@ class Engine:
         ctx = list(self.tokenizer(context, add_special_tokens=True)["input_ids"])
         conts = [self.encode(moved + c) for c in item.choices]
         return ctx, conts
+
+    # ------------------------------------------------------------------------------------------------------
+    # inputs longer than the model's context
+
+    def generation_room(self, max_new_tokens: int) -> int | None:
+        """How many input tokens a causal row may keep so that max_new_tokens more still fit in the model's
+        context (None: no known limit); refused where not even one input token would fit."""
+        if self.max_length is None:
+            return None
+        room = self.max_length - max_new_tokens
+        if room < 1:
+            raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt in the model's context of "
+                             f"{self.max_length} tokens")
+        return room
+
+    def fit_generation(self, ids: list[int], max_new_tokens: int) -> list[int]:
+        """ids without the first tokens that do not fit (generation_room), as lm-evaluation-harness's
+        generate_until cuts a context longer than max_length - max_gen_toks from the left."""
+        room = self.generation_room(max_new_tokens)
+        return ids if room is None or len(ids) <= room else ids[len(ids) - room:]
+
+    def fit_rank(self, ctx: list[int], conts: list[list[int]]) -> list[int]:
+        """The context without the first tokens that do not fit: the model reads the context and every choice
+        token but the last, at most max_length positions (lm-evaluation-harness's loglikelihood rule, applied with
+        the longest choice, since flanlab reads one context for all choices)."""
+        if self.max_length is None:
+            return ctx
+        room = self.max_length + 1 - max((len(c) for c in conts), default=1)
+        if room < 1:
+            raise ValueError(f"a choice of {max(len(c) for c in conts)} tokens does not fit the model's context of "
+                             f"{self.max_length} tokens")
+        return ctx if len(ctx) <= room else ctx[len(ctx) - room:]
+
+    def input_cut(self, item: EvalItem, op: str, max_new_tokens: int = 0) -> int:
+        """How many of the item's first input tokens the model does not read (0: all fit). op "generate" or
+        "rank"; what the runner records per item (samples.jsonl's prompt_cut) and counts per subtask."""
+        if self.max_length is None:
+            return 0
+        if op == "rank":
+            ctx, conts = self.rank_ids(item)
+            return len(ctx) - len(self.fit_rank(ctx, conts))
+        ids = self.prompt_ids(item)
+        return len(ids) - len(self.fit_generation(ids, max_new_tokens))
 
     # ------------------------------------------------------------------------------------------------------
     # planning
@@ -466,6 +523,7 @@ class Engine:
         lead + tokens(prefix) for the prefix cache), settings.num_samples Generations per item."""
         k = settings.num_samples
         if self.kind == "causal":
+            rows = [self.fit_generation(r, settings.max_new_tokens) for r in rows]  # as many as the context holds
             rows_k = [r for r in rows for _ in range(k)]  # k samples of an item: k rows
             prefixes = [it.prefix for it in items for _ in range(k)]
             gens = self._generate_causal(rows_k, prefixes, settings, self._row_generators(items, settings), lead)
@@ -608,6 +666,7 @@ class Engine:
                 raise ValueError(f"rank: item {it.benchmark}/{it.subtask}/{it.item_id} has no choices")
         pairs = [self.rank_ids(it) for it in items]
         if self.kind == "causal":
+            pairs = [(self.fit_rank(ctx, conts), conts) for ctx, conts in pairs]  # as much as the context holds
             scores = self._rank_causal(items, pairs)
         else:
             scores = self._rank_seq2seq(pairs)

@@ -37,11 +37,13 @@ from flanlab.eval.chat import messages as chat_messages
 from flanlab.eval.config import COT_MODES, EvalConfig, config_from_options
 from flanlab.eval.results import SCHEMA, ResultCache, cache_key, model_section, provenance, write_run
 from flanlab.eval.spec import Benchmark, EvalItem, EvalOptions
+from flanlab.log import get_logger
 from flanlab.runlock import locks_folder
 
 if TYPE_CHECKING:
     from flanlab.eval.engine import Engine
 
+log = get_logger(__name__)
 
 # ----------------------------------------------------------------------------------------------------------
 # distributed helpers: a no-op single-process state unless launched with accelerate/torchrun
@@ -214,7 +216,21 @@ def summarize(bench: Benchmark, mode: str, rows: list[dict], scorings: dict[str,
         for name, entry in section["subtasks"].items():
             entry["scoring"] = scorings.get(name)
     _record_shots(section, rows)
+    _record_cuts(section, rows)
     return section
+
+
+def _record_cuts(section: dict, rows: list[dict]) -> None:
+    """How many items' inputs were longer than the model's context and lost their first tokens (the rows'
+    "prompt_cut", set by _run_mode): per subtask and over the mode as "prompts_cut", absent where none was."""
+    cut: dict[str, int] = {}
+    for row in rows:
+        if row.get("prompt_cut"):
+            cut[row["subtask"]] = cut.get(row["subtask"], 0) + 1
+    for name, n in cut.items():
+        section["subtasks"][name]["prompts_cut"] = n
+    if cut:
+        section["prompts_cut"] = sum(cut.values())
 
 
 def _record_shots(section: dict, rows: list[dict]) -> None:
@@ -345,6 +361,7 @@ def _results_head(plan: _Plan, model_info: dict, engine, state) -> dict:
             **plan.config.settings(),  # every EvalConfig field under its own name; then what the run resolved and used
             "benchmarks": [b.name for b in plan.benches], "prefix_cache": engine.prefix_cache,
             "engine": engine_settings(engine),
+            "context_length": engine.max_length,  # longer inputs lose their first tokens (counted: prompts_cut)
             "processes": state.num_processes,
             "rank_argmax": "summed log-probability of the choice tokens (lm-eval acc)",
             "benchmark_versions": {b.name: b.version for b in plan.benches},
@@ -384,10 +401,19 @@ def _run_mode(bench: Benchmark, by_subtask: dict[str, list[EvalItem]], plan: _Pl
         shown = templated_items(op_items, runner.engine.tokenizer, chat)
         values = run_items(runner.engine, bench, shown, op, settings if op == "generate" else None,
                            runner.cache, runner.fingerprint, runner.state, bar, chat)
+        cuts = 0
         for it, seen, v in zip(op_items, shown, values):
             rows.append(score_item(bench, it, op, v))
             if chat.apply_chat_template:
                 rows[-1]["chat_prompt"] = seen.prompt  # what the model really read
+            cut = runner.engine.input_cut(seen, op, settings.max_new_tokens)  # first tokens the model did not read
+            if cut:
+                rows[-1]["prompt_cut"] = cut
+                cuts += 1
+        if cuts:
+            log.warning(f"{bench.name}/{mode}: {cuts} of {len(op_items)} inputs are longer than the model's context "
+                        f"({runner.engine.max_length} tokens, less the new tokens) and lost their first tokens, as "
+                        "lm-evaluation-harness cuts them; results.json counts them per subtask (prompts_cut)")
     if bar is not None:
         bar.close()
     order = {s: i for i, s in enumerate(by_subtask)}
