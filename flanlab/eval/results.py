@@ -14,7 +14,9 @@
   ignored (the item is simply redone). The engine settings its entries were computed with (batch size and the
   generation engine's levers: not in the keys, as they are meant not to change an output, but padding and a
   multi-token forward change fp32 rounding, which can flip a near tie) are recorded in engine.json; a run with
-  other ones is refused rather than mixed with them (`ResultCache.check_engine`).
+  other ones is refused rather than mixed with them (`ResultCache.check_engine`). engine.json records the flanlab
+  version too: a release can change the engine's code without changing a recorded lever, so a cache of another
+  version is refused as well (a record from before the version was kept is served, with a warning).
 """
 
 from __future__ import annotations
@@ -369,13 +371,16 @@ class ResultCache:
                         continue  # a line cut short by a kill: that item is redone
         return len(self.entries)
 
-    ENGINE = "engine.json"  # the engine settings the entries were computed with
+    ENGINE = "engine.json"  # the engine settings the entries were computed with, and the flanlab version
+    VERSION = "flanlab_version"  # engine.json's key of the version (beside runner.engine_settings' keys)
 
     def check_engine(self, engine: dict, record: bool = True) -> None:
         """Refuse (ValueError, one line naming the folder and each setting) to serve entries computed with other
-        engine settings than `engine` (runner.engine_settings); record them in a new folder (`record`: the
-        main process). A folder with entries from before the record existed is served with a warning: what
-        computed them is unknown. A folder with a record but no entries yet takes this run's."""
+        engine settings than `engine` (runner.engine_settings), or by another flanlab version (a release may change
+        the engine's code without changing a lever); record both in a new folder (`record`: the main process). A
+        folder with entries from before the record existed is served with a warning: what computed them is
+        unknown; likewise a record from before it held the version. A folder with a record but no entries yet takes
+        this run's."""
         if self.folder is None:
             return
         path = self.folder / self.ENGINE
@@ -388,6 +393,12 @@ class ResultCache:
             if not isinstance(recorded, dict):
                 raise ValueError(f"{path}: expected a JSON object of engine settings; delete the cache folder "
                                  f"{self.folder} to compute its items again")
+            version = recorded.pop(self.VERSION, None)
+            if version is not None and version != __version__:
+                raise ValueError(f"{self.folder}: the resume cache's items were computed by flanlab {version}, this is "
+                                 f"flanlab {__version__}; a release can change the engine's outputs, so they are not "
+                                 f"mixed with this run's. Rerun with --no-cache or another --cache-dir (or delete "
+                                 f"{self.folder}) to compute every item again")
             differ = [f"{k} {recorded.get(k)!r} (this run: {engine.get(k)!r})"
                       for k in sorted(set(recorded) | set(engine)) if recorded.get(k) != engine.get(k)]
             if differ:
@@ -395,6 +406,10 @@ class ResultCache:
                                  f"{', '.join(differ)}; they can round a near tie differently, so they are not mixed "
                                  f"with this run's. Rerun with the recorded settings, or --no-cache / another "
                                  f"--cache-dir to compute every item again")
+            if version is None:
+                log.warning("%s: %d cached items recorded without the flanlab version that computed them are served "
+                            "as they are (this is flanlab %s; --no-cache computes them again)",
+                            self.folder, len(self.entries), __version__)
             return
         if self.entries:
             log.warning("%s: %d cached items from before engine settings were recorded (%s) are served as they are; "
@@ -402,7 +417,7 @@ class ResultCache:
                         self.folder, len(self.entries), ", ".join(f"{k} {v!r}" for k, v in engine.items()))
             return
         if record:
-            atomic_write_json(path, engine)
+            atomic_write_json(path, {**engine, self.VERSION: __version__})
 
     def get(self, key: str):
         return self.entries.get(key)
