@@ -300,25 +300,42 @@ def _other_item(run: Run, base: Run, bench: str) -> str | None:
     return None
 
 
-def compare(run: Run, base: Run, keys: list[str], quantity: str) -> PairedDiff | None:
-    """run minus base over the items both scored (see flanlab.eval.metrics.paired_comparison), or None where
-    the runs lack per-item samples for it, or scored a benchmark of `keys` in different versions or from other
-    data files (`pairing`: item ids would pair unlike items)."""
-    if not run.items or not base.items:
-        return None
-    if pairing(run, base, {key.partition("/")[0] for key in keys}, keys).refused:
-        return None
-    return paired_comparison(run.benchmarks, run.items, base.benchmarks, base.items, keys, quantity)
+@dataclass
+class Comparison:
+    """One paired comparison of `run` against `base` on some "bench/mode" keys: the pairing check it rests on
+    (computed once, read by the page's reason too) and its result."""
+    pairing: Pairing  # whether the two runs' items of those benchmarks may be paired by id
+    diff: PairedDiff | None  # run minus base over the items both scored; None where not paired or not possible
+    why: str | None  # why diff is None, in words; None when it is not
 
 
-def not_paired_reason(run: Run, base: Run, keys: list[str]) -> str:
-    """Why compare() gave None, in words."""
-    refused = pairing(run, base, {key.partition("/")[0] for key in keys}, keys).refused
-    if refused:
-        return "; ".join(refused)
+def comparison(run: Run, base: Run, keys: list[str], quantity: str) -> Comparison:
+    """run minus base over the items both scored (see flanlab.eval.metrics.paired_comparison), with the pairing
+    check it rests on: no diff where the runs lack per-item samples for it, or scored a benchmark of `keys` in
+    different versions or from other data files (`pairing`: item ids would pair unlike items)."""
+    checked = pairing(run, base, {key.partition("/")[0] for key in keys}, keys)
+    diff = None
+    if run.items and base.items and not checked.refused:
+        diff = paired_comparison(run.benchmarks, run.items, base.benchmarks, base.items, keys, quantity)
+    return Comparison(checked, diff, None if diff is not None else _reason(run, base, checked))
+
+
+def _reason(run: Run, base: Run, checked: Pairing) -> str:
+    if checked.refused:
+        return "; ".join(checked.refused)
     if not run.items or not base.items:
         return "no per-item samples (samples.jsonl)"
     return "no per-item metrics shared by both runs for it"
+
+
+def compare(run: Run, base: Run, keys: list[str], quantity: str) -> PairedDiff | None:
+    """comparison()'s result alone: run minus base over the items both scored, or None where not paired."""
+    return comparison(run, base, keys, quantity).diff
+
+
+def not_paired_reason(run: Run, base: Run, keys: list[str]) -> str:
+    """Why compare() gave None, in words (comparison() gives it with its result, from the same pairing check)."""
+    return _reason(run, base, pairing(run, base, {key.partition("/")[0] for key in keys}, keys))
 
 
 def results_rows(runs: list[Run]) -> list[dict]:
@@ -373,17 +390,16 @@ def comparisons(runs: list[Run], head: Headline) -> list[dict]:
     for run, base in compared_pairs(runs):
         v, b = head.values.get(run.label), head.values.get(base.label)
         if v is not None and b is not None and head.keys:
-            diff = compare(run, base, head.keys, "normalized")
-            rows.append({"run": run.label, "baseline": base.label, "what": head.name, "delta": v - b, "diff": diff,
-                         "why": None if diff else not_paired_reason(run, base, head.keys)})
+            c = comparison(run, base, head.keys, "normalized")
+            rows.append({"run": run.label, "baseline": base.label, "what": head.name, "delta": v - b,
+                         "diff": c.diff, "why": c.why})
         for bench, mode in ordered_keys([run, base]):
             e, be = entry(run, bench, mode), entry(base, bench, mode)
             if e is None or be is None or not isinstance(e.get("score"), (int, float)):
                 continue
-            diff = compare(run, base, [f"{bench}/{mode}"], "score")
+            c = comparison(run, base, [f"{bench}/{mode}"], "score")
             rows.append({"run": run.label, "baseline": base.label, "what": f"{bench}/{mode} {e.get('metric', 'score')}",
-                         "delta": e["score"] - be["score"], "diff": diff,
-                         "why": None if diff else not_paired_reason(run, base, [f"{bench}/{mode}"])})
+                         "delta": e["score"] - be["score"], "diff": c.diff, "why": c.why})
     return rows
 
 
