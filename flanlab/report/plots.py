@@ -3,9 +3,10 @@
 PLOTS is the registry: file stem -> function(runs, headline) -> PNG bytes, or None when the runs hold nothing
 to draw (for example no training run, hence no loss curve).
 - tasks:      the headline score against the number of fine-tuning tasks, one line per model (the paper's
-              Figure 4-style plot); 0 tasks is the model before fine-tuning;
-- size:       the headline score against model size (parameters, log scale), one line per number of tasks
-              (drawn when the runs hold at least two model sizes);
+              Figure 4-style plot); 0 tasks is the model before fine-tuning; two mixtures of as many tasks are two
+              places on the axis, each labelled with its mixture (task_column), as the scale table's columns;
+- size:       the headline score against model size (parameters, log scale), one line per number of tasks and
+              mixture (drawn when the runs hold at least two model sizes);
 - benchmarks: one bar per run for each benchmark and mode;
 - loss:       training loss against step, one curve per training run.
 Untrained models are labelled "untrained — random weights" in every legend. Every score is drawn with its 95%
@@ -16,6 +17,7 @@ without one (no samples, a single item, an old results.json) has no bar.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -51,23 +53,43 @@ def _model_label(model: str, runs: list[Run]) -> str:
     return f"{model} ({UNTRAINED})" if untrained else model
 
 
+def task_column(run: Run) -> tuple[int, str | None]:
+    """Where a run sits on the task axis: its number of fine-tuning tasks (0 before fine-tuning) and its mixture
+    (None before fine-tuning). Two mixtures of as many tasks are two places, as the scale table's columns: keyed by
+    the count alone, their scores were drawn as one point of a line, or joined into one line, under one label."""
+    if not run.fine_tuned:
+        return 0, None
+    return run.num_tasks, (Path(run.mixture).name if run.mixture else None)
+
+
+def task_title(column: tuple[int, str | None], columns, unit: str = "") -> str:
+    """A task-axis label: "9" (+ unit, e.g. " tasks"), with the mixture named where another mixture of `columns`
+    has as many tasks ("9 (mix-a)"); "0 (no FT)" before fine-tuning."""
+    n, mixture = column
+    if n == 0 and mixture is None:
+        return "0 (no FT)"
+    repeated = sum(1 for m, _ in columns if m == n) > 1
+    return f"{n}{unit}" + (f" ({mixture or '?'})" if repeated else "")
+
+
 def plot_tasks(runs: list[Run], head: Headline) -> bytes | None:
     points = [(r, head.values.get(r.label)) for r in runs if r.num_tasks is not None]
     points = [(r, v) for r, v in points if v is not None]
     if not points:
         return None
-    counts = sorted({(r.num_tasks if r.fine_tuned else 0) for r, _ in points})
-    xpos = {n: i for i, n in enumerate(counts)}  # evenly spaced categories, as in the paper's figure
-    fig = Figure(figsize=(7, 4.2))
+    columns = sorted({task_column(r) for r, _ in points}, key=lambda c: (c[0], c[1] or ""))
+    xpos = {c: i for i, c in enumerate(columns)}  # evenly spaced categories, as in the paper's figure
+    fig = Figure(figsize=(max(7, 1.1 * len(columns)), 4.2))
     ax = fig.add_subplot()
     for model in dict.fromkeys(r.model for r, _ in points):
-        mine = sorted(((r.num_tasks if r.fine_tuned else 0), v, r.label) for r, v in points if r.model == model)
-        ax.errorbar([xpos[n] for n, _, _ in mine], [v for _, v, _ in mine],
+        mine = sorted((xpos[task_column(r)], v, r.label) for r, v in points if r.model == model)
+        ax.errorbar([x for x, _, _ in mine], [v for _, v, _ in mine],
                     yerr=_yerr([(v, _head_ci(head, lab)) for _, v, lab in mine]), marker="o", capsize=3,
                     label=_model_label(model, runs))
-        for n, v, _ in mine:
-            ax.annotate(f"{v:.1f}", (xpos[n], v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-    ax.set_xticks(range(len(counts)), [("0 (no FT)" if n == 0 else str(n)) for n in counts])
+        for x, v, _ in mine:
+            ax.annotate(f"{v:.1f}", (x, v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_xticks(range(len(columns)), [task_title(c, columns) for c in columns],
+                  fontsize=8 if len(columns) > len({n for n, _ in columns}) else None)
     ax.set_xlabel("number of fine-tuning tasks")
     ax.set_ylabel(head.name)
     ax.set_title(f"{head.name} vs number of fine-tuning tasks")
@@ -85,10 +107,11 @@ def plot_size(runs: list[Run], head: Headline) -> bytes | None:
         return None  # one model size: nothing to compare
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
-    for n in sorted({(r.num_tasks if r.fine_tuned else 0) for r, _ in points}):
-        mine = sorted(((r.parameters, v, r) for r, v in points if (r.num_tasks if r.fine_tuned else 0) == n),
+    columns = sorted({task_column(r) for r, _ in points}, key=lambda c: (c[0], c[1] or ""))
+    for column in columns:  # a line per (number of tasks, mixture)
+        mine = sorted(((r.parameters, v, r) for r, v in points if task_column(r) == column),
                       key=lambda t: (t[0], t[1]))
-        label = "not fine-tuned" if n == 0 else f"{n} tasks"
+        label = "not fine-tuned" if column == (0, None) else task_title(column, columns, " tasks")
         ax.errorbar([p for p, _, _ in mine], [v for _, v, _ in mine],
                     yerr=_yerr([(v, _head_ci(head, r.label)) for _, v, r in mine]), marker="o", capsize=3, label=label)
         for p, v, r in mine:
@@ -162,7 +185,8 @@ PLOTS = {
 CAPTIONS = {
     "tasks": "Headline score against the number of fine-tuning tasks, one line per model (0 = before fine-tuning); "
              "error bars: 95% intervals.",
-    "size": "Headline score against model size, one line per number of fine-tuning tasks; error bars: 95% intervals.",
+    "size": "Headline score against model size, one line per number of fine-tuning tasks and mixture; error bars: "
+            "95% intervals.",
     "benchmarks": "Score per benchmark and mode, one bar per run; error bars: 95% intervals.",
     "loss": "Training loss (on targets only) against step, one curve per fine-tuning run.",
 }
