@@ -23,7 +23,8 @@ FIELDS = [f.name for f in dataclasses.fields(EvalConfig)]
 SETTINGS_KEYS = {"benchmarks", "suite", "modes", "limit", "scoring", "zero_shot_cot", "shots", "self_consistency",
                  "self_consistency_modes", "temperature", "batch_size", "seed", "prefix_cache", "processes",
                  "apply_chat_template", "fewshot_as_multiturn", "system_instruction", "rank_argmax",
-                 "benchmark_versions", "uncertainty", "engine"}  # engine: the engine's levers (runner.engine_settings)
+                 "benchmark_versions", "uncertainty", "engine",  # engine: the engine's levers (runner.engine_settings)
+                 "context_length"}  # the model's context: longer inputs lose their first tokens (tests/test_context_length.py)
 
 
 # --- the command line -----------------------------------------------------------------------------------------
