@@ -132,7 +132,7 @@ def main(argv=None) -> int:
         def run_ours():
             t = time.perf_counter()
             out: list = [None] * len(items)
-            for batch in engine.plan(items):
+            for batch in engine.plan(items, max_new_tokens=settings.max_new_tokens):  # as run_items plans
                 for i, gens in zip(batch, engine.generate_detailed([items[i] for i in batch], settings)):
                     out[i] = gens[0]
             return out, time.perf_counter() - t

@@ -64,6 +64,19 @@ def test_a_generation_prompt_longer_than_the_context_loses_its_first_tokens(shor
     prefix = LONG[:200]
     with_prefix = item("prefixed", LONG, prefix=prefix)
     assert engine.generate_detailed([with_prefix], settings)[0][0] == ref[0][0]
+    assert prefix not in engine._prefix_kv  # its cache was not computed for nothing
+
+
+def test_plan_batches_cut_items_apart_from_a_prefix_group(short_context_llama):
+    """An item whose input is cut reuses no prefix: plan() groups it with the items without one, so that its
+    long row does not pad a batch of short rows that share a prefix."""
+    engine = Engine(short_context_llama, batch_size=2)
+    prefix = "Q: 1 + 1?\nA: 2\n\n"
+    shared = [item(f"s{i}", prefix + f"Q: {i} + 2?\nA:", prefix=prefix) for i in range(3)]
+    cut = item("cut", prefix + LONG, prefix=prefix)
+    items = [shared[0], cut, shared[1], shared[2]]
+    assert engine.plan(items) == [[1, 0], [2, 3]]  # without max_new_tokens: by prefix text, longest first
+    assert engine.plan(items, max_new_tokens=8) == [[0, 2], [3, 1]]  # the cut item in a group of its own
 
 
 def test_no_room_for_a_prompt_is_refused(short_context_llama):
@@ -80,7 +93,7 @@ def test_a_ranked_context_longer_than_the_context_loses_its_first_tokens(short_c
     assert len(ctx) > room
     assert engine.input_cut(long, "rank") == len(ctx) - room
     got = engine.rank_batch([long])[0]
-    ref = Engine(short_context_llama, batch_size=1)._rank_causal([long], [(ctx[-room:], conts)])[0]
+    ref = Engine(short_context_llama, batch_size=1)._rank_causal([""], [(ctx[-room:], conts)])[0]
     assert got.logprobs == pytest.approx(tuple(ref), abs=1e-4)
 
 

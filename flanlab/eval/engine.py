@@ -335,10 +335,12 @@ class Engine:
     # ------------------------------------------------------------------------------------------------------
     # planning
 
-    def plan(self, items: Sequence[EvalItem], rank: bool = False) -> list[list[int]]:
+    def plan(self, items: Sequence[EvalItem], rank: bool = False, max_new_tokens: int | None = None) -> list[list[int]]:
         """Batches of item indices: items grouped by prefix, longest first within a group, the groups laid end
         to end and cut every batch_size items (a batch may hold the tail of one group and the head of the next:
-        rows carry their own prefix, see _causal_context).
+        rows carry their own prefix, see _causal_context). Items whose input the model's context cuts (see
+        input_cut; for generation when max_new_tokens is given) reuse no prefix: they are grouped as items
+        without one, so that a long row does not pad a batch of short ones.
 
         The result depends only on `items` (and the batch size), never on which process runs it."""
         def length(item: EvalItem) -> int:
@@ -347,7 +349,12 @@ class Engine:
                 return len(ctx) + max((len(c) for c in conts), default=0)
             return len(self.prompt_ids(item))
 
-        return self.batches([it.prefix for it in items], [length(it) for it in items])
+        def prefix(item: EvalItem) -> str:
+            if not rank and max_new_tokens is None:
+                return item.prefix
+            return "" if self.input_cut(item, "rank" if rank else "generate", max_new_tokens or 0) else item.prefix
+
+        return self.batches([prefix(it) for it in items], [length(it) for it in items])
 
     def batches(self, prefixes: Sequence[str], lengths: Sequence[int]) -> list[list[int]]:
         """plan()'s rule on rows given by their prefix text and token length (Engine.answer uses it directly)."""
@@ -523,9 +530,10 @@ class Engine:
         lead + tokens(prefix) for the prefix cache), settings.num_samples Generations per item."""
         k = settings.num_samples
         if self.kind == "causal":
-            rows = [self.fit_generation(r, settings.max_new_tokens) for r in rows]  # as many as the context holds
-            rows_k = [r for r in rows for _ in range(k)]  # k samples of an item: k rows
-            prefixes = [it.prefix for it in items for _ in range(k)]
+            fitted = [self.fit_generation(r, settings.max_new_tokens) for r in rows]  # as many as the context holds
+            rows_k = [r for r in fitted for _ in range(k)]  # k samples of an item: k rows
+            # a row that lost its first tokens starts inside its prefix: it reuses none of the prefix's cache
+            prefixes = [it.prefix if len(f) == len(r) else "" for it, r, f in zip(items, rows, fitted) for _ in range(k)]
             gens = self._generate_causal(rows_k, prefixes, settings, self._row_generators(items, settings), lead)
         else:
             seed = stable_seed(settings.seed, *(f"{it.benchmark}/{it.subtask}/{it.mode}/{it.item_id}" for it in items))
@@ -666,8 +674,11 @@ class Engine:
                 raise ValueError(f"rank: item {it.benchmark}/{it.subtask}/{it.item_id} has no choices")
         pairs = [self.rank_ids(it) for it in items]
         if self.kind == "causal":
-            pairs = [(self.fit_rank(ctx, conts), conts) for ctx, conts in pairs]  # as much as the context holds
-            scores = self._rank_causal(items, pairs)
+            fitted = [(self.fit_rank(ctx, conts), conts) for ctx, conts in pairs]  # as much as the context holds
+            # a context that lost its first tokens starts inside its prefix: it reuses none of the prefix's cache
+            prefixes = [it.prefix if len(f) == len(ctx) else "" for it, (ctx, _), (f, _) in zip(items, pairs, fitted)]
+            pairs = fitted
+            scores = self._rank_causal(prefixes, pairs)
         else:
             scores = self._rank_seq2seq(pairs)
         results = []
@@ -677,11 +688,11 @@ class Engine:
             results.append(RankResult(tuple(lps), tuple(len(c) for c in conts), normalized, best))
         return results
 
-    def _rank_causal(self, items: Sequence[EvalItem], pairs) -> list[list[float]]:
+    def _rank_causal(self, prefixes: list[str], pairs) -> list[list[float]]:
         torch = self.torch
         contexts = [ctx for ctx, _ in pairs]
         room = max(max((len(c) for c in conts), default=1) for _, conts in pairs) - 1
-        logits, cache, mask, pos = self._causal_context([it.prefix for it in items], contexts, room=max(0, room))
+        logits, cache, mask, pos = self._causal_context(prefixes, contexts, room=max(0, room))
         first = torch.log_softmax(logits, dim=-1).cpu()  # (B, V): log p(first continuation token | context)
         scores = [[float(first[b, c[0]]) if c else 0.0 for c in conts] for b, (_, conts) in enumerate(pairs)]
         # continuations of more than one token: teacher-force tokens 2.. in one more forward over (item, choice) rows

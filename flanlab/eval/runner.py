@@ -138,7 +138,8 @@ def run_items(engine, bench: Benchmark, items: list[EvalItem], op: str, settings
         settings_key = {**settings_key, "chat": chat.settings()}
     keys = [cache_key(fingerprint, bench, it, op, settings_key) for it in items]
     todo = [i for i, k in enumerate(keys) if k not in cache]
-    batches = engine.plan([items[i] for i in todo], rank=op == "rank")  # indices into todo
+    batches = engine.plan([items[i] for i in todo], rank=op == "rank",  # indices into todo
+                          max_new_tokens=settings.max_new_tokens if op == "generate" else None)
     mine = batches[state.process_index::state.num_processes]
     if bar is not None and len(todo) < len(items):
         bar.update(len(items) - len(todo))  # served from the resume cache
