@@ -7,8 +7,9 @@ one line per model size). For every model of the config:
     and the result evaluated.
 Mixtures and cells are stages (flanlab/stages.py, the rule the demo's stages follow too): a cell is finished when
 its eval/results.json exists, and a rerun skips it only when its run_info.json records the settings the config
-gives it and its training run matches the train YAML as it reads now (else it stops, naming the cell and what
-differs); a killed cell runs again, its training resuming from the last checkpoint, its evaluation from its cache.
+gives it, its results.json was computed as this run would compute it (the same model, benchmark versions, flanlab
+version and engine code defaults: SameEvaluation, the demo's check too) and its training run matches the train
+YAML as it reads now (else it stops, naming the cell and what differs); a killed cell runs again, its training resuming from the last checkpoint, its evaluation from its cache.
 The data dir is read once, by run_scale (the config's data_dir, --data-dir, else FLANLAB_DATA_DIR; none with
 offline: true), and passed down to every step.
 
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+from flanlab import __version__
 from flanlab.config import ConfigError, Count, NonEmpty, Text, load_config, to_dict
 from flanlab.data.mixture import build_mixture, load_mixture_config
 from flanlab.eval.config import EvalConfig, Mode
@@ -308,16 +310,91 @@ def mixture_stage(name: str, mixture_yaml: Path, out_dir: Path, data_dir: Path |
                  skipped="built before (reused)")
 
 
-def evaluation_check(folder: Path, settings: dict, redo: Path | None = None) -> SameSettings:
-    """An evaluation (results.json) is finished with `settings` when its run_info.json records them; refused
-    otherwise, naming `redo` (default: the folder) as what to remove to redo it."""
-    return SameSettings(folder / "run_info.json", "settings", settings, redo=redo or folder, as_today=_as_today)
+@dataclass(frozen=True)
+class SameEvaluation:
+    """The check of a finished evaluation (a scale cell, a demo stage): its run_info.json records the settings this
+    run gives it (`settings`: SameSettings), and its results.json was computed as this run would compute it: the
+    same model (the one run_info.json names), the benchmark versions this flanlab scores (`versions`), the same
+    flanlab version (a release can change the engine's code or a benchmark without a recorded setting changing)
+    and the engine's code defaults (the draft tokens and n-grams: not config settings). A record results.json
+    lacks (an older flanlab) is not compared. Else ValueError, one line naming `redo`, each difference and the
+    file."""
+
+    settings: SameSettings
+    model: str | None = None  # the model this run evaluates (run_info.json's "model"); None: not compared
+    versions: dict[str, str] = field(default_factory=dict)  # benchmark -> the version this run would score
+
+    def __call__(self) -> None:
+        self.settings()
+        folder, redo = self.settings.file.parent, self.settings.redo
+        info = json.loads(self.settings.file.read_text(encoding="utf-8"))
+        try:
+            results = json.loads((folder / EVALUATED).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{folder / EVALUATED}: unreadable ({type(e).__name__}: {e}); remove {redo} to redo "
+                             f"it") from None
+        results = results if isinstance(results, dict) else {}
+        changed = []
+        if self.model is not None and info.get("model") not in (None, self.model):
+            changed.append(f"model ({info['model']!r} -> {self.model!r})")
+        recorded = (results.get("settings") or {}).get("benchmark_versions") or {}
+        changed += [f"{bench} version ({recorded[bench]!r} -> {version!r})" for bench, version in self.versions.items()
+                    if bench in recorded and str(recorded[bench]) != str(version)]
+        ran_by = (results.get("provenance") or {}).get("flanlab_version")
+        if ran_by is not None and ran_by != __version__:
+            changed.append(f"flanlab version ({ran_by!r} -> {__version__!r})")
+        changed += _engine_code_differences((results.get("settings") or {}).get("engine"))
+        if changed:
+            raise ValueError(f"{redo}: evaluated otherwise than this run would evaluate it: {', '.join(changed)} "
+                             f"({folder / EVALUATED} and run_info.json record the first values); use another output "
+                             f"folder, or remove {redo}{self.settings.remove} to redo it")
 
 
-def eval_finished(folder: Path, settings: dict, redo: Path | None = None) -> bool:
+def _engine_code_differences(engine) -> list[str]:
+    """How a results.json's settings.engine (one record, or a merged cell's per "bench/mode" records) differs from
+    the engine's code defaults today: the draft tokens of a shared-attention run and the n-grams they are drafted
+    from (runner.engine_settings; the batch size and the prefix cache are config settings, compared as such)."""
+    if not isinstance(engine, dict):
+        return []
+    records = [engine] if "draft_tokens" in engine else [e for e in engine.values() if isinstance(e, dict)]
+    if not any(r.get("shared_attention") for r in records):
+        return []
+    from flanlab.eval import speculative  # imports torch: only for a finished shared-attention evaluation
+
+    out: list[str] = []
+    for r in records:
+        if not r.get("shared_attention") or "draft_tokens" not in r:
+            continue
+        drafts = speculative.DRAFT_TOKENS
+        today = {"draft_tokens": drafts, "draft_ngrams": list(speculative.NGRAMS) if drafts else []}
+        for name, value in today.items():
+            line = f"engine {name} ({r.get(name)!r} -> {value!r})"
+            if name in r and r[name] != value and line not in out:
+                out.append(line)
+    return out
+
+
+def benchmark_versions(parts) -> dict[str, str]:
+    """benchmark -> the version this flanlab scores, for every benchmark of the eval parts."""
+    return {bench.name: bench.version for part in parts
+            for bench in resolve_benchmarks(part.benchmarks, None if part.benchmarks else part.suite)}
+
+
+def evaluation_check(folder: Path, settings: dict, redo: Path | None = None, model: str | None = None,
+                     parts=()) -> SameEvaluation:
+    """An evaluation (results.json) is finished with `settings` when its run_info.json records them and its
+    results.json was computed as this run would compute it (SameEvaluation: `model`, the versions of the `parts`'
+    benchmarks, the flanlab version, the engine's code defaults); refused otherwise, naming `redo` (default: the
+    folder) as what to remove to redo it."""
+    same = SameSettings(folder / "run_info.json", "settings", settings, redo=redo or folder, as_today=_as_today)
+    return SameEvaluation(same, model, benchmark_versions(parts))
+
+
+def eval_finished(folder: Path, settings: dict, redo: Path | None = None, model: str | None = None,
+                  parts=()) -> bool:
     """True when `folder` holds an evaluation finished with `settings`; False when it holds none; ValueError,
     naming what differs, when it finished with other settings (flanlab.stages)."""
-    check = evaluation_check(folder, settings, redo)
+    check = evaluation_check(folder, settings, redo, model, parts)
     return Stage(str(folder), "evaluate", folder, EVALUATED, check, work=lambda: None).finished()
 
 
@@ -374,7 +451,7 @@ def base_cell(config: ScaleConfig, out: Path, model: str, data_dir: Path | None,
     info = {"model": model, "num_tasks": 0, "mixture": None, "train_dir": None, "stage": "before",
             "settings": settings}
     return Stage(f"{model} · not fine-tuned", "evaluate", cell / "eval", EVALUATED,
-                 check=evaluation_check(cell / "eval", settings, redo=cell),
+                 check=evaluation_check(cell / "eval", settings, cell, model, eval_parts(config.eval)),
                  work=lambda: evaluate_model(model, cell / "eval", eval_parts(config.eval), data_dir, info, progress))
 
 
@@ -385,7 +462,7 @@ def fine_tuned_cell(config: ScaleConfig, config_path, out: Path, model: str, mix
     as it reads now (a training run alone may have finished: it is then returned as it is, by flanlab.train)."""
     cell = out / "cells" / slug(model) / mixture
     settings = _cell_settings(config, mixture)
-    same_eval = evaluation_check(cell / "eval", settings, redo=cell)
+    same_eval = evaluation_check(cell / "eval", settings, cell, model, eval_parts(config.eval))
 
     def check() -> None:
         same_eval()
