@@ -112,7 +112,8 @@ def _eval_settings(config: DemoConfig, data_dir: Path | None) -> dict:
 def _evaluation(name: str, action: str, model: str, out_dir: Path, config: DemoConfig, data_dir: Path | None,
                 info: dict, progress: bool, inputs: tuple[str, ...] = ()) -> Stage:
     """The before or after stage: `model` evaluated into out_dir on the demo's eval parts."""
-    check = evaluation_check(out_dir, info["settings"], model=info["model"], parts=_eval_parts(config, data_dir))
+    check = evaluation_check(out_dir, info["settings"], model=info["model"], parts=_eval_parts(config, data_dir),
+                             data_dir=data_dir)
     return Stage(name, action, out_dir, EVALUATED, check=check,
                  work=lambda: evaluate_model(model, out_dir, _eval_parts(config, data_dir), data_dir, info, progress),
                  inputs=inputs)

@@ -7,9 +7,10 @@ one line per model size). For every model of the config:
     and the result evaluated.
 Mixtures and cells are stages (flanlab/stages.py, the rule the demo's stages follow too): a cell is finished when
 its eval/results.json exists, and a rerun skips it only when its run_info.json records the settings the config
-gives it, its results.json was computed as this run would compute it (the same model, benchmark versions, flanlab
-version and engine code defaults: SameEvaluation, the demo's check too) and its training run matches the train
-YAML as it reads now (else it stops, naming the cell and what differs); a killed cell runs again, its training resuming from the last checkpoint, its evaluation from its cache.
+gives it, its results.json was computed as this run would compute it (the same model, benchmark versions and data
+files, flanlab version and engine code defaults: SameEvaluation, the demo's check too) and its training run
+matches the train YAML as it reads now (else it stops, naming the cell and what differs); a killed cell runs
+again, its training resuming from the last checkpoint, its evaluation from its cache.
 The data dir is read once, by run_scale (the config's data_dir, --data-dir, else FLANLAB_DATA_DIR; none with
 offline: true), and passed down to every step.
 
@@ -39,6 +40,7 @@ from flanlab.config import ConfigError, Count, NonEmpty, Text, load_config, to_d
 from flanlab.data.mixture import build_mixture, load_mixture_config
 from flanlab.eval.config import EvalConfig, Mode
 from flanlab.eval.metrics import normalized_average, synthetic_average
+from flanlab.eval.results import benchmark_data
 from flanlab.eval.runner import evaluate, resolve_benchmarks
 from flanlab.fileio import atomic_write_json, atomic_write_text, read_jsonl
 from flanlab.log import get_logger
@@ -314,7 +316,8 @@ def mixture_stage(name: str, mixture_yaml: Path, out_dir: Path, data_dir: Path |
 class SameEvaluation:
     """The check of a finished evaluation (a scale cell, a demo stage): its run_info.json records the settings this
     run gives it (`settings`: SameSettings), and its results.json was computed as this run would compute it: the
-    same model (the one run_info.json names), the benchmark versions this flanlab scores (`versions`), the same
+    same model (the one run_info.json names), the benchmark versions this flanlab scores and the same data files
+    (provenance.benchmark_data: their contents in this run's data dir), the same
     flanlab version (a release can change the engine's code or a benchmark without a recorded setting changing)
     and the engine's code defaults (the draft tokens and n-grams: not config settings). A record results.json
     lacks (an older flanlab) is not compared. Else ValueError, one line naming `redo`, each difference and the
@@ -322,7 +325,8 @@ class SameEvaluation:
 
     settings: SameSettings
     model: str | None = None  # the model this run evaluates (run_info.json's "model"); None: not compared
-    versions: dict[str, str] = field(default_factory=dict)  # benchmark -> the version this run would score
+    benches: tuple = ()  # the Benchmarks this run would evaluate: their versions, and their files in data_dir
+    data_dir: Path | None = None  # the data dir this run reads
 
     def __call__(self) -> None:
         self.settings()
@@ -338,8 +342,12 @@ class SameEvaluation:
         if self.model is not None and info.get("model") not in (None, self.model):
             changed.append(f"model ({info['model']!r} -> {self.model!r})")
         recorded = (results.get("settings") or {}).get("benchmark_versions") or {}
-        changed += [f"{bench} version ({recorded[bench]!r} -> {version!r})" for bench, version in self.versions.items()
-                    if bench in recorded and str(recorded[bench]) != str(version)]
+        changed += [f"{b.name} version ({recorded[b.name]!r} -> {b.version!r})" for b in self.benches
+                    if b.name in recorded and str(recorded[b.name]) != str(b.version)]
+        read = (results.get("provenance") or {}).get("benchmark_data") or {}
+        now = benchmark_data([b for b in self.benches if b.name in read], self.data_dir)
+        changed += [f"{name} data files (other contents in {self.data_dir or 'no data dir'})"
+                    for name, digest in now.items() if read[name] != digest]
         ran_by = (results.get("provenance") or {}).get("flanlab_version")
         if ran_by is not None and ran_by != __version__:
             changed.append(f"flanlab version ({ran_by!r} -> {__version__!r})")
@@ -374,27 +382,23 @@ def _engine_code_differences(engine) -> list[str]:
     return out
 
 
-def benchmark_versions(parts) -> dict[str, str]:
-    """benchmark -> the version this flanlab scores, for every benchmark of the eval parts."""
-    return {bench.name: bench.version for part in parts
-            for bench in resolve_benchmarks(part.benchmarks, None if part.benchmarks else part.suite)}
-
-
 def evaluation_check(folder: Path, settings: dict, redo: Path | None = None, model: str | None = None,
-                     parts=()) -> SameEvaluation:
+                     parts=(), data_dir: Path | None = None) -> SameEvaluation:
     """An evaluation (results.json) is finished with `settings` when its run_info.json records them and its
     results.json was computed as this run would compute it (SameEvaluation: `model`, the versions of the `parts`'
-    benchmarks, the flanlab version, the engine's code defaults); refused otherwise, naming `redo` (default: the
-    folder) as what to remove to redo it."""
+    benchmarks and their files in `data_dir`, the flanlab version, the engine's code defaults); refused otherwise,
+    naming `redo` (default: the folder) as what to remove to redo it."""
     same = SameSettings(folder / "run_info.json", "settings", settings, redo=redo or folder, as_today=_as_today)
-    return SameEvaluation(same, model, benchmark_versions(parts))
+    benches = {b.name: b for part in parts
+               for b in resolve_benchmarks(part.benchmarks, None if part.benchmarks else part.suite)}
+    return SameEvaluation(same, model, tuple(benches.values()), data_dir)
 
 
 def eval_finished(folder: Path, settings: dict, redo: Path | None = None, model: str | None = None,
-                  parts=()) -> bool:
+                  parts=(), data_dir: Path | None = None) -> bool:
     """True when `folder` holds an evaluation finished with `settings`; False when it holds none; ValueError,
     naming what differs, when it finished with other settings (flanlab.stages)."""
-    check = evaluation_check(folder, settings, redo, model, parts)
+    check = evaluation_check(folder, settings, redo, model, parts, data_dir)
     return Stage(str(folder), "evaluate", folder, EVALUATED, check, work=lambda: None).finished()
 
 
@@ -451,7 +455,7 @@ def base_cell(config: ScaleConfig, out: Path, model: str, data_dir: Path | None,
     info = {"model": model, "num_tasks": 0, "mixture": None, "train_dir": None, "stage": "before",
             "settings": settings}
     return Stage(f"{model} · not fine-tuned", "evaluate", cell / "eval", EVALUATED,
-                 check=evaluation_check(cell / "eval", settings, cell, model, eval_parts(config.eval)),
+                 check=evaluation_check(cell / "eval", settings, cell, model, eval_parts(config.eval), data_dir),
                  work=lambda: evaluate_model(model, cell / "eval", eval_parts(config.eval), data_dir, info, progress))
 
 
@@ -462,7 +466,7 @@ def fine_tuned_cell(config: ScaleConfig, config_path, out: Path, model: str, mix
     as it reads now (a training run alone may have finished: it is then returned as it is, by flanlab.train)."""
     cell = out / "cells" / slug(model) / mixture
     settings = _cell_settings(config, mixture)
-    same_eval = evaluation_check(cell / "eval", settings, cell, model, eval_parts(config.eval))
+    same_eval = evaluation_check(cell / "eval", settings, cell, model, eval_parts(config.eval), data_dir)
 
     def check() -> None:
         same_eval()

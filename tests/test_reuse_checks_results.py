@@ -85,3 +85,22 @@ def test_a_demo_stage_of_another_model_is_refused(tmp_path):
         stage.finished()
     _finish(stage.folder, "tiny-llama", info["settings"], _results())
     assert stage.finished()
+
+
+def test_a_cell_that_read_other_data_files_is_refused(tmp_path):
+    """provenance.benchmark_data: the cell's benchmark files had other contents than this run's data dir holds."""
+    from flanlab.eval.results import provenance
+    from flanlab.scale import EvalPart, eval_finished
+
+    data = tmp_path / "data"
+    (data / "bbh" / "bbh").mkdir(parents=True)
+    navigate = data / "bbh" / "bbh" / "navigate.json"
+    navigate.write_text('{"examples": []}')
+    part = EvalPart(suite=None, benchmarks=["bbh"], modes=["direct"], limit=2)
+    settings = {"eval": part.recorded()}
+    results = {**_results(), "provenance": provenance([BENCHMARKS["bbh"]], data)}
+    _finish(tmp_path / "cell", "m", settings, results)
+    assert eval_finished(tmp_path / "cell", settings, model="m", parts=[part], data_dir=data)
+    navigate.write_text('{"examples": [{"input": "x", "target": "y"}]}')  # the data dir now holds another file
+    with pytest.raises(ValueError, match=r"bbh data files \(other contents in "):
+        eval_finished(tmp_path / "cell", settings, model="m", parts=[part], data_dir=data)

@@ -105,9 +105,16 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+def benchmark_data(benchmarks, data_dir: Path | None, memo: dict[str, str] | None = None) -> dict[str, str]:
+    """benchmark -> data_digest of the files it reads in data_dir (provenance.benchmark_data; a finished scale cell
+    is compared with it); `memo` collects every file's hash."""
+    memo = {} if memo is None else memo
+    return {b.name: data_digest(_benchmark_file_hashes(b, data_dir, memo)) for b in benchmarks}
+
+
 def provenance(benchmarks, data_dir: Path | None) -> dict:
     memo: dict[str, str] = {}
-    per_benchmark = {b.name: data_digest(_benchmark_file_hashes(b, data_dir, memo)) for b in benchmarks}
+    per_benchmark = benchmark_data(benchmarks, data_dir, memo)
     return {
         "flanlab_version": __version__,
         "git_revision": git_revision(),
