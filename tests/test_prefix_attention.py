@@ -107,6 +107,24 @@ def test_bpe_boundary_shared_block_equals_plain(monkeypatch):
     assert seen[0] == "shared"  # the cached engine (the plain one after it builds a copied, empty cache)
 
 
+def attention_stubs(n_heads: int, n_kv: int, ks, vs):
+    """(an attention module, a SharedPrefix) as transformers and the engine hand them to the attention function:
+    layer 0 of a cache whose shared block is ks/vs (1, n_kv, P, D)."""
+
+    class Module:
+        layer_idx = 0
+        num_key_value_groups = n_heads // n_kv
+        is_causal = True
+
+    class Layer:
+        shared_keys, shared_values = ks, vs
+
+    class Cache:
+        layers = [Layer()]
+
+    return Module(), prefix_attention.SharedPrefix(Cache())
+
+
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("n_heads,n_kv,q_len", [(4, 2, 1), (6, 6, 1), (8, 1, 1), (4, 2, 5), (9, 3, 7)])
 def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv, q_len, fused, monkeypatch):
@@ -125,22 +143,12 @@ def test_decoding_attention_equals_sdpa_on_the_concatenated_cache(n_heads, n_kv,
     open_block = mask.clone()
     open_block[:, :, :, :p] = True
 
-    class Module:
-        layer_idx = 0
-        num_key_value_groups = n_heads // n_kv
-        is_causal = True
-
-    class Layer:
-        shared_keys, shared_values = ks, vs
-
-    class Cache:
-        layers = [Layer()]
+    module, shared = attention_stubs(n_heads, n_kv, ks, vs)
 
     if not fused:  # the path of other devices and dtypes (and of PyTorch builds without the fused kernel)
         monkeypatch.setattr(prefix_attention, "FUSED_CPU", "no_such_op")
     for m in (mask, open_block):
-        out, _ = prefix_attention.shared_prefix_attention(Module(), q, kr, vr, m, scaling=0.25,
-                                                          shared_prefix=prefix_attention.SharedPrefix(Cache()))
+        out, _ = prefix_attention.shared_prefix_attention(module, q, kr, vr, m, scaling=0.25, shared_prefix=shared)
         k = torch.cat([ks.expand(rows, -1, -1, -1), kr], 2).repeat_interleave(n_heads // n_kv, dim=1)
         v = torch.cat([vs.expand(rows, -1, -1, -1), vr], 2).repeat_interleave(n_heads // n_kv, dim=1)
         ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.25)  # (R, H, L, D)
@@ -171,16 +179,7 @@ def test_rows_of_several_prefixes_read_only_their_own_span(q_len, limit, monkeyp
         mask[r, :, :, p:] = torch.rand(q_len, t, generator=g) > 0.4
         mask[r, :, :, -1] = True
 
-    class Module:
-        layer_idx = 0
-        num_key_value_groups = n_heads // n_kv
-        is_causal = True
-
-    class Layer:
-        shared_keys, shared_values = ks, vs
-
-    class Cache:
-        layers = [Layer()]
+    module, shared = attention_stubs(n_heads, n_kv, ks, vs)
 
     calls = []
     flash = getattr(torch.ops.aten, prefix_attention.FUSED_CPU)
@@ -197,8 +196,7 @@ def test_rows_of_several_prefixes_read_only_their_own_span(q_len, limit, monkeyp
         assert [(s.start, s.end) for s in masks.segments] == [(0, 6), (0, 7), (7, 12), (12, 19), (12, 20)]
         assert all(s.mask is None for s in masks.segments)
     monkeypatch.setattr(prefix_attention.torch.ops, "aten", Ops())
-    out, _ = prefix_attention.shared_prefix_attention(Module(), q, kr, vr, mask, scaling=0.3,
-                                                      shared_prefix=prefix_attention.SharedPrefix(Cache()))
+    out, _ = prefix_attention.shared_prefix_attention(module, q, kr, vr, mask, scaling=0.3, shared_prefix=shared)
     assert sorted(calls) == ([] if limit else [5, 5, 6, 7, 7, 8])  # the rows' own columns, then each span
     k = torch.cat([ks.expand(rows, -1, -1, -1), kr], 2).repeat_interleave(n_heads // n_kv, dim=1)
     v = torch.cat([vs.expand(rows, -1, -1, -1), vr], 2).repeat_interleave(n_heads // n_kv, dim=1)
