@@ -204,6 +204,30 @@ def test_rows_of_several_prefixes_read_only_their_own_span(q_len, limit, monkeyp
     assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
 
 
+@pytest.mark.parametrize("q_len", [1, 3])
+def test_no_mask_means_every_row_reads_all_and_is_derived_once(q_len, monkeypatch):
+    """SDPA's mask builder hands the attention function None where nothing is masked (one query a row) or only
+    causality is: the fused path reads the whole block (it raised KeyError for one query a row), equals SDPA over
+    the concatenated keys, and derives its masks once per forward, not once per layer."""
+    g = torch.Generator().manual_seed(2)
+    n_heads, n_kv, rows, p, t, d = 4, 2, 2, 5, 4, 8
+    q = torch.randn(rows, n_heads, q_len, d, generator=g)
+    ks, vs = torch.randn(1, n_kv, p, d, generator=g), torch.randn(1, n_kv, p, d, generator=g)
+    kr, vr = torch.randn(rows, n_kv, t, d, generator=g), torch.randn(rows, n_kv, t, d, generator=g)
+    module, shared = attention_stubs(n_heads, n_kv, ks, vs)
+    derived = []
+    real = prefix_attention._fused_masks
+    monkeypatch.setattr(prefix_attention, "_fused_masks", lambda *a: derived.append(1) or real(*a))
+    for _ in range(2):  # two layers of one forward
+        out, _ = prefix_attention.shared_prefix_attention(module, q, kr, vr, None, scaling=0.3, shared_prefix=shared)
+    assert len(derived) == 1
+    k = torch.cat([ks.expand(rows, -1, -1, -1), kr], 2).repeat_interleave(n_heads // n_kv, dim=1)
+    v = torch.cat([vs.expand(rows, -1, -1, -1), vr], 2).repeat_interleave(n_heads // n_kv, dim=1)
+    causal = torch.ones(q_len, p + t, dtype=torch.bool).tril(p + t - q_len)  # query l sees columns <= P+T-L+l
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=causal, scale=0.3)  # (R, H, L, D)
+    assert torch.allclose(out, ref.transpose(1, 2), atol=1e-5)
+
+
 def test_only_models_known_to_have_plain_attention_use_it(lively_tiny_llama, tiny_t5):
     assert Engine(lively_tiny_llama).shared_attention
     assert not Engine(lively_tiny_llama, prefix_cache=False).shared_attention

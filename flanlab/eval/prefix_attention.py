@@ -95,6 +95,12 @@ def attention_as(model, name: str):
         config._attn_implementation = before
 
 
+def fused_kernel(device_type: str, dtype) -> bool:
+    """Whether shared-prefix attention runs on the fused CPU kernel (FUSED_CPU) for tensors of this device type and
+    dtype; else on the explicit path. The two round fp32 differently (runner.engine_settings records which)."""
+    return device_type == "cpu" and dtype == torch.float32 and hasattr(torch.ops.aten, FUSED_CPU)
+
+
 def shared_prefix_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
                             shared_prefix: SharedPrefix | None = None, **kwargs):
     """transformers' attention-function signature; query (R, Hq, L, D), key/value (R, Hkv, T, D) = the rows'
@@ -111,15 +117,16 @@ def shared_prefix_attention(module, query, key, value, attention_mask, dropout: 
     n_kv = ks.shape[1]
     g = n_heads // n_kv  # query heads per KV head (head h reads KV head h // g)
     scale = scaling if scaling is not None else dim ** -0.5
+    given = attention_mask
     if attention_mask is None and q_len > 1:  # SDPA's mask builder skipped a purely causal mask: make it
         width = ks.shape[2] + key.shape[2]
         cols = torch.arange(width, device=query.device)  # (P+T,)
         attention_mask = cols[None, :] <= (width - q_len + torch.arange(q_len, device=query.device))[:, None]
         attention_mask = attention_mask[None, None]  # (1, 1, L, P+T)
-    if query.device.type == "cpu" and query.dtype == torch.float32 and hasattr(torch.ops.aten, FUSED_CPU):
-        memo = shared_prefix.memo  # the same mask reaches every layer of a forward: derive its parts once
-        if memo.get("source") is not attention_mask:
-            memo["source"] = attention_mask
+    if fused_kernel(query.device.type, query.dtype):
+        memo = shared_prefix.memo  # every layer of a forward gets the same mask (`given`): derive its parts once
+        if "masks" not in memo or memo["source"] is not given:
+            memo["source"] = given
             memo["masks"] = _fused_masks(attention_mask, n_rows, g, q_len, ks.shape[2], key.shape[2], query.dtype)
         if memo["masks"] is not None:
             q = query.reshape(n_rows, n_kv, g * q_len, dim)  # (R, Hkv, G*L, D): head h = kv * G + i, query i * L + l
@@ -169,7 +176,10 @@ def _fused_masks(attention_mask, n_rows: int, g: int, q_len: int, p: int, t: int
     MGSM's languages, BBH's subtasks), and each row reads a contiguous span of its own prefix's columns (up to
     where its tokenization agrees with the prefix's). Rows are grouped by their span, so that each group is scored
     against that span alone, with no mask, not against every column of the block: a batch of four MGSM
-    languages held prefixes of up to 7,445 tokens side by side."""
+    languages held prefixes of up to 7,445 tokens side by side. No mask (a single query a row, nothing masked):
+    every row reads the whole block."""
+    if attention_mask is None:
+        return FusedMasks(None, (Segment(None, 0, p),) if p else ())
     mask = attention_mask[:, :, -q_len:, :].expand(n_rows, 1, q_len, p + t)  # (R, 1, L, P+T): the queries' rows
     if n_rows * g * q_len * t > FUSED_MASK_LIMIT:
         return None
