@@ -41,7 +41,7 @@ from flanlab.data.mixture import build_mixture, load_mixture_config
 from flanlab.eval.config import EvalConfig, Mode
 from flanlab.eval.metrics import normalized_average, synthetic_average
 from flanlab.eval.results import benchmark_data
-from flanlab.eval.runner import evaluate, resolve_benchmarks
+from flanlab.eval.runner import draft_settings, evaluate, resolve_benchmarks
 from flanlab.fileio import atomic_write_json, atomic_write_text, read_jsonl
 from flanlab.log import get_logger
 from flanlab.models import load
@@ -367,14 +367,11 @@ def _engine_code_differences(engine) -> list[str]:
     records = [engine] if "draft_tokens" in engine else [e for e in engine.values() if isinstance(e, dict)]
     if not any(r.get("shared_attention") for r in records):
         return []
-    from flanlab.eval import speculative  # imports torch: only for a finished shared-attention evaluation
-
+    today = draft_settings()  # imports torch: only for a finished shared-attention evaluation
     out: list[str] = []
     for r in records:
         if not r.get("shared_attention") or "draft_tokens" not in r:
             continue
-        drafts = speculative.DRAFT_TOKENS
-        today = {"draft_tokens": drafts, "draft_ngrams": list(speculative.NGRAMS) if drafts else []}
         for name, value in today.items():
             line = f"engine {name} ({r.get(name)!r} -> {value!r})"
             if name in r and r[name] != value and line not in out:

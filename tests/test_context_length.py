@@ -121,3 +121,19 @@ def test_the_runner_counts_and_marks_the_items_that_were_cut(short_context_llama
     assert rows["long"]["prompt_cut"] > 0 and "prompt_cut" not in rows["short"]
     assert json.loads((tmp_path / "run" / "results.json").read_text())["benchmarks"]["ctx"]["cot"]["prompts_cut"] == 1
     assert any("longer than the model's context" in r.getMessage() for r in caplog.records)
+
+
+def test_a_cache_from_before_the_cut_rule_or_the_fused_kernel_is_refused(short_context_llama, tmp_path):
+    """The context length and the attention kernel are in the engine record the resume cache compares: a cache
+    recorded before either was (its outputs computed from whole inputs, or on the explicit path, which rounds
+    differently) is refused in one line, not mixed with this run's outputs."""
+    first = runner.evaluate(short_context_llama, benchmarks=[CTX], out_dir=tmp_path / "run", progress=False)
+    engine = first["settings"]["engine"]
+    assert engine["context_length"] == CONTEXT
+    assert engine["attention_kernel"] == ("fused_cpu" if engine["shared_attention"] else None)
+    path = tmp_path / "run" / "cache" / "engine.json"
+    recorded = json.loads(path.read_text())
+    for key in ("context_length", "attention_kernel"):
+        path.write_text(json.dumps({k: v for k, v in recorded.items() if k != key}))
+        with pytest.raises(ValueError, match=f"{key} None \\(this run: "):
+            runner.evaluate(short_context_llama, benchmarks=[CTX], out_dir=tmp_path / "run", progress=False)

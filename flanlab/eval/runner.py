@@ -335,6 +335,15 @@ def _engine(model, plan: _Plan, state):
                   templated=plan.chat.apply_chat_template)
 
 
+def draft_settings(draft_tokens: int | None = None) -> dict:
+    """engine_settings' record of the drafts: the tokens drafted a step (None: the code's default,
+    speculative.DRAFT_TOKENS; 0: none) and the n-grams they are drafted from (speculative.NGRAMS; [] without drafts)."""
+    from flanlab.eval import speculative
+
+    drafts = speculative.DRAFT_TOKENS if draft_tokens is None else draft_tokens
+    return {"draft_tokens": drafts, "draft_ngrams": list(speculative.NGRAMS) if drafts else []}
+
+
 def engine_settings(engine) -> dict:
     """The engine's settings that are not in a cache key but can change an output, as the engine applies them
     (a lever the model cannot use is off): the batch size (padding), the prefix cache, shared-prefix attention
@@ -342,13 +351,19 @@ def engine_settings(engine) -> dict:
     leave outputs unchanged; fp32 rounding can still flip a near tie. results.json records them under
     settings.engine, the resume cache in its engine.json. The draft n-grams (speculative.NGRAMS) are recorded
     too: they decide which tokens one forward checks together, so a release that changes them must not resume a
-    cache of the old ones."""
-    from flanlab.eval import speculative
+    cache of the old ones; so are the kernel shared-prefix attention runs on (prefix_attention.fused_kernel: the
+    fused and explicit paths round differently) and the model's context length, past which an input loses its
+    first tokens (a cache from before that rule holds outputs of the whole input)."""
+    from flanlab.eval.prefix_attention import fused_kernel
 
-    drafts = engine.draft_tokens if engine.shared_attention else 0
+    kernel = None
+    if engine.shared_attention:
+        param = next(engine.model.parameters())
+        kernel = "fused_cpu" if fused_kernel(param.device.type, param.dtype) else "explicit"
     return {"batch_size": engine.batch_size, "prefix_cache": engine.prefix_cache,
-            "shared_attention": engine.shared_attention, "draft_tokens": drafts,
-            "draft_ngrams": list(speculative.NGRAMS) if drafts else []}
+            "shared_attention": engine.shared_attention, "attention_kernel": kernel,
+            **draft_settings(engine.draft_tokens if engine.shared_attention else 0),
+            "context_length": engine.max_length}
 
 
 def _results_head(plan: _Plan, model_info: dict, engine, state) -> dict:
