@@ -9,8 +9,8 @@ read from the data dir by flanlab's benchmark files: BBH 3-shot CoT items of thr
 default 8), and MGSM native-exemplar CoT and zero-shot CoT items of every language that flanlab eval's MGSM runs
 (--mgsm-limit each, default 2: 44 items). Until 2026-12-05 the default MGSM sample was English alone, 8 items a
 mode: the one language MGSM's score leaves out, and the worst case for drafts (SmolLM2's English zero-shot CoT
-rationales loop to max_new_tokens with changing numbers; see the README's generation row). Greedy decoding, each benchmark's own stop sequences and max new tokens
-(flanlab.eval.runner.generation_settings). lm-eval gets `generate_until` requests (context = the prompt string,
+rationales loop to max_new_tokens with changing numbers; see the README's generation row). Greedy decoding, each
+benchmark's own stop sequences and max new tokens (flanlab.eval.runner.generation_settings). lm-eval gets `generate_until` requests (context = the prompt string,
 until = the stop sequences, max_gen_toks, do_sample False) through its Python API, an HFLM wrapping the loaded
 model (BOS as flanlab adds it); flanlab gets the EvalItems through Engine.generate_detailed, batch by batch as
 flanlab eval runs them (plan(): prefix groups, longest first).
