@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from flanlab.eval import runner
 from flanlab.eval.engine import Engine, GenerationSettings
@@ -28,16 +27,11 @@ LONG = "Some words that make the prompt long. " * 12 + "Q: 3 + 4?\nA:"
 
 
 @pytest.fixture(scope="module")
-def short_context_llama():
-    """An UNTRAINED tiny-llama (weights x4 so outputs vary with the prompt) whose context is CONTEXT tokens."""
-    from flanlab.models import load
-
-    lm = load("tiny-llama", device="cpu")
-    with torch.no_grad():
-        for p in lm.model.parameters():
-            p.mul_(4.0)
-    lm.model.config.max_position_embeddings = CONTEXT
-    return lm
+def short_context_llama(lively_tiny_llama):
+    """This module's UNTRAINED tiny-llama (conftest: fresh per module, outputs that vary with the prompt) with a
+    context of CONTEXT tokens."""
+    lively_tiny_llama.model.config.max_position_embeddings = CONTEXT
+    return lively_tiny_llama
 
 
 def item(item_id: str, prompt: str, prefix: str = "", choices: tuple[str, ...] = ()) -> EvalItem:

@@ -20,14 +20,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def llama():
-    from flanlab.models import load
-
-    lm = load("tiny-llama", device="cpu")
-    with torch.no_grad():
-        for p in lm.model.parameters():
-            p.mul_(4.0)
-    return lm
+def llama(lively_tiny_llama):
+    return lively_tiny_llama  # fresh for this module (conftest): the tests below may change it
 
 
 PREFIX = "Answer the questions.\n\nQ: 1 + 1?\nA: 2\n\nQ: 2 + 2?\nA: 4\n\n"
