@@ -362,10 +362,11 @@ class Engine:
         groups: dict[str, list[int]] = {}
         for i, prefix in enumerate(prefixes):
             groups.setdefault(prefix, []).append(i)
+
         def longest_first(indices: list[int]) -> list[int]:
             return sorted(indices, key=lambda i: (-lengths[i], i))
 
-        def cut(order: list[int]) -> list[list[int]]:
+        def in_batches(order: list[int]) -> list[list[int]]:
             return [order[j:j + self.batch_size] for j in range(0, len(order), self.batch_size)]
 
         # rows without a prefix (cut inputs, zero-shot prompts) are batched among themselves: in a batch of rows
@@ -373,7 +374,7 @@ class Engine:
         # 7.8k-token prompts beside six rows with 0.1-1k-token tails: 822 s for that batch)
         shared = [i for p, indices in groups.items() if p for i in longest_first(indices)]
         alone = longest_first(groups.get("", []))
-        return cut(shared) + cut(alone)
+        return in_batches(shared) + in_batches(alone)
 
     # ------------------------------------------------------------------------------------------------------
     # the shared-prefix KV cache (causal)
