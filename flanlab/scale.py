@@ -360,19 +360,25 @@ class SameEvaluation:
 
 def _engine_code_differences(engine) -> list[str]:
     """How a results.json's settings.engine (one record, or a merged cell's per "bench/mode" records) differs from
-    the engine's code defaults today: the draft tokens of a shared-attention run and the n-grams they are drafted
-    from (runner.engine_settings; the batch size and the prefix cache are config settings, compared as such)."""
+    the engine's code today: its revision (engine.REVISION; a record from before revisions were recorded counts as
+    another revision), and the draft tokens of a shared-attention run and the n-grams they are drafted from
+    (runner.engine_settings; the batch size and the prefix cache are config settings, compared as such)."""
     if not isinstance(engine, dict):
         return []
-    records = [engine] if "draft_tokens" in engine else [e for e in engine.values() if isinstance(e, dict)]
-    if not any(r.get("shared_attention") for r in records):
+    records = [engine] if "batch_size" in engine else [e for e in engine.values() if isinstance(e, dict)]
+    if not records:
         return []
-    today = draft_settings()  # imports torch: only for a finished shared-attention evaluation
+    from flanlab.eval.engine import REVISION  # imports torch: only for a finished evaluation
+
     out: list[str] = []
+    for r in records:
+        line = f"engine revision ({r.get('engine_revision', 'not recorded')!r} -> {REVISION!r})"
+        if r.get("engine_revision") != REVISION and line not in out:
+            out.append(line)
     for r in records:
         if not r.get("shared_attention") or "draft_tokens" not in r:
             continue
-        for name, value in today.items():
+        for name, value in draft_settings().items():
             line = f"engine {name} ({r.get(name)!r} -> {value!r})"
             if name in r and r[name] != value and line not in out:
                 out.append(line)

@@ -180,6 +180,25 @@ def test_resume_with_other_engine_settings_is_refused_not_mixed(llama, tmp_path,
     assert json.loads((tmp_path / "fresh" / "cache" / "engine.json").read_text())["batch_size"] == 3
 
 
+
+def test_the_engine_revision_is_recorded_and_another_one_is_refused_on_resume(llama, tmp_path, monkeypatch):
+    """flanlab.eval.engine.REVISION stands for the engine's code (test_engine_revision.py): a cache computed by other
+    engine code is refused, not resumed."""
+    from flanlab.eval import engine as engine_module
+
+    first = run(llama, tmp_path / "run", modes=("direct",))
+    assert first["settings"]["engine"]["engine_revision"] == engine_module.REVISION
+    recorded = json.loads((tmp_path / "run" / "cache" / "engine.json").read_text())
+    assert recorded["engine_revision"] == engine_module.REVISION
+    monkeypatch.setattr(engine_module, "REVISION", engine_module.REVISION + 1)  # the next engine change
+    with pytest.raises(ValueError) as refused:
+        run(llama, tmp_path / "run", modes=("direct",))
+    line = str(refused.value)
+    assert "\n" not in line and str(tmp_path / "run" / "cache") in line
+    assert f"engine_revision {engine_module.REVISION - 1} (this run: {engine_module.REVISION})" in line
+    assert "other engine code" in line and "--no-cache" in line
+
+
 def test_cache_survives_a_line_cut_short(tmp_path):
     from flanlab.eval.results import ResultCache
 

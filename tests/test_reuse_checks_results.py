@@ -14,10 +14,12 @@ import pytest
 import flanlab
 from flanlab.demo import _eval_settings, _evaluation, load_demo_config
 from flanlab.eval.benchmarks import BENCHMARKS
+from flanlab.eval.engine import REVISION
 from flanlab.scale import _cell_settings, base_cell, load_scale_config
 
 VERSION = BENCHMARKS["synthetic"].version
-ENGINE = {"batch_size": 8, "prefix_cache": True, "shared_attention": False, "draft_tokens": 0, "draft_ngrams": []}
+ENGINE = {"batch_size": 8, "prefix_cache": True, "shared_attention": False, "draft_tokens": 0, "draft_ngrams": [],
+          "engine_revision": REVISION}
 
 
 def _results(versions=None, flanlab_version=flanlab.__version__, engine=ENGINE) -> dict:
@@ -74,6 +76,25 @@ def test_engine_code_defaults_are_compared(tmp_path):
     with pytest.raises(ValueError, match=rf"engine draft_tokens \({speculative.DRAFT_TOKENS + 2} -> "
                                          rf"{speculative.DRAFT_TOKENS}\)"):
         _base_stage(tmp_path / "other", _results(engine=merged)).finished()
+
+
+@pytest.mark.parametrize("revision, says", [
+    (REVISION, None),
+    (REVISION - 1, f"engine revision ({REVISION - 1} -> {REVISION})"),
+    (None, f"engine revision ('not recorded' -> {REVISION})"),
+])
+def test_a_finished_cell_of_other_engine_code_is_refused(tmp_path, revision, says):
+    record = {k: v for k, v in ENGINE.items() if k != "engine_revision"} if revision is None else {**ENGINE, "engine_revision": revision}
+    stage = _base_stage(tmp_path, _results(engine=record))
+    if says is None:
+        assert stage.finished()
+        return
+    with pytest.raises(ValueError) as refused:
+        stage.finished()
+    assert says in str(refused.value) and "evaluated otherwise than this run would" in str(refused.value)
+    merged = {"synthetic/direct": {**ENGINE, "engine_revision": REVISION}, "synthetic/cot": record}
+    with pytest.raises(ValueError, match="engine revision"):  # one record of a merged cell is enough
+        _base_stage(tmp_path / "merged", _results(engine=merged)).finished()
 
 
 def test_a_demo_stage_of_another_model_is_refused(tmp_path):

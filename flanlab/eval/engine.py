@@ -62,6 +62,15 @@ from flanlab.eval.kvcache import (
 from flanlab.eval.spec import EvalItem
 from flanlab.eval.speculative import DRAFT_TOKENS, decode_shared, take_token
 
+# The engine's code revision: bump it with any change to this module, kvcache, prefix_attention or speculative that
+# can move an output (which items share a batch, padding, kernels, the decoding loop, what ends a row). Settings
+# cover levers, not code: runner.engine_settings records this beside them, so a resume cache (engine.json) or a
+# finished scale cell computed by other engine code is refused instead of mixed with this code's outputs, also in
+# development, where flanlab's version stays put. tests/test_engine_revision.py fails when those files change until
+# the change is judged (bump this, or only record the files' new digest).
+#   1: rows without a prefix are batched apart from the prefix groups (fa39116); the first recorded revision
+REVISION = 1
+
 
 @dataclass(frozen=True)
 class GenerationSettings:

@@ -383,11 +383,11 @@ class ResultCache:
 
     def check_engine(self, engine: dict, record: bool = True) -> None:
         """Refuse (ValueError, one line naming the folder and each setting) to serve entries computed with other
-        engine settings than `engine` (runner.engine_settings), or by another flanlab version (a release may change
-        the engine's code without changing a lever); record both in a new folder (`record`: the main process). A
-        folder with entries from before the record existed is served with a warning: what computed them is
-        unknown; likewise a record from before it held the version. A folder with a record but no entries yet takes
-        this run's."""
+        engine settings or engine code (its engine_revision) than `engine` (runner.engine_settings), or by another
+        flanlab version (a release may change the engine's code without changing a lever); record both in a new
+        folder (`record`: the main process). A folder with entries from before the record existed is served with a
+        warning: what computed them is unknown; likewise a record from before it held the version. A folder with a
+        record but no entries yet takes this run's."""
         if self.folder is None:
             return
         path = self.folder / self.ENGINE
@@ -409,10 +409,13 @@ class ResultCache:
             differ = [f"{k} {recorded.get(k)!r} (this run: {engine.get(k)!r})"
                       for k in sorted(set(recorded) | set(engine)) if recorded.get(k) != engine.get(k)]
             if differ:
-                raise ValueError(f"{self.folder}: the resume cache's items were computed with other engine settings: "
-                                 f"{', '.join(differ)}; they can round a near tie differently, so they are not mixed "
-                                 f"with this run's. Rerun with the recorded settings, or --no-cache / another "
-                                 f"--cache-dir to compute every item again")
+                code = recorded.get("engine_revision") != engine.get("engine_revision")
+                raise ValueError(f"{self.folder}: the resume cache's items were computed with other engine "
+                                 f"{'code or settings' if code else 'settings'}: {', '.join(differ)}; "
+                                 f"{'other engine code can change an output, and ' if code else ''}other settings "
+                                 f"can round a near tie differently, so they are not mixed with this run's. Rerun "
+                                 f"with the recorded settings, or --no-cache / another --cache-dir to compute every "
+                                 f"item again")
             if version is None:
                 log.warning("%s: %d cached items recorded without the flanlab version that computed them are served "
                             "as they are (this is flanlab %s; --no-cache computes them again)",

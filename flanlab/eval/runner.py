@@ -353,7 +353,9 @@ def engine_settings(engine) -> dict:
     too: they decide which tokens one forward checks together, so a release that changes them must not resume a
     cache of the old ones; so are the kernel shared-prefix attention runs on (prefix_attention.fused_kernel: the
     fused and explicit paths round differently) and the model's context length, past which an input loses its
-    first tokens (a cache from before that rule holds outputs of the whole input)."""
+    first tokens (a cache from before that rule holds outputs of the whole input). engine.REVISION stands for the
+    engine's code: a change of it that can move an output bumps it."""
+    from flanlab.eval.engine import REVISION
     from flanlab.eval.prefix_attention import fused_kernel
 
     kernel = None
@@ -363,7 +365,7 @@ def engine_settings(engine) -> dict:
     return {"batch_size": engine.batch_size, "prefix_cache": engine.prefix_cache,
             "shared_attention": engine.shared_attention, "attention_kernel": kernel,
             **draft_settings(engine.draft_tokens if engine.shared_attention else 0),
-            "context_length": engine.max_length}
+            "context_length": engine.max_length, "engine_revision": REVISION}
 
 
 def _results_head(plan: _Plan, model_info: dict, engine, state) -> dict:
