@@ -77,11 +77,15 @@ class EvalPart(EvalConfig):
     mode_limits: dict[Mode, Count] = field(default_factory=dict)  # per-mode limit, e.g. {cot: 3}: CoT generates
 
     def for_mode(self, mode: str) -> EvalConfig:
-        """The EvalConfig evaluating this part's `mode`: the mode's own limit, zero-shot CoT for the cot mode only."""
+        """The EvalConfig evaluating this part's `mode`: the mode's own limit, zero-shot CoT and self-consistency
+        (with its temperature) for the cot mode only, as a run of both modes applies them."""
         options = {f.name: getattr(self, f.name) for f in dataclasses.fields(EvalConfig)}
+        cot = mode == "cot"
         return EvalConfig(**{**options, "suite": None if self.benchmarks else self.suite, "modes": [mode],
                              "limit": self.mode_limits.get(mode, self.limit),
-                             "zero_shot_cot": self.zero_shot_cot and mode == "cot"})
+                             "zero_shot_cot": self.zero_shot_cot and cot,
+                             "self_consistency": self.self_consistency if cot else 1,
+                             "temperature": self.temperature if cot else None})
 
 
 @dataclass

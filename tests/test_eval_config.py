@@ -129,7 +129,9 @@ def test_an_eval_part_is_an_eval_config():
     assert isinstance(part, EvalConfig)
     assert part.for_mode("cot") == EvalConfig(benchmarks=["bbh"], modes=["cot"], limit=1, zero_shot_cot=True,
                                               self_consistency=3)
-    assert part.for_mode("direct") == EvalConfig(benchmarks=["bbh"], modes=["direct"], limit=6, self_consistency=3)
+    # self-consistency samples the cot mode only: the direct mode's config runs (and records) greedy decoding
+    assert part.for_mode("direct") == EvalConfig(benchmarks=["bbh"], modes=["direct"], limit=6)
+    part.for_mode("direct").check()
     assert EvalPart().suite == "synthetic" and EvalPart().limit == 20  # a grid's defaults
 
 

@@ -55,6 +55,26 @@ def test_accepted_settings_and_the_one_resolution():
         EvalConfig(suite="synthetic", self_consistency=5, temperature=0).check("flanlab eval")
 
 
+def test_self_consistency_without_the_cot_mode_is_refused(tmp_path, capsys):
+    """--modes direct --self-consistency 5 samples nothing (direct answers are greedy or ranked): refused in one line
+    rather than run greedy under a recorded K of 5, by the command, evaluate() and a scale YAML's part alike."""
+    says = r"self_consistency 5 samples the CoT modes only, and modes \['direct'\] run none"
+    out = tmp_path / "out"
+    code = main(["eval", "--model", "no-such-model", "--suite", "synthetic", "-o", str(out), "--modes", "direct",
+                 "--self-consistency", "5"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "add cot to modes" in err, err
+    assert not out.exists()
+    with pytest.raises(ValueError, match=r"evaluate\(\): " + says):
+        runner.evaluate("no-such-model", suite="synthetic", modes=["direct"], self_consistency=5, out_dir=out)
+    path = tmp_path / "grid.yaml"
+    path.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\neval:\n  - {suite: synthetic, modes: [cot], "
+                    "self_consistency: 5}\n  - {benchmarks: [bbh], modes: [direct], self_consistency: 5}\n")
+    with pytest.raises(ConfigError, match=rf"{path}: eval\[1\]: {says}"):
+        load_scale_config(path)
+    EvalConfig(suite="synthetic", modes=["direct", "cot"], self_consistency=5).check()  # K samples the cot mode
+
+
 def test_a_scale_yaml_names_the_file_and_part(tmp_path):
     path = tmp_path / "grid.yaml"
     path.write_text("models: [tiny-llama]\nmixtures: [x.yaml]\neval:\n  - {suite: synthetic}\n"

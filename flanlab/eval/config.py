@@ -73,12 +73,17 @@ class EvalConfig:
 
     def check_sampling(self, where: str = "config") -> None:
         """ConfigError when self-consistency and the temperature disagree: K > 1 at temperature 0 (K identical
-        greedy outputs), or a temperature with K = 1, which would be ignored (temperature 0, greedy, is what K = 1
-        runs: not refused). Loaders of YAML eval parts (scale, demo) call it with the file and field as `where`."""
+        greedy outputs), K > 1 without the cot mode (nothing would be sampled), or a temperature with K = 1, which
+        would be ignored (temperature 0, greedy, is what K = 1 runs: not refused). Loaders of YAML eval parts
+        (scale, demo) call it with the file and field as `where`."""
         if self.self_consistency > 1 and self.temperature == 0:
             raise ConfigError(f"{where}: self_consistency {self.self_consistency} with temperature 0 would vote over "
                               f"{self.self_consistency} identical greedy outputs: set temperature > 0 (e.g. 0.7), "
                               "or self_consistency 1")
+        if self.self_consistency > 1 and "cot" not in self.modes:
+            raise ConfigError(f"{where}: self_consistency {self.self_consistency} samples the CoT modes only, and "
+                              f"modes {list(self.modes)} run none (direct answers are one greedy output or a rank): "
+                              "add cot to modes, or set self_consistency 1")
         if self.self_consistency == 1 and self.temperature:
             raise ConfigError(f"{where}: temperature {self.temperature:g} with self_consistency 1 would be ignored "
                               "(one greedy output per item; the temperature samples self-consistency's K outputs "
