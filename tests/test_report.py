@@ -284,3 +284,21 @@ def test_mixture_num_tasks_counts_a_task_of_two_submixtures_once(tmp_path):
     assert mixture_num_tasks(tmp_path) == 2
     (tmp_path / "stats.json").write_text(json.dumps({**stats, "num_tasks": 2, "planned_tasks": 3}))
     assert mixture_num_tasks(tmp_path) == 2
+
+
+def test_inputs_the_context_cut_are_counted_on_both_pages(tmp_path):
+    """A results.json counting prompts_cut (inputs longer than the model's context, which lost their first tokens)
+    shows "k cut" beside n in the results table of index.html and report.md, with the note saying what it means;
+    a run without cuts shows neither."""
+    make_grid(tmp_path / "grid")
+    write_report([tmp_path / "grid"], tmp_path / "plain")
+    assert "lost their first tokens" not in (tmp_path / "plain" / "report.md").read_text()
+    cell = next((tmp_path / "grid").rglob("results.json"))
+    results = json.loads(cell.read_text())
+    results["benchmarks"]["synthetic"]["direct"]["prompts_cut"] = 3
+    cell.write_text(json.dumps(results))
+    write_report([tmp_path / "grid"], tmp_path / "out")
+    twin = (tmp_path / "out" / "report.md").read_text()
+    assert "n=20, 3 cut" in twin and "lost their first tokens" in twin
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert ">3 cut</span>" in page and "lost their first tokens" in page

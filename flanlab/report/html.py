@@ -93,10 +93,14 @@ def _results_table(runs: list[Run]) -> str:
                 cells.append("<td>—</td>")
                 continue
             n = f' <span class="muted">n={esc(c.n)}</span>' if c.n is not None else ""
+            if c.cut:
+                n += f' <span class="neg" title="{esc(tables.CUT_NOTE)}">{esc(c.cut)} cut</span>'
             cells.append(f"<td>{esc(tables.fmt_pm(c.score, c.stderr))}{_delta(c.delta, c.paired)}{n}</td>")
         out.append(f'<tr><td class="l">{esc(row["benchmark"])}</td><td class="l">{esc(row["mode"])}</td>'
                    f'<td class="l">{esc(row["metric"])}</td><td class="l">{esc(row["scoring"])}</td>{"".join(cells)}</tr>')
     out.append("</table>")
+    if any(c.cut for row in tables.results_rows(runs) for c in row["cells"].values()):
+        out.append(f'<p class="muted">{esc(tables.CUT_NOTE)}.</p>')
     return "\n".join(out)
 
 

@@ -35,7 +35,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _cell(score, delta=None, n=None, stderr=None, paired=None) -> str:
+def _cell(score, delta=None, n=None, stderr=None, paired=None, cut=None) -> str:
     """"28.0 ± 1.7 (+2.0, 95% CI [-3.1, +7.2]: no significant change) n=20"; a change is in bold only when
     significant, and says "not paired" where there were no per-item samples to pair."""
     if score is None:
@@ -45,6 +45,8 @@ def _cell(score, delta=None, n=None, stderr=None, paired=None) -> str:
         text += " " + _change(delta, paired)
     if n is not None:
         text += f" n={n}"
+    if cut:
+        text += f", {cut} cut"
     return text
 
 
@@ -99,11 +101,14 @@ def render(runs: list[Run], head: Headline, plot_files: dict[str, str], title: s
             "Each cell: score ± one standard error, in brackets the change against the same model before fine-tuning "
             "with its paired 95% interval, n the number of items. A change is a gain or a loss (in bold) only when "
             "its interval excludes 0.", ""]
-    rows = []
+    rows, cut = [], False
     for row in tables.results_rows(runs):
-        cells = [_cell(c.score, c.delta, c.n, c.stderr, c.paired) for c in (row["cells"][r.label] for r in runs)]
+        cells = [_cell(c.score, c.delta, c.n, c.stderr, c.paired, c.cut) for c in (row["cells"][r.label] for r in runs)]
+        cut = cut or any(c.cut for c in row["cells"].values())
         rows.append([md(row["benchmark"]), md(row["mode"]), md(row["metric"]), md(row["scoring"])] + cells)
     out += [_table(["benchmark", "mode", "metric", "scoring"] + [_label(r) for r in runs], rows), ""]
+    if cut:
+        out += [md(tables.CUT_NOTE) + ".", ""]
 
     out += ["## Paired comparisons", "",
             "Each fine-tuned run against the same model before fine-tuning, and against the same model fine-tuned on "

@@ -160,6 +160,7 @@ class Cell:
     normalized: float | None = None
     stderr: float | None = None  # of the score (results.json's uncertainty)
     paired: PairedDiff | None = None  # the delta as a paired comparison over the shared items, where possible
+    cut: int | None = None  # items whose input was longer than the model's context and lost its first tokens
 
 
 def score_stderr(e: dict, name: str = "score") -> float | None:
@@ -338,6 +339,10 @@ def not_paired_reason(run: Run, base: Run, keys: list[str]) -> str:
     return _reason(run, base, pairing(run, base, {key.partition("/")[0] for key in keys}, keys))
 
 
+CUT_NOTE = ("\"k cut\": k of the n inputs were longer than the model's context and lost their first tokens, as "
+            "lm-evaluation-harness cuts them (results.json: prompts_cut per subtask)")
+
+
 def results_rows(runs: list[Run]) -> list[dict]:
     """One row per (benchmark, mode): metric, scoring, and a Cell per run label."""
     rows = []
@@ -356,7 +361,8 @@ def results_rows(runs: list[Run]) -> list[dict]:
             score = e.get("score")
             delta = score - be["score"] if (be and isinstance(score, (int, float)) and isinstance(be.get("score"), (int, float))) else None
             paired = compare(run, base, [f"{bench}/{mode}"], "score") if delta is not None else None
-            cells[run.label] = Cell(score, e.get("n"), delta, e.get("normalized"), score_stderr(e), paired)
+            cells[run.label] = Cell(score, e.get("n"), delta, e.get("normalized"), score_stderr(e), paired,
+                                    e.get("prompts_cut"))
         rows.append({"benchmark": bench, "mode": mode, "metric": metric or "score",
                      "scoring": "/".join(sorted(scoring)), "cells": cells})
     return rows
