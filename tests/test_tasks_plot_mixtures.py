@@ -1,6 +1,7 @@
 """Two mixtures with as many tasks are two points of the tasks plot, each labelled with its mixture (as the scale
 table's columns); keyed by the count alone they shared one x, joined by the model's line under one label
-(flanlab.report.plots.task_column). The size plot draws a line per (number of tasks, mixture) likewise."""
+(flanlab.report.plots.task_column). Nor does the model's line join them side by side, as if one were a step past
+the other: it runs through the counts with one mixture, and same-count points stand unjoined in its colour. The size plot draws a line per (number of tasks, mixture) likewise."""
 
 from __future__ import annotations
 
@@ -35,8 +36,13 @@ def test_each_mixture_is_its_own_labelled_point(monkeypatch):
     ax = _drawn(monkeypatch, plots.plot_tasks, RUNS, HEAD)
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert ticks == ["0 (no FT)", "9 (mix-a)", "9 (mix-b)", "20"]
-    small = ax.containers[0].lines[0]  # model s's line
-    assert list(small.get_xdata()) == [0, 1, 2, 3] and list(small.get_ydata()) == [10.0, 20.0, 30.0, 25.0]
+    line, apart = ax.containers[0].lines[0], ax.containers[1].lines[0]  # model s: its line, its same-count points
+    assert list(line.get_xdata()) == [0, 3] and list(line.get_ydata()) == [10.0, 25.0]
+    assert list(apart.get_xdata()) == [1, 2] and list(apart.get_ydata()) == [20.0, 30.0]
+    assert apart.get_linestyle() == "None" and apart.get_color() == line.get_color()  # never joined, one colour
+    assert ax.get_legend_handles_labels()[1] == ["s", "l"]  # one legend entry a model
+    (only_apart,) = [c.lines[0] for c in ax.containers[2:] if list(c.lines[0].get_xdata()) == [1, 2]]
+    assert only_apart.get_linestyle() == "None"  # model l: 0 joined to nothing, mix-a and mix-b unjoined
 
 
 def test_the_size_plot_draws_a_line_per_mixture(monkeypatch):

@@ -83,9 +83,19 @@ def plot_tasks(runs: list[Run], head: Headline) -> bytes | None:
     ax = fig.add_subplot()
     for model in dict.fromkeys(r.model for r, _ in points):
         mine = sorted((xpos[task_column(r)], v, r.label) for r, v in points if r.model == model)
-        ax.errorbar([x for x, _, _ in mine], [v for _, v, _ in mine],
-                    yerr=_yerr([(v, _head_ci(head, lab)) for _, v, lab in mine]), marker="o", capsize=3,
-                    label=_model_label(model, runs))
+        # a model's line runs through the task counts it has one mixture of; two mixtures of as many tasks are
+        # alternatives, not steps of a trend: their points stand apart, in the line's colour, unjoined
+        count = [columns[x][0] for x, _, _ in mine]
+        joined = [p for p, n in zip(mine, count) if count.count(n) == 1]
+        apart = [p for p, n in zip(mine, count) if count.count(n) > 1]
+        color = None
+        for part, style in ((joined, "-"), (apart, "none")):
+            if not part:
+                continue
+            bars = ax.errorbar([x for x, _, _ in part], [v for _, v, _ in part],
+                               yerr=_yerr([(v, _head_ci(head, lab)) for _, v, lab in part]), marker="o", capsize=3,
+                               linestyle=style, color=color, label=None if color else _model_label(model, runs))
+            color = bars.lines[0].get_color()
         for x, v, _ in mine:
             ax.annotate(f"{v:.1f}", (x, v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     ax.set_xticks(range(len(columns)), [task_title(c, columns) for c in columns],
@@ -95,8 +105,13 @@ def plot_tasks(runs: list[Run], head: Headline) -> bytes | None:
     ax.set_title(f"{head.name} vs number of fine-tuning tasks")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    notes = []
     if head.name != "normalized average":
-        fig.text(0.01, -0.02, f"y: {head.name} — not the paper's normalized average", fontsize=8, style="italic")
+        notes.append(f"y: {head.name} — not the paper's normalized average")
+    if len(columns) > len({n for n, _ in columns}):
+        notes.append("mixtures with as many tasks: their points are not joined by the model's line")
+    for i, note in enumerate(notes):
+        fig.text(0.01, -0.02 - 0.04 * i, note, fontsize=8, style="italic")
     return _png(fig)
 
 
