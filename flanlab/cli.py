@@ -89,6 +89,8 @@ def _fail(command: str, error: BaseException, args) -> int:
         traceback.print_exception(error)
         print(f"flanlab {command}: {bug_message(error)}", file=sys.stderr)
         return 1
+    # a check that names its caller "flanlab <command>" (EvalConfig.check's `where`) is not named twice
+    message = message.removeprefix(f"flanlab {command}: ")
     print(f"flanlab {command}: error: {message}", file=sys.stderr)
     return 1
 

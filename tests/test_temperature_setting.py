@@ -24,7 +24,7 @@ def test_the_command_refuses_a_temperature_it_would_ignore(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code != 0
     assert len(err.splitlines()) == 1, err
-    assert "flanlab eval: temperature 0.7 with self_consistency 1 would be ignored" in err, err
+    assert err.startswith("flanlab eval: error: temperature 0.7 with self_consistency 1 would be ignored"), err
     assert "set self_consistency > 1" in err
     assert not out.exists()  # refused before any model or folder
 
@@ -64,6 +64,7 @@ def test_self_consistency_without_the_cot_mode_is_refused(tmp_path, capsys):
                  "--self-consistency", "5"])
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and "add cot to modes" in err, err
+    assert err.startswith("flanlab eval: error: self_consistency 5"), err  # the command named once, not twice
     assert not out.exists()
     with pytest.raises(ValueError, match=r"evaluate\(\): " + says):
         runner.evaluate("no-such-model", suite="synthetic", modes=["direct"], self_consistency=5, out_dir=out)
