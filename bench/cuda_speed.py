@@ -5,8 +5,9 @@ usage: python bench/cuda_speed.py STEPS_TSV [--device cuda] [--work DIR]
 Appends one line per measurement to STEPS_TSV ("speed ... <TAB> INFO <TAB> detail") and prints it.
 Training: the default precision (CUDA: bf16 autocast), packed 512-token rows, batch 16, 12 steps; the median of
 the logged per-step rates after the first 2 steps (CUDA start-up and kernel selection excluded).
-Generation: greedy, 32 prompts in batches of 16, 64 new tokens each, no stop strings; generated tokens (as the
-tokenizer counts the output text) over the wall time of the second of two identical passes.
+Generation: greedy, 32 prompts in batches of 16, 64 new tokens each, no stop strings; generated tokens (the tokens
+the model produced, an ending EOS included, as the engine counts them: an untrained model's tokens may decode to no
+text at all) over the wall time of the second of two identical passes.
 """
 
 from __future__ import annotations
@@ -65,15 +66,16 @@ def generation_speed(model: str, device: str) -> str:
              for i in range(32)]
     settings = GenerationSettings(max_new_tokens=64)
     engine = Engine(lm, batch_size=16)
-    engine.generate(items, settings)  # warm-up: kernels chosen, caches allocated
+    engine.generate_detailed(items, settings)  # warm-up: kernels chosen, caches allocated
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    outputs = engine.generate(items, settings)
+    outputs = engine.generate_detailed(items, settings)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    tokens = sum(len(lm.tokenizer(o[0], add_special_tokens=False)["input_ids"]) for o in outputs)
+    # counted by the engine, not by re-tokenizing the text: tiny-t5's tokens decode to "" (0 tokens/s was printed)
+    tokens = sum(g.new_tokens for samples in outputs for g in samples)
     return (f"{model} {lm.info.get('dtype')}, greedy, 32 prompts in batches of 16: {tokens / seconds:.0f} "
             f"generated tokens/s ({tokens} tokens in {seconds:.2f} s)")
 

@@ -16,7 +16,9 @@ Settings, and why:
     with accumulate=True, the backward of SFTLoss's boolean indexing of target positions).
 Tolerances (stated here, checked below): bf16 autocast loss curve within BF16_CURVE_REL of fp32's (relative, each
 step); packed vs unpacked per-example losses within PACKED_REL (fp32: 1e-4; bf16: 3e-2); CUDA vs CPU option
-log-likelihoods within DEVICE_LOGPROB_ABS (fp32, TF32 off); greedy generations identical in fp32.
+log-likelihoods within DEVICE_LOGPROB_ABS plus DEVICE_FP32_FACTOR times the CPU's own fp32 error (its fp32 result
+against float64, measured in the test: near 0 for tiny-llama, large for the lively tiny-t5; fp32, TF32 off); greedy
+generations identical in fp32.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ REPO = Path(__file__).parents[1]
 BF16_CURVE_REL = 0.05
 PACKED_REL = {"fp32": 1e-4, "bf16": 3e-2}
 DEVICE_LOGPROB_ABS = 1e-3
+# The lively tiny-t5 (weights x3, for varied outputs) has logits near 250 and option log-likelihoods near -4,000, where
+# fp32 alone is off by hundredths: on an H100 (2026-12-05, bench/cuda_check.sh) its CPU fp32 result was 0.045 from
+# float64, the CUDA one 0.067 from the CPU's and 0.19 from float64 (whose CUDA and CPU results agreed to 1e-4 relative
+# in the raw model); tiny-llama's gaps were all under 1e-5. So the device may be off by this many times the CPU's own
+# fp32 error, on top of DEVICE_LOGPROB_ABS; a masking or batching defect moves a log-likelihood by far more.
+DEVICE_FP32_FACTOR = 8
 FIELDS = dict(steps=6, batch_size=8, lr=1e-2, optimizer="adamw", max_input_len=64, max_target_len=32, pack_len=128,
               pack_target_len=64, save_every=0, threads=1)
 
@@ -273,12 +281,13 @@ def lively_pair(model: str, device: str, scale: float, dtype=torch.float32) -> t
                             untrained=True)
 
 
+RANK_CHOICES = (" A", " B", " a longer option")
 STOP_SETTINGS = GenerationSettings(max_new_tokens=24, stop=("\n", "."))
 
 
 def engine_outputs(lm: LoadedModel, prefix_cache: bool = True, batch_size: int = 8):
     """(rank results, greedy generations, greedy generations with stop strings) on the test_engine items."""
-    rank_items = make_items(choices=(" A", " B", " a longer option"))
+    rank_items = make_items(choices=RANK_CHOICES)
     engine = Engine(lm, batch_size=batch_size, prefix_cache=prefix_cache)
     ranks = engine.rank(rank_items)
     free = [o[0] for o in engine.generate(make_items(), GenerationSettings(max_new_tokens=16))]
@@ -293,18 +302,23 @@ def logprob_gap(a, b) -> float:
 
 def check_engine_against_cpu(model: str, device: str) -> None:
     """The engine on `device` against the CPU on the same items (fp32, TF32 off): log-likelihoods within
-    DEVICE_LOGPROB_ABS, the same argmax, identical greedy outputs; prefix cache on and off the same; batched
+    DEVICE_LOGPROB_ABS + DEVICE_FP32_FACTOR x the CPU's fp32 error against float64, the same argmax, identical greedy outputs; prefix cache on and off the same; batched
     generation with stop strings equal to one item at a time, and cut at the stop strings."""
     cpu, dev = lively_pair(model, device, scale=4.0 if model == "tiny-llama" else 3.0)
+    exact = LoadedModel(model=copy.deepcopy(cpu.model).double(), tokenizer=cpu.tokenizer, kind=cpu.kind,
+                        name=f"{model} (float64)", untrained=True)
     with no_tf32():
         ref_rank, ref_free, ref_stop = engine_outputs(cpu)
+        fp32_error = logprob_gap(ref_rank, Engine(exact, batch_size=8).rank(make_items(choices=RANK_CHOICES)))
         rank, free, stop = engine_outputs(dev)
         rank_plain, free_plain, stop_plain = engine_outputs(dev, prefix_cache=False)
         stop_single = engine_outputs(dev, batch_size=1)[2]
     gap = logprob_gap(rank, ref_rank)
-    print(f"{model} on {device} vs cpu: largest log-likelihood gap {gap:.2e} (tolerance {DEVICE_LOGPROB_ABS}); "
+    tolerance = DEVICE_LOGPROB_ABS + DEVICE_FP32_FACTOR * fp32_error
+    print(f"{model} on {device} vs cpu: largest log-likelihood gap {gap:.2e} (tolerance {tolerance:.2e}: "
+          f"{DEVICE_LOGPROB_ABS} + {DEVICE_FP32_FACTOR} x the CPU's fp32 error {fp32_error:.2e}); "
           f"prefix cache on vs off {logprob_gap(rank, rank_plain):.2e}")
-    assert gap <= DEVICE_LOGPROB_ABS
+    assert gap <= tolerance
     assert [r.best for r in rank] == [r.best for r in ref_rank]
     assert free == ref_free and stop == ref_stop
     assert logprob_gap(rank, rank_plain) <= 1e-4 and free_plain == free and stop_plain == stop
@@ -516,3 +530,15 @@ def test_cuda_smollm2(tmp_path):
     assert logprob_gap(fp32, reference) <= DEVICE_LOGPROB_ABS
     assert [r.best for r in fp32] == [r.best for r in reference]
     assert all(math.isfinite(lp) for r in bf16 for lp in r.logprobs)
+
+
+def test_generation_speed_counts_the_tokens_the_model_produced():
+    """bench/cuda_speed.py's generation rate counts the engine's generated tokens: re-tokenizing the output text
+    counted none for tiny-t5 (its untrained tokens decode to ""), and the first H100 run printed 0 tokens/s for it."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import cuda_speed
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    line = cuda_speed.generation_speed("tiny-t5", "cpu")
+    assert "(2048 tokens in " in line, line  # 32 prompts x 64 new tokens, no stop strings, no EOS from these weights
