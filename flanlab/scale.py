@@ -374,6 +374,7 @@ def _engine_code_differences(engine) -> list[str]:
         return []
     from flanlab.eval.engine import REVISION  # imports torch: only for a finished evaluation
 
+    today = draft_settings()
     out: list[str] = []
     for r in records:
         line = f"engine revision ({r.get('engine_revision', 'not recorded')!r} -> {REVISION!r})"
@@ -382,7 +383,7 @@ def _engine_code_differences(engine) -> list[str]:
     for r in records:
         if not r.get("shared_attention") or "draft_tokens" not in r:
             continue
-        for name, value in draft_settings().items():
+        for name, value in today.items():
             line = f"engine {name} ({r.get(name)!r} -> {value!r})"
             if name in r and r[name] != value and line not in out:
                 out.append(line)

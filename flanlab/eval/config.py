@@ -80,7 +80,7 @@ class EvalConfig:
             raise ConfigError(f"{where}: self_consistency {self.self_consistency} with temperature 0 would vote over "
                               f"{self.self_consistency} identical greedy outputs: set temperature > 0 (e.g. 0.7), "
                               "or self_consistency 1")
-        if self.self_consistency > 1 and "cot" not in self.modes:
+        if self.self_consistency > 1 and not set(self.modes) & set(COT_MODES):
             raise ConfigError(f"{where}: self_consistency {self.self_consistency} samples the CoT modes only, and "
                               f"modes {list(self.modes)} run none (direct answers are one greedy output or a rank): "
                               "add cot to modes, or set self_consistency 1")

@@ -85,7 +85,8 @@ def _results_table(runs: list[Run]) -> str:
     head = "".join(f"<th>{_label(r)}</th>" for r in runs)
     out = [f'<table><tr><th class="l">benchmark</th><th class="l">mode</th><th class="l">metric</th>'
            f'<th class="l">scoring</th>{head}</tr>']
-    for row in tables.results_rows(runs):
+    rows = tables.results_rows(runs)  # pairs each change by bootstrap: computed once
+    for row in rows:
         cells = []
         for run in runs:
             c = row["cells"][run.label]
@@ -99,7 +100,7 @@ def _results_table(runs: list[Run]) -> str:
         out.append(f'<tr><td class="l">{esc(row["benchmark"])}</td><td class="l">{esc(row["mode"])}</td>'
                    f'<td class="l">{esc(row["metric"])}</td><td class="l">{esc(row["scoring"])}</td>{"".join(cells)}</tr>')
     out.append("</table>")
-    if any(c.cut for row in tables.results_rows(runs) for c in row["cells"].values()):
+    if any(c.cut for row in rows for c in row["cells"].values()):
         out.append(f'<p class="muted">{esc(tables.CUT_NOTE)}.</p>')
     return "\n".join(out)
 
